@@ -1,0 +1,34 @@
+# One entry point: every target sets up its own virtual environment first.
+#   make test    set up, then run the test suite
+#   make demo    set up, then run the whole pipeline on the generated toy dataset (CPU)
+#   make bench   set up, then run the speed benchmark
+# GPU machines: make setup MXNET=mxnet-cu112==1.9.1   (any mxnet-cu1xx 1.9.1 wheel)
+PYTHON ?= python3
+VENV ?= .venv
+MXNET ?= mxnet==1.9.1
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(subst =,_,$(MXNET))
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): dependencies.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	grep -v '^mxnet' dependencies.txt > $(VENV)/requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q -r $(VENV)/requirements.txt "$(MXNET)"
+	$(PY) -c "import mxnet, numpy, pydensecrf.densecrf; print('mxnet', mxnet.__version__, 'numpy', numpy.__version__)"
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(PY) demo/run_demo.py
+
+bench: setup
+	$(PY) bench/run_bench.py
+
+clean:
+	rm -rf $(VENV)

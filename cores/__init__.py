@@ -1,0 +1,1 @@
+"""SEC (Seed, Expand and Constrain) for weakly-supervised segmentation, in MXNet."""

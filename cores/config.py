@@ -1,0 +1,175 @@
+"""Every default of the pipeline in one place (SEC_SPEC.md), with YAML and KEY=VALUE overrides.
+
+Defaults follow the authors' Caffe release; where the earlier MXNet port differed, its choice is
+an option (e.g. INPUT_SIZE 320 with POOLING_CONVENTION 'valid' gives its 40x40 score maps).
+"""
+import copy
+import json
+import os
+
+import yaml
+
+DEFAULTS = {
+    # --- paths ---
+    "DATASET_PATH": "dataset",                      # the project's dataset index (create_dataset.py)
+    "VOCDEVKIT_PATH": "dataset/VOCdevkit/VOC2012",
+    "SBD_PATH": "dataset/benchmark_RELEASE/dataset",
+    "MODEL_PATH": "models",                         # pretrained <BASE_NET>.params
+    "SNAPSHOT_PATH": "snapshots",
+    "CACHE_PATH": "cache",                          # cue files
+    "OUTPUT_PATH": "outputs",                       # evaluation results
+    "LOG_PATH": "log",
+    # --- data ---
+    "CLASS_NUM": 21,                                # classes including background (index 0)
+    "INPUT_SIZE": 321,                              # 321 -> 41x41 scores (spec 2)
+    "POOLING_CONVENTION": "full",                   # Caffe rounds up; 'valid' + 320 -> 40x40
+    "CHANNEL_ORDER": "BGR",                         # order the pretrained weights expect
+    "PIXEL_MEAN": [104.008, 116.669, 122.675],      # in CHANNEL_ORDER (spec 3)
+    "MIRROR": False,                                # the original does not mirror (spec 6)
+    "DATA_WORKERS": 0,                              # decoding processes; 0 = number of cores
+    "PREFETCH": 2,                                  # batches decoded ahead
+    # --- networks ---
+    "BASE_NET": "vgg16",                            # vgg16 | resnet50
+    "WIDTH_MULT": 1.0,                              # scales channel counts (toy runs); 1.0 = exact
+    "WORKSPACE": 512,
+    "RANDOM_INIT": False,                           # allow training without models/*.params
+    "SEED": 0,
+    # --- common optimisation ---
+    "MOMENTUM": 0.9,
+    "WD": 5e-4,
+    "LR_FACTOR": 0.1,
+    # --- background cue (saliency) network ---
+    "BATCH_SIZE_BG": 15,
+    "LR_BG": 1e-3,
+    "LR_STEP_BG": 2000,
+    "MAX_ITER_BG": 8000,
+    "EPOCH_SIZE_BG": 1000,
+    "BG_FRACTION": 0.1,                             # lowest 10% saliency -> background (spec 3)
+    "BG_MEDIAN_SIZE": 3,
+    # --- foreground cue (CAM) network ---
+    "BATCH_SIZE_FG": 15,
+    "LR_FG": 1e-3,
+    "LR_STEP_FG": 2000,
+    "MAX_ITER_FG": 8000,
+    "EPOCH_SIZE_FG": 1000,
+    "FG_THRESHOLD": 0.2,                            # CAM > 0.2 max (spec 3)
+    # --- SEC ---
+    "BATCH_SIZE": 15,
+    "LR": 1e-3,
+    "LR_STEP": 2000,
+    "MAX_ITER": 8000,
+    "EPOCH_SIZE": 1000,                             # batches per epoch = snapshot interval
+    "Q_FG": 0.996,
+    "Q_BG": 0.999,
+    "MIN_PROB": 1e-4,                               # softmax floor (spec 4)
+    # --- dense CRF in training (spec 5) ---
+    "CRF_SCALE": 12.0,
+    "CRF_POS_XY_STD": 3.0,
+    "CRF_POS_W": 3.0,
+    "CRF_BI_XY_STD": 80.0,
+    "CRF_BI_RGB_STD": 13.0,
+    "CRF_BI_W": 10.0,
+    "CRF_MAXITER": 10,
+    "CRF_WORKERS": 0,                               # CRF processes; 0 = number of cores
+    # --- dense CRF at test time (spec 5) ---
+    "CRF_TEST_SCALE": 1.0,
+    "CRF_TEST_BI_RGB_STD": 13.0,                    # the port used 10
+    "CRF_TEST_MIN_PROB": 1e-5,
+}
+
+
+class ConfigError(ValueError):
+    """A configuration file or override that cannot be applied."""
+
+
+class Config(dict):
+    """A dict whose keys read as attributes: ``cfg.BATCH_SIZE``."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+
+def _coerce(key, value, source):
+    default = DEFAULTS[key]
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, list):
+        if isinstance(value, (list, tuple)) and len(value) == len(default):
+            return [float(v) for v in value]
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    raise ConfigError("%s: %s=%r has the wrong type; expected %s like the default %r"
+                      % (source, key, value, type(default).__name__, default))
+
+
+def _apply(cfg, key, value, source):
+    if key not in DEFAULTS:
+        raise ConfigError("%s: unknown config key %r. Valid keys: %s"
+                          % (source, key, ", ".join(sorted(DEFAULTS))))
+    cfg[key] = _coerce(key, value, source)
+
+
+def load_config(cfg_file=None, overrides=()):
+    """The effective config: DEFAULTS, then a partial YAML file, then ``KEY=VALUE`` strings."""
+    cfg = Config(copy.deepcopy(DEFAULTS))
+    if cfg_file:
+        if not os.path.isfile(cfg_file):
+            raise ConfigError("config file %s does not exist" % cfg_file)
+        with open(cfg_file) as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict):
+            raise ConfigError("%s: expected a mapping of KEY: value" % cfg_file)
+        for key, value in data.items():
+            _apply(cfg, key, value, cfg_file)
+    for item in overrides or ():
+        if "=" not in item:
+            raise ConfigError("--set %r: expected KEY=VALUE" % item)
+        key, text = item.split("=", 1)
+        _apply(cfg, key.strip(), yaml.safe_load(text), "--set")
+    if cfg.BASE_NET not in ("vgg16", "resnet50"):
+        raise ConfigError("BASE_NET=%r; choose one of vgg16, resnet50" % cfg.BASE_NET)
+    if cfg.CHANNEL_ORDER not in ("RGB", "BGR"):
+        raise ConfigError("CHANNEL_ORDER=%r; choose RGB or BGR" % cfg.CHANNEL_ORDER)
+    if cfg.POOLING_CONVENTION not in ("full", "valid"):
+        raise ConfigError("POOLING_CONVENTION=%r; choose full or valid" % cfg.POOLING_CONVENTION)
+    if not 0 < cfg.WIDTH_MULT <= 1.0:
+        raise ConfigError("WIDTH_MULT=%r must lie in (0, 1]" % cfg.WIDTH_MULT)
+    return cfg
+
+
+def save_config(cfg, path):
+    """Write the effective config as JSON, atomically."""
+    from cores.io import atomic_write_text
+    atomic_write_text(path, json.dumps(dict(cfg), indent=2, sort_keys=True) + "\n")
+
+
+def add_config_args(parser):
+    """The ``--cfg`` and ``--set`` options every script takes."""
+    parser.add_argument("--cfg", default=None, help="YAML file of config overrides")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="one-off overrides, e.g. --set BATCH_SIZE=2 BASE_NET=resnet50")
+    return parser
+
+
+def worker_count(value):
+    """A configured process count; 0 means one per available core."""
+    if value and value > 0:
+        return int(value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)

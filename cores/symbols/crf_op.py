@@ -1,0 +1,66 @@
+"""The ``sec_crf`` CustomOp: dense CRF on a batch of score maps (spec 4-5).
+
+Inputs: ``scores`` (N, C, H, W) raw fc8 scores, ``small_images`` (N, H, W, 3) 0..255 BGR (the
+network input downscaled to H x W). Output: log Q, floored at ``min_prob`` and renormalised.
+The CRF is a constant of the constrain loss, so both inputs receive exactly zero gradient.
+"""
+import ast
+
+import mxnet as mx
+import numpy as np
+
+from cores import crf
+from cores.config import worker_count
+from cores.workers import shared_pool
+
+
+class _CRFOp(mx.operator.CustomOp):
+    def __init__(self, params, min_prob, workers):
+        super().__init__()
+        self.params = params
+        self.min_prob = min_prob
+        self.workers = workers
+
+    def forward(self, is_train, req, in_data, out_data, aux):
+        scores = in_data[0].asnumpy().astype(np.float32)
+        images = np.clip(np.round(in_data[1].asnumpy()), 0, 255).astype(np.uint8)
+        pool = shared_pool(min(self.workers, len(scores)))
+        q = crf.batch_crf(images, scores, self.params, pool)
+        self.assign(out_data[0], req[0], mx.nd.array(crf.floored_log_q(q, self.min_prob)))
+
+    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
+        for i, grad in enumerate(in_grad):
+            self.assign(grad, req[i], 0)
+
+
+@mx.operator.register("sec_crf")
+class _CRFProp(mx.operator.CustomOpProp):
+    def __init__(self, scale_factor="12", pos_xy_std="3", pos_w="3", bi_xy_std="80",
+                 bi_rgb_std="13", bi_w="10", maxiter="10", min_prob="1e-4", workers="0"):
+        super().__init__(need_top_grad=False)
+        self.params = dict(scale_factor=float(scale_factor), pos_xy_std=float(pos_xy_std),
+                           pos_w=float(pos_w), bi_xy_std=float(bi_xy_std),
+                           bi_rgb_std=float(bi_rgb_std), bi_w=float(bi_w),
+                           maxiter=int(ast.literal_eval(maxiter)))
+        self.min_prob = float(min_prob)
+        self.workers = worker_count(int(ast.literal_eval(workers)))
+
+    def list_arguments(self):
+        return ["scores", "small_images"]
+
+    def list_outputs(self):
+        return ["output"]
+
+    def infer_shape(self, in_shape):
+        scores, images = in_shape
+        expected = (scores[0], scores[2], scores[3], 3)
+        if tuple(images) != expected:
+            raise ValueError("sec_crf: small_images has shape %s, expected (N, H, W, 3) = %s to "
+                             "match scores %s" % (tuple(images), expected, tuple(scores)))
+        return [scores, images], [scores], []
+
+    def declare_backward_dependency(self, out_grad, in_data, out_data):
+        return []
+
+    def create_operator(self, ctx, shapes, dtypes):
+        return _CRFOp(self.params, self.min_prob, self.workers)

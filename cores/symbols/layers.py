@@ -1,0 +1,85 @@
+"""Layer helpers shared by the backbones and heads: Caffe-style learning-rate multipliers.
+
+Spec 2: pretrained layers learn their weights at lr x1 (decay 1) and biases at x2 (decay 0);
+new layers at x10 and x20 (decay 0), Gaussian std 0.01 with zero bias. A new layer's variables
+carry the attribute ``__sec_new__`` so that weight loading knows not to expect them in a file.
+"""
+import mxnet as mx
+
+PRETRAINED = "pretrained"
+NEW = "new"
+FROZEN = "frozen"
+
+_MULTS = {  # kind -> (weight lr, weight wd, bias lr, bias wd)
+    PRETRAINED: (1.0, 1.0, 2.0, 0.0),
+    NEW: (10.0, 1.0, 20.0, 0.0),
+    FROZEN: (0.0, 0.0, 0.0, 0.0),
+}
+
+
+def channels(num, width_mult):
+    """Channel count scaled by WIDTH_MULT (1.0 leaves the architecture exact)."""
+    return max(1, int(round(num * width_mult)))
+
+
+def _variables(name, kind, no_bias):
+    w_lr, w_wd, b_lr, b_wd = _MULTS[kind]
+    extra = {}
+    if kind == NEW:
+        extra = {"__sec_new__": "1"}
+    weight = mx.sym.Variable(name + "_weight", lr_mult=w_lr, wd_mult=w_wd, attr=dict(extra),
+                             init=mx.init.Normal(0.01) if kind == NEW else None)
+    bias = None
+    if not no_bias:
+        bias = mx.sym.Variable(name + "_bias", lr_mult=b_lr, wd_mult=b_wd, attr=dict(extra),
+                               init=mx.init.Zero() if kind == NEW else None)
+    return weight, bias
+
+
+def conv(data, name, num_filter, kernel=3, pad=None, stride=1, dilate=1, no_bias=False,
+         kind=PRETRAINED, workspace=512):
+    """A 2-D convolution whose variables carry the lr/wd multipliers of ``kind``."""
+    if pad is None:
+        pad = dilate * (kernel - 1) // 2
+    weight, bias = _variables(name, kind, no_bias)
+    kwargs = dict(data=data, weight=weight, name=name, num_filter=num_filter,
+                  kernel=(kernel, kernel), pad=(pad, pad), stride=(stride, stride),
+                  dilate=(dilate, dilate), no_bias=no_bias, workspace=workspace)
+    if not no_bias:
+        kwargs["bias"] = bias
+    return mx.sym.Convolution(**kwargs)
+
+
+def fully_connected(data, name, num_hidden, no_bias=False, kind=PRETRAINED):
+    weight, bias = _variables(name, kind, no_bias)
+    kwargs = dict(data=data, weight=weight, name=name, num_hidden=num_hidden, no_bias=no_bias)
+    if not no_bias:
+        kwargs["bias"] = bias
+    return mx.sym.FullyConnected(**kwargs)
+
+
+def frozen_batchnorm(data, name):
+    """Caffe BatchNorm+Scale with global statistics and frozen scale/shift (DeepLab's ResNet)."""
+    gamma = mx.sym.Variable(name + "_gamma", lr_mult=0.0, wd_mult=0.0)
+    beta = mx.sym.Variable(name + "_beta", lr_mult=0.0, wd_mult=0.0)
+    return mx.sym.BatchNorm(data=data, gamma=gamma, beta=beta, name=name, fix_gamma=False,
+                            use_global_stats=True, eps=1e-5)
+
+
+def relu(data, name):
+    return mx.sym.Activation(data=data, act_type="relu", name=name)
+
+
+def pool(data, name, kernel, stride, pad=0, pool_type="max", convention="full"):
+    return mx.sym.Pooling(data=data, name=name, kernel=(kernel, kernel), stride=(stride, stride),
+                          pad=(pad, pad), pool_type=pool_type, pooling_convention=convention)
+
+
+def dropout(data, name, p=0.5):
+    return mx.sym.Dropout(data=data, p=p, name=name)
+
+
+def new_param_names(symbol):
+    """Names of the arguments that belong to new layers (not expected in pretrained files)."""
+    attrs = symbol.attr_dict()
+    return {name for name in symbol.list_arguments() if attrs.get(name, {}).get("__sec_new__")}

@@ -1,0 +1,145 @@
+"""The SEC, CAM and saliency networks for each backbone: a body plus a head (spec 2).
+
+Input names: ``data`` (N,3,S,S) mean-subtracted in CHANNEL_ORDER; ``label`` (N,C-1) 0/1 for the
+cue networks; ``small_images`` (N,H,W,3) 0..255 BGR, ``labels`` (N,C) and ``cues`` (N,C,H,W)
+for SEC training.
+"""
+import mxnet as mx
+
+from cores.symbols import heads, resnet50, sec_losses, vgg16
+from cores.symbols import layers as L
+from cores.symbols import crf_op  # noqa: F401  (registers the ``sec_crf`` operator)
+
+
+def _vgg16_sec(cfg, data, dropout=True):
+    x = vgg16.vgg16_body(data, vgg16.LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
+                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
+    return vgg16.largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
+
+
+def _resnet50_sec(cfg, data, dropout=True):
+    x = resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
+                               convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
+    return resnet50.sec_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
+
+
+def _vgg16_cam_body(cfg, data):
+    return vgg16.vgg16_body(data, vgg16.CAM_POOLS, width_mult=cfg.WIDTH_MULT,
+                            convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
+
+
+def _resnet50_cam_body(cfg, data):
+    return resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
+                                  convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
+
+
+def _vgg16_saliency(cfg, data, hook=None):
+    x = vgg16.vgg16_body(data, vgg16.CLASSIFIER_POOLS, width_mult=cfg.WIDTH_MULT,
+                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                         preact_hook=hook)
+    return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=False,
+                               workspace=cfg.WORKSPACE)
+
+
+def _resnet50_saliency(cfg, data, hook=None):
+    x = resnet50.resnet50_body(data, dilated=False, width_mult=cfg.WIDTH_MULT,
+                               convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                               preact_hook=hook)
+    return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=True,
+                               workspace=cfg.WORKSPACE)
+
+
+BACKBONES = {
+    "vgg16": {"sec": _vgg16_sec, "cam_body": _vgg16_cam_body, "saliency": _vgg16_saliency},
+    "resnet50": {"sec": _resnet50_sec, "cam_body": _resnet50_cam_body,
+                 "saliency": _resnet50_saliency},
+}
+
+
+def _backbone(cfg):
+    try:
+        return BACKBONES[cfg.BASE_NET]
+    except KeyError:
+        raise ValueError("unknown BASE_NET %r; choose one of: %s"
+                         % (cfg.BASE_NET, ", ".join(sorted(BACKBONES)))) from None
+
+
+def sec_scores(cfg, data, dropout=True):
+    """fc8 scores (N, C, H, W) of the SEC network."""
+    return _backbone(cfg)["sec"](cfg, data, dropout)
+
+
+def sec_train_symbol(cfg):
+    """The three SEC losses (spec 4), grouped as seed_loss, expand_loss, constrain_loss."""
+    data = mx.sym.Variable("data")
+    small_images = mx.sym.Variable("small_images")
+    labels = mx.sym.Variable("labels")
+    cues = mx.sym.Variable("cues")
+    scores = sec_scores(cfg, data)
+    probs = sec_losses.softmax_with_floor(scores, cfg.MIN_PROB)
+    crf_log_probs = mx.sym.Custom(scores, small_images, op_type="sec_crf", name="crf",
+                                  scale_factor=cfg.CRF_SCALE, pos_xy_std=cfg.CRF_POS_XY_STD,
+                                  pos_w=cfg.CRF_POS_W, bi_xy_std=cfg.CRF_BI_XY_STD,
+                                  bi_rgb_std=cfg.CRF_BI_RGB_STD, bi_w=cfg.CRF_BI_W,
+                                  maxiter=cfg.CRF_MAXITER, min_prob=cfg.MIN_PROB,
+                                  workers=cfg.CRF_WORKERS)
+    losses = [
+        mx.sym.MakeLoss(sec_losses.seed_loss(probs, cues), name="seed_loss"),
+        mx.sym.MakeLoss(sec_losses.expand_loss(probs, labels, cfg.Q_FG, cfg.Q_BG),
+                        name="expand_loss"),
+        mx.sym.MakeLoss(sec_losses.constrain_loss(probs, crf_log_probs), name="constrain_loss"),
+    ]
+    return mx.sym.Group(losses)
+
+
+def sec_infer_symbol(cfg):
+    """Softmax probabilities (N, C, H, W) for evaluation."""
+    scores = sec_scores(cfg, mx.sym.Variable("data"), dropout=False)
+    return mx.sym.softmax(scores, axis=1, name="probs")
+
+
+def _cam(cfg, data):
+    feature = _backbone(cfg)["cam_body"](cfg, data)
+    return heads.cam_head(feature, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, cfg.WORKSPACE)
+
+
+def cam_train_symbol(cfg):
+    """CAM network trained with the multi-label logistic loss on ``label`` (N, C-1)."""
+    _, scores = _cam(cfg, mx.sym.Variable("data"))
+    return mx.sym.LogisticRegressionOutput(scores, mx.sym.Variable("label"), name="cam_loss")
+
+
+def cam_symbol(cfg):
+    """Class activation maps (N, C-1, H, W) on the score-map grid (spec 2)."""
+    fc7, _ = _cam(cfg, mx.sym.Variable("data"))
+    return heads.cam_maps(fc7, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT)
+
+
+def saliency_train_symbol(cfg):
+    """Saliency classifier trained with the multi-label logistic loss on ``label``."""
+    scores = _backbone(cfg)["saliency"](cfg, mx.sym.Variable("data"))
+    return mx.sym.LogisticRegressionOutput(scores, mx.sym.Variable("label"),
+                                           name="saliency_loss")
+
+
+def saliency_parts(cfg):
+    """The saliency network cut at its saliency layer (spec 3), sharing parameter names.
+
+    Returns (front, back): ``front`` maps data to the saliency-layer pre-activation; ``back``
+    maps the variable ``saliency_input`` (that pre-activation) to the C-1 class scores, so the
+    gradient of the summed scores with respect to ``saliency_input`` is the saliency.
+    """
+    captured = []
+
+    def capture(x):
+        captured.append(x)
+        return x
+
+    build = _backbone(cfg)["saliency"]
+    build(cfg, mx.sym.Variable("data"), hook=capture)
+    back = build(cfg, mx.sym.Variable("data"), hook=lambda x: mx.sym.Variable("saliency_input"))
+    return captured[0], back
+
+
+def new_param_names(symbol):
+    return L.new_param_names(symbol)

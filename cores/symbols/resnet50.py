@@ -1,0 +1,64 @@
+"""ResNet50 body with Caffe parameter names, written once for all three networks (spec 2).
+
+``dilated=True`` is the port's segmentation body (res4 dilation 2, res5 dilation 4, output
+stride 8: 321 -> 41); ``dilated=False`` the plain classifier (output stride 32). BatchNorm is
+frozen (global statistics, fixed scale and shift) as in DeepLab.
+"""
+from cores.symbols import layers as L
+
+# (stage, blocks, bottleneck width, output width)
+STAGES = [(2, 3, 64, 256), (3, 4, 128, 512), (4, 6, 256, 1024), (5, 3, 512, 2048)]
+
+
+def _conv_bn(x, name, num_filter, kernel, stride=1, dilate=1, workspace=512):
+    x = L.conv(x, "res" + name, num_filter, kernel=kernel, stride=stride, dilate=dilate,
+               no_bias=True, workspace=workspace)
+    return L.frozen_batchnorm(x, "bn" + name)
+
+
+def _bottleneck(x, name, width, out_width, stride, dilate, project, workspace):
+    y = _conv_bn(x, name + "_branch2a", width, 1, stride=stride, workspace=workspace)
+    y = L.relu(y, "res%s_branch2a_relu" % name)
+    y = _conv_bn(y, name + "_branch2b", width, 3, dilate=dilate, workspace=workspace)
+    y = L.relu(y, "res%s_branch2b_relu" % name)
+    y = _conv_bn(y, name + "_branch2c", out_width, 1, workspace=workspace)
+    shortcut = x
+    if project:
+        shortcut = _conv_bn(x, name + "_branch1", out_width, 1, stride=stride, workspace=workspace)
+    return shortcut + y
+
+
+def resnet50_body(data, dilated=True, width_mult=1.0, convention="full", workspace=512,
+                  preact_hook=None):
+    """res5c features. ``preact_hook`` receives the res3b pre-activation (the saliency layer)."""
+    x = L.conv(data, "conv1", L.channels(64, width_mult), kernel=7, stride=2, pad=3,
+               workspace=workspace)
+    x = L.frozen_batchnorm(x, "bn_conv1")
+    x = L.relu(x, "conv1_relu")
+    x = L.pool(x, "pool1", 3, 2, 1, convention=convention)
+    for stage, blocks, width, out_width in STAGES:
+        for b in range(blocks):
+            name = "%d%s" % (stage, "abcdef"[b])
+            stride, dilate = 1, 1
+            if stage >= 3 and b == 0:
+                stride = 2
+            if dilated and stage >= 4:
+                stride, dilate = 1, 2 ** (stage - 3)
+            x = _bottleneck(x, name, L.channels(width, width_mult),
+                            L.channels(out_width, width_mult), stride, dilate, b == 0, workspace)
+            if name == "3b" and preact_hook is not None:
+                x = preact_hook(x)
+            x = L.relu(x, "res%s_relu" % name)
+    return x
+
+
+def sec_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True):
+    """The port's segmentation head: 3x3 dilation-12 conv, 1x1 conv (512 each), classifier."""
+    x = L.conv(feature, "fc6", L.channels(512, width_mult), kernel=3, dilate=12, kind=L.NEW,
+               workspace=workspace)
+    x = L.relu(x, "relu6")
+    if dropout:
+        x = L.dropout(x, "drop6")
+    x = L.conv(x, "fc7", L.channels(512, width_mult), kernel=1, kind=L.NEW, workspace=workspace)
+    x = L.relu(x, "relu7")
+    return L.conv(x, "fc8", num_classes, kernel=1, kind=L.NEW, workspace=workspace)

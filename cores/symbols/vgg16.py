@@ -1,0 +1,58 @@
+"""VGG16 body, written once for the SEC (DeepLab-LargeFOV), CAM and saliency networks (spec 2).
+
+The three networks differ only in their pooling layers, the dilation of conv5 and their heads.
+Pooling entries are (kernel, stride, pad) per stage, or None for no pooling after that stage.
+"""
+from cores.symbols import layers as L
+
+STAGES = [
+    ("conv1", [64, 64]),
+    ("conv2", [128, 128]),
+    ("conv3", [256, 256, 256]),
+    ("conv4", [512, 512, 512]),
+    ("conv5", [512, 512, 512]),
+]
+
+# DeepLab-LargeFOV: pool1-3 3x3/2 pad 1, pool4-5 3x3/1 pad 1 (321 -> 161 -> 81 -> 41).
+LARGEFOV_POOLS = [(3, 2, 1), (3, 2, 1), (3, 2, 1), (3, 1, 1), (3, 1, 1)]
+# CAM network: pool1-3 2x2/2, no pool4/pool5 (321 -> 41 with Caffe's ceil rounding).
+CAM_POOLS = [(2, 2, 0), (2, 2, 0), (2, 2, 0), None, None]
+# Saliency classifier: pool1-5 2x2/2.
+CLASSIFIER_POOLS = [(2, 2, 0)] * 5
+
+
+def vgg16_body(data, pools, conv5_dilate=1, width_mult=1.0, convention="full", workspace=512,
+               preact_hook=None):
+    """Features of VGG16 (after the last pooling layer given).
+
+    ``preact_hook`` receives the conv4_1 pre-activation (spec 3: the saliency layer) and returns
+    the symbol to continue from, so that the saliency network can be cut there.
+    """
+    x = data
+    for stage, (prefix, widths) in enumerate(STAGES, start=1):
+        dilate = conv5_dilate if stage == 5 else 1
+        for i, width in enumerate(widths, start=1):
+            name = "%s_%d" % (prefix, i)
+            x = L.conv(x, name, L.channels(width, width_mult), kernel=3, dilate=dilate,
+                       workspace=workspace)
+            if name == "conv4_1" and preact_hook is not None:
+                x = preact_hook(x)
+            x = L.relu(x, "relu%d_%d" % (stage, i))
+        if pools[stage - 1] is not None:
+            kernel, stride, pad = pools[stage - 1]
+            x = L.pool(x, "pool%d" % stage, kernel, stride, pad, convention=convention)
+    return x
+
+
+def largefov_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True):
+    """DeepLab-LargeFOV head: pool5a, fc6 (3x3, dilation 12) and fc7 pretrained, fc8 new."""
+    x = L.pool(feature, "pool5a", 3, 1, 1, pool_type="avg")
+    x = L.conv(x, "fc6", L.channels(1024, width_mult), kernel=3, dilate=12, workspace=workspace)
+    x = L.relu(x, "relu6")
+    if dropout:
+        x = L.dropout(x, "drop6")
+    x = L.conv(x, "fc7", L.channels(1024, width_mult), kernel=1, workspace=workspace)
+    x = L.relu(x, "relu7")
+    if dropout:
+        x = L.dropout(x, "drop7")
+    return L.conv(x, "fc8", num_classes, kernel=1, kind=L.NEW, workspace=workspace)

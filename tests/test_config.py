@@ -1,0 +1,61 @@
+"""Config: defaults from the spec, YAML and KEY=VALUE overrides, clear errors."""
+import json
+
+import pytest
+
+from cores.config import ConfigError, DEFAULTS, load_config, save_config
+
+
+def test_spec_defaults():
+    cfg = load_config()
+    assert (cfg.CLASS_NUM, cfg.INPUT_SIZE, cfg.BASE_NET) == (21, 321, "vgg16")
+    assert (cfg.Q_FG, cfg.Q_BG, cfg.MIN_PROB) == (0.996, 0.999, 1e-4)
+    assert (cfg.BATCH_SIZE, cfg.LR, cfg.LR_STEP, cfg.MAX_ITER) == (15, 1e-3, 2000, 8000)
+    assert (cfg.MOMENTUM, cfg.WD, cfg.MIRROR) == (0.9, 5e-4, False)
+    assert (cfg.CRF_SCALE, cfg.CRF_POS_XY_STD, cfg.CRF_POS_W) == (12.0, 3.0, 3.0)
+    assert (cfg.CRF_BI_XY_STD, cfg.CRF_BI_RGB_STD, cfg.CRF_BI_W) == (80.0, 13.0, 10.0)
+    assert (cfg.CRF_TEST_SCALE, cfg.CRF_TEST_BI_RGB_STD, cfg.CRF_TEST_MIN_PROB) == (1.0, 13.0,
+                                                                                    1e-5)
+    assert (cfg.FG_THRESHOLD, cfg.BG_FRACTION, cfg.WIDTH_MULT) == (0.2, 0.1, 1.0)
+
+
+def test_yaml_then_set_overrides(tmp_path):
+    f = tmp_path / "exp.yaml"
+    f.write_text("BATCH_SIZE: 4\nBASE_NET: resnet50\nLR: 1\n")
+    cfg = load_config(str(f), ["BATCH_SIZE=2", "MIRROR=true", "PIXEL_MEAN=[1, 2, 3]"])
+    assert cfg.BATCH_SIZE == 2 and cfg.BASE_NET == "resnet50" and cfg.MIRROR is True
+    assert cfg.LR == 1.0 and isinstance(cfg.LR, float)
+    assert cfg.PIXEL_MEAN == [1.0, 2.0, 3.0]
+    assert load_config().BATCH_SIZE == DEFAULTS["BATCH_SIZE"] == 15   # defaults untouched
+
+
+def test_unknown_key_lists_valid_keys(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=["BATCHSIZE=3"])
+    assert "BATCHSIZE" in str(err.value) and "BATCH_SIZE" in str(err.value)
+    f = tmp_path / "bad.yaml"
+    f.write_text("NOPE: 1\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml.*NOPE.*Valid keys.*WIDTH_MULT"):
+        load_config(str(f))
+
+
+@pytest.mark.parametrize("override,pattern", [
+    ("BATCH_SIZE=two", "wrong type"), ("BASE_NET=alexnet", "vgg16, resnet50"),
+    ("WIDTH_MULT=0", r"\(0, 1\]"), ("BATCH_SIZE", "KEY=VALUE"),
+    ("CHANNEL_ORDER=GBR", "RGB or BGR")])
+def test_bad_values(override, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(overrides=[override])
+
+
+def test_missing_file():
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config("/nonexistent/cfg.yaml")
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = load_config(overrides=["BATCH_SIZE=3"])
+    save_config(cfg, str(tmp_path / "run" / "config.json"))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved == dict(cfg)
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.json"]  # no temp left

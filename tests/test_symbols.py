@@ -1,0 +1,177 @@
+"""Network symbols: shapes at the full input size, parameter names, lr/wd multipliers."""
+import mxnet as mx
+import numpy as np
+import pytest
+
+from cores.config import load_config
+from cores.symbols import networks
+
+VGG16_SEC_PARAMS = """
+    conv1_1_weight conv1_1_bias conv1_2_weight conv1_2_bias
+    conv2_1_weight conv2_1_bias conv2_2_weight conv2_2_bias
+    conv3_1_weight conv3_1_bias conv3_2_weight conv3_2_bias conv3_3_weight conv3_3_bias
+    conv4_1_weight conv4_1_bias conv4_2_weight conv4_2_bias conv4_3_weight conv4_3_bias
+    conv5_1_weight conv5_1_bias conv5_2_weight conv5_2_bias conv5_3_weight conv5_3_bias
+    fc6_weight fc6_bias fc7_weight fc7_bias fc8_weight fc8_bias
+""".split()
+
+# Caffe ResNet-50 names (conv1 has a bias; residual convolutions have none), then the head.
+RESNET50_SEC_PARAMS = """
+    conv1_weight conv1_bias bn_conv1_gamma bn_conv1_beta res2a_branch1_weight bn2a_branch1_gamma
+    bn2a_branch1_beta res2a_branch2a_weight bn2a_branch2a_gamma bn2a_branch2a_beta
+    res2a_branch2b_weight bn2a_branch2b_gamma bn2a_branch2b_beta res2a_branch2c_weight
+    bn2a_branch2c_gamma bn2a_branch2c_beta res2b_branch2a_weight bn2b_branch2a_gamma
+    bn2b_branch2a_beta res2b_branch2b_weight bn2b_branch2b_gamma bn2b_branch2b_beta
+    res2b_branch2c_weight bn2b_branch2c_gamma bn2b_branch2c_beta res2c_branch2a_weight
+    bn2c_branch2a_gamma bn2c_branch2a_beta res2c_branch2b_weight bn2c_branch2b_gamma
+    bn2c_branch2b_beta res2c_branch2c_weight bn2c_branch2c_gamma bn2c_branch2c_beta
+    res3a_branch1_weight bn3a_branch1_gamma bn3a_branch1_beta res3a_branch2a_weight
+    bn3a_branch2a_gamma bn3a_branch2a_beta res3a_branch2b_weight bn3a_branch2b_gamma
+    bn3a_branch2b_beta res3a_branch2c_weight bn3a_branch2c_gamma bn3a_branch2c_beta
+    res3b_branch2a_weight bn3b_branch2a_gamma bn3b_branch2a_beta res3b_branch2b_weight
+    bn3b_branch2b_gamma bn3b_branch2b_beta res3b_branch2c_weight bn3b_branch2c_gamma
+    bn3b_branch2c_beta res3c_branch2a_weight bn3c_branch2a_gamma bn3c_branch2a_beta
+    res3c_branch2b_weight bn3c_branch2b_gamma bn3c_branch2b_beta res3c_branch2c_weight
+    bn3c_branch2c_gamma bn3c_branch2c_beta res3d_branch2a_weight bn3d_branch2a_gamma
+    bn3d_branch2a_beta res3d_branch2b_weight bn3d_branch2b_gamma bn3d_branch2b_beta
+    res3d_branch2c_weight bn3d_branch2c_gamma bn3d_branch2c_beta res4a_branch1_weight
+    bn4a_branch1_gamma bn4a_branch1_beta res4a_branch2a_weight bn4a_branch2a_gamma
+    bn4a_branch2a_beta res4a_branch2b_weight bn4a_branch2b_gamma bn4a_branch2b_beta
+    res4a_branch2c_weight bn4a_branch2c_gamma bn4a_branch2c_beta res4b_branch2a_weight
+    bn4b_branch2a_gamma bn4b_branch2a_beta res4b_branch2b_weight bn4b_branch2b_gamma
+    bn4b_branch2b_beta res4b_branch2c_weight bn4b_branch2c_gamma bn4b_branch2c_beta
+    res4c_branch2a_weight bn4c_branch2a_gamma bn4c_branch2a_beta res4c_branch2b_weight
+    bn4c_branch2b_gamma bn4c_branch2b_beta res4c_branch2c_weight bn4c_branch2c_gamma
+    bn4c_branch2c_beta res4d_branch2a_weight bn4d_branch2a_gamma bn4d_branch2a_beta
+    res4d_branch2b_weight bn4d_branch2b_gamma bn4d_branch2b_beta res4d_branch2c_weight
+    bn4d_branch2c_gamma bn4d_branch2c_beta res4e_branch2a_weight bn4e_branch2a_gamma
+    bn4e_branch2a_beta res4e_branch2b_weight bn4e_branch2b_gamma bn4e_branch2b_beta
+    res4e_branch2c_weight bn4e_branch2c_gamma bn4e_branch2c_beta res4f_branch2a_weight
+    bn4f_branch2a_gamma bn4f_branch2a_beta res4f_branch2b_weight bn4f_branch2b_gamma
+    bn4f_branch2b_beta res4f_branch2c_weight bn4f_branch2c_gamma bn4f_branch2c_beta
+    res5a_branch1_weight bn5a_branch1_gamma bn5a_branch1_beta res5a_branch2a_weight
+    bn5a_branch2a_gamma bn5a_branch2a_beta res5a_branch2b_weight bn5a_branch2b_gamma
+    bn5a_branch2b_beta res5a_branch2c_weight bn5a_branch2c_gamma bn5a_branch2c_beta
+    res5b_branch2a_weight bn5b_branch2a_gamma bn5b_branch2a_beta res5b_branch2b_weight
+    bn5b_branch2b_gamma bn5b_branch2b_beta res5b_branch2c_weight bn5b_branch2c_gamma
+    bn5b_branch2c_beta res5c_branch2a_weight bn5c_branch2a_gamma bn5c_branch2a_beta
+    res5c_branch2b_weight bn5c_branch2b_gamma bn5c_branch2b_beta res5c_branch2c_weight
+    bn5c_branch2c_gamma bn5c_branch2c_beta fc6_weight fc6_bias fc7_weight fc7_bias fc8_weight
+    fc8_bias
+""".split()
+
+SIZES = [(321, "full", 41), (320, "valid", 40)]
+
+
+def _cfg(net, size=321, convention="full", **extra):
+    overrides = ["BASE_NET=" + net, "INPUT_SIZE=%d" % size, "POOLING_CONVENTION=" + convention]
+    return load_config(overrides=overrides + ["%s=%s" % kv for kv in extra.items()])
+
+
+@pytest.mark.parametrize("net", ["vgg16", "resnet50"])
+@pytest.mark.parametrize("size,convention,out", SIZES)
+def test_shapes_at_full_size(net, size, convention, out):
+    cfg = _cfg(net, size, convention)
+    data = (2, 3, size, size)
+    scores = networks.sec_scores(cfg, mx.sym.Variable("data"))
+    assert scores.infer_shape(data=data)[1] == [(2, 21, out, out)]
+    assert networks.sec_infer_symbol(cfg).infer_shape(data=data)[1] == [(2, 21, out, out)]
+    train = networks.sec_train_symbol(cfg)
+    assert train.list_outputs() == ["seed_loss_output", "expand_loss_output",
+                                     "constrain_loss_output"]
+    _, outs, _ = train.infer_shape(data=data, small_images=(2, out, out, 3), labels=(2, 21),
+                                   cues=(2, 21, out, out))
+    assert outs == [(1,), (1,), (1,)]
+    assert networks.cam_symbol(cfg).infer_shape(data=data)[1] == [(2, 20, out, out)]
+    assert networks.cam_train_symbol(cfg).infer_shape(data=data, label=(2, 20))[1] == [(2, 20)]
+    assert networks.saliency_train_symbol(cfg).infer_shape(
+        data=data, label=(2, 20))[1] == [(2, 20)]
+    front, back = networks.saliency_parts(cfg)
+    (preact,) = front.infer_shape(data=data)[1]
+    assert preact == (2, 512, out, out)
+    assert back.infer_shape(saliency_input=preact)[1] == [(2, 20)]
+
+
+def test_saliency_layer_is_the_pre_activation():
+    """VGG16: the cut is conv4_1's convolution output, before its ReLU (spec 3)."""
+    front, back = networks.saliency_parts(_cfg("vgg16"))
+    assert front.name == "conv4_1"
+    assert "data" not in back.list_arguments()
+    assert set(back.list_arguments()) - {"saliency_input"} <= set(
+        networks.saliency_train_symbol(_cfg("vgg16")).list_arguments())
+
+
+@pytest.mark.parametrize("net,expected", [("vgg16", VGG16_SEC_PARAMS),
+                                          ("resnet50", RESNET50_SEC_PARAMS)])
+def test_sec_parameter_names(net, expected):
+    sym = networks.sec_scores(_cfg(net), mx.sym.Variable("data"))
+    assert sym.list_arguments() == ["data"] + expected
+    if net == "resnet50":
+        bns = [n[: -len("_gamma")] for n in expected if n.endswith("_gamma")]
+        assert sym.list_auxiliary_states() == [
+            "%s_%s" % (b, s) for b in bns for s in ("moving_mean", "moving_var")]
+
+
+def _mults(sym):
+    attrs = sym.attr_dict()
+    return {n: (float(attrs[n]["__lr_mult__"]), float(attrs[n].get("__wd_mult__", 1)))
+            for n in sym.list_arguments() if n in attrs and "__lr_mult__" in attrs[n]}
+
+
+def test_vgg16_lr_multipliers():
+    mults = _mults(networks.sec_scores(_cfg("vgg16"), mx.sym.Variable("data")))
+    for name in VGG16_SEC_PARAMS:
+        new = name.startswith("fc8")
+        if name.endswith("_weight"):
+            assert mults[name] == ((10.0, 1.0) if new else (1.0, 1.0)), name
+        else:
+            assert mults[name] == ((20.0, 0.0) if new else (2.0, 0.0)), name
+    assert networks.new_param_names(
+        networks.sec_scores(_cfg("vgg16"), mx.sym.Variable("data"))) == {"fc8_weight",
+                                                                          "fc8_bias"}
+
+
+def test_resnet50_multipliers_freeze_batchnorm_and_boost_the_head():
+    mults = _mults(networks.sec_scores(_cfg("resnet50"), mx.sym.Variable("data")))
+    assert mults["bn3a_branch2b_gamma"] == (0.0, 0.0)
+    assert mults["bn3a_branch2b_beta"] == (0.0, 0.0)
+    assert mults["res3a_branch2b_weight"] == (1.0, 1.0)
+    assert mults["conv1_bias"] == (2.0, 0.0)
+    for head in ("fc6", "fc7", "fc8"):
+        assert mults[head + "_weight"] == (10.0, 1.0)
+        assert mults[head + "_bias"] == (20.0, 0.0)
+
+
+def test_cue_network_heads_are_new_and_scores_has_no_bias():
+    cam = networks.cam_train_symbol(_cfg("vgg16"))
+    assert "scores_weight" in cam.list_arguments() and "scores_bias" not in cam.list_arguments()
+    assert networks.new_param_names(cam) == {"fc6_CAM_weight", "fc6_CAM_bias", "fc7_CAM_weight",
+                                             "fc7_CAM_bias", "scores_weight"}
+    sal = networks.saliency_train_symbol(_cfg("vgg16"))
+    assert {n for n in sal.list_arguments() if n.endswith("saliency_weight")} == {
+        "fc6_saliency_weight", "fc7_saliency_weight", "fc8_saliency_weight"}
+
+
+def test_width_mult_scales_channels_only():
+    full = networks.sec_scores(_cfg("vgg16"), mx.sym.Variable("data"))
+    small = networks.sec_scores(_cfg("vgg16", WIDTH_MULT=0.125), mx.sym.Variable("data"))
+    assert full.list_arguments() == small.list_arguments()
+    shapes = dict(zip(small.list_arguments(), small.infer_shape(data=(1, 3, 321, 321))[0]))
+    assert shapes["conv1_1_weight"] == (8, 3, 3, 3)
+    assert shapes["fc6_weight"] == (128, 64, 3, 3)
+    assert shapes["fc8_weight"] == (21, 128, 1, 1)
+    assert small.infer_shape(data=(1, 3, 321, 321))[1] == [(1, 21, 41, 41)]
+
+
+def test_cam_maps_are_the_class_weighted_sum_of_fc7():
+    cfg = _cfg("vgg16", 65, WIDTH_MULT=0.0625, CLASS_NUM=4)
+    cam = networks.cam_symbol(cfg)
+    fc7 = cam.get_internals()["fc7_CAM_output"]
+    both = mx.sym.Group([cam, fc7])
+    arg_shapes, _, _ = both.infer_shape(data=(1, 3, 65, 65))
+    rng = np.random.RandomState(0)
+    args = {n: mx.nd.array(rng.randn(*s) * 0.1) for n, s in zip(both.list_arguments(), arg_shapes)}
+    maps, feat = [o.asnumpy() for o in both.bind(mx.cpu(), args).forward()]
+    weight = args["scores_weight"].asnumpy()
+    np.testing.assert_allclose(maps[0], np.einsum("ck,khw->chw", weight, feat[0]), rtol=1e-4,
+                               atol=1e-5)
