@@ -53,6 +53,12 @@ DEFAULTS = {
     "MAX_ITER_FG": 8000,
     "EPOCH_SIZE_FG": 1000,
     "FG_THRESHOLD": 0.2,                            # CAM > 0.2 max (spec 3)
+    # --- backbone pretraining on image labels (no pretrained weights: toy/own data) ---
+    "BATCH_SIZE_PRE": 15,
+    "LR_PRE": 1e-3,
+    "LR_STEP_PRE": 2000,
+    "MAX_ITER_PRE": 8000,
+    "EPOCH_SIZE_PRE": 1000,
     # --- SEC ---
     "BATCH_SIZE": 15,
     "LR": 1e-3,

@@ -141,5 +141,19 @@ def saliency_parts(cfg):
     return captured[0], back
 
 
+def classifier_train_symbol(cfg):
+    """The SEC network's layers up to fc7, global average pooling and a new fully connected
+    classifier, trained with the multi-label logistic loss: a stand-in for ImageNet
+    pretraining when no pretrained weights exist (toy data, a user's own domain)."""
+    scores = sec_scores(cfg, mx.sym.Variable("data"))
+    fc7 = scores.get_internals()["relu7_output"]
+    pooled = mx.sym.Pooling(fc7, kernel=(1, 1), global_pool=True, pool_type="avg",
+                            name="gap_pretrain")
+    logits = L.fully_connected(mx.sym.flatten(pooled), "pretrain_scores", cfg.CLASS_NUM - 1,
+                               kind=L.NEW)
+    return mx.sym.LogisticRegressionOutput(logits, mx.sym.Variable("label"),
+                                           name="pretrain_loss")
+
+
 def new_param_names(symbol):
     return L.new_param_names(symbol)

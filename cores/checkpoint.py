@@ -1,0 +1,141 @@
+"""Parameter files: pretrained initialisation, snapshots with optimizer state, all as .params
+(MXNet's NDArray format, no pickle) written under a temporary name and renamed."""
+import glob
+import json
+import logging
+import os
+import re
+
+import mxnet as mx
+
+from cores.config import save_config
+from cores.io import atomic_path
+from cores.symbols.layers import new_param_names
+
+WEIGHTS_HELP = (
+    "Get pretrained weights as described in README.md (section 'Pretrained weights'): "
+    "convert DeepLab's vgg16_20M.caffemodel or the Caffe ResNet-50, or Gluon model-zoo files, "
+    "into models/<BASE_NET>.params; or set RANDOM_INIT: true for toy runs.")
+
+
+class CheckpointError(Exception):
+    """A missing or mismatching parameter file; the message names it."""
+
+
+def load_params_file(path):
+    """(arg_params, aux_params) from a .params file with or without 'arg:'/'aux:' prefixes."""
+    if not os.path.isfile(path):
+        raise CheckpointError("parameter file not found: %s" % path)
+    try:
+        loaded = mx.nd.load(path)
+    except Exception as e:
+        raise CheckpointError("cannot read parameter file %s: %s" % (path, e)) from None
+    if not isinstance(loaded, dict):
+        raise CheckpointError("%s holds a list of arrays, not named parameters" % path)
+    arg, aux = {}, {}
+    for key, value in loaded.items():
+        kind, _, name = key.partition(":")
+        if not name:
+            kind, name = "", key
+        (aux if kind == "aux" or (not kind and "moving_" in name) else arg)[name] = value
+    return arg, aux
+
+
+def expected_shapes(symbol, input_shapes):
+    """{name: shape} of the symbol's parameters and auxiliary states."""
+    arg_shapes, _, aux_shapes = symbol.infer_shape(**dict(input_shapes))
+    args = dict(zip(symbol.list_arguments(), arg_shapes))
+    for name in input_shapes:
+        args.pop(name, None)
+    return args, dict(zip(symbol.list_auxiliary_states(), aux_shapes))
+
+
+def _check(path, symbol, input_shapes, arg, aux, skip=()):
+    want_arg, want_aux = expected_shapes(symbol, input_shapes)
+    problems = []
+    for want, have in ((want_arg, arg), (want_aux, aux)):
+        for name, shape in want.items():
+            if name in skip:
+                continue
+            if name not in have:
+                problems.append("%s is missing" % name)
+            elif tuple(have[name].shape) != tuple(shape):
+                problems.append("%s has shape %s, the network needs %s"
+                                % (name, tuple(have[name].shape), tuple(shape)))
+    if problems:
+        more = "" if len(problems) <= 8 else " (and %d more)" % (len(problems) - 8)
+        raise CheckpointError("%s does not match the network: %s%s"
+                              % (path, "; ".join(problems[:8]), more))
+    return ({n: arg[n] for n in want_arg if n in arg and n not in skip},
+            {n: aux[n] for n in want_aux if n in aux and n not in skip})
+
+
+def pretrained_params(cfg, symbol, input_shapes):
+    """Initial (arg, aux) for a network from MODEL_PATH/<BASE_NET>.params: every layer that is
+    not new must be there with the right shape; new layers keep their own initialisers."""
+    path = os.path.join(cfg.MODEL_PATH, cfg.BASE_NET + ".params")
+    if not os.path.isfile(path):
+        if cfg.RANDOM_INIT:
+            logging.warning("no %s: RANDOM_INIT is set, every layer starts from random weights",
+                            path)
+            return {}, {}
+        raise CheckpointError("pretrained weights not found: %s. %s" % (path, WEIGHTS_HELP))
+    sidecar = os.path.splitext(path)[0] + ".json"
+    if os.path.isfile(sidecar):
+        with open(sidecar) as f:
+            order = json.load(f).get("channel_order")
+        if order and order != cfg.CHANNEL_ORDER:
+            raise CheckpointError("%s expects %s input (%s) but CHANNEL_ORDER=%s; set "
+                                  "CHANNEL_ORDER and PIXEL_MEAN to match the weights"
+                                  % (path, order, sidecar, cfg.CHANNEL_ORDER))
+    arg, aux = load_params_file(path)
+    return _check(path, symbol, input_shapes, arg, aux, skip=new_param_names(symbol))
+
+
+def save_weights(path, arg, aux, channel_order):
+    """Pretrained weights for MODEL_PATH: ``path`` plus a JSON sidecar with the channel order
+    the first convolution expects."""
+    payload = {"arg:" + k: v for k, v in arg.items()}
+    payload.update({"aux:" + k: v for k, v in aux.items()})
+    with atomic_path(path) as tmp:
+        mx.nd.save(tmp, payload)
+    with atomic_path(os.path.splitext(path)[0] + ".json") as tmp:
+        with open(tmp, "w") as f:
+            json.dump({"channel_order": channel_order}, f)
+
+
+def snapshot_path(prefix, epoch):
+    return "%s-%04d.params" % (prefix, epoch)
+
+
+def latest_epoch(prefix):
+    """The highest epoch with a complete snapshot under ``prefix``, or 0."""
+    epochs = [int(m.group(1)) for p in glob.glob(prefix + "-*.params")
+              for m in [re.match(re.escape(prefix) + r"-(\d{4})\.params$", p)] if m]
+    return max(epochs, default=0)
+
+
+def save_snapshot(prefix, epoch, arg, aux, cfg, optimizer_state=None):
+    """prefix-NNNN.params (+ prefix-NNNN.optimizer.params) and the config beside them."""
+    payload = {"arg:" + k: v for k, v in arg.items()}
+    payload.update({"aux:" + k: v for k, v in aux.items()})
+    if optimizer_state:
+        with atomic_path("%s-%04d.optimizer.params" % (prefix, epoch)) as tmp:
+            mx.nd.save(tmp, optimizer_state)
+    with atomic_path(snapshot_path(prefix, epoch)) as tmp:
+        mx.nd.save(tmp, payload)
+    save_config(cfg, os.path.join(os.path.dirname(prefix) or ".", "config.json"))
+
+
+def load_snapshot(prefix, epoch, symbol, input_shapes):
+    """(arg, aux, optimizer state or None) of a snapshot, checked against the network."""
+    path = snapshot_path(prefix, epoch)
+    if not os.path.isfile(path):
+        found = latest_epoch(prefix)
+        raise CheckpointError("snapshot not found: %s (latest epoch there: %s)"
+                              % (path, found or "none"))
+    arg, aux = load_params_file(path)
+    arg, aux = _check(path, symbol, input_shapes, arg, aux)
+    state_path = "%s-%04d.optimizer.params" % (prefix, epoch)
+    state = mx.nd.load(state_path) if os.path.isfile(state_path) else None
+    return arg, aux, state

@@ -1,0 +1,32 @@
+"""The command line shared by train_bg_cues.py and train_fg_cues.py."""
+import os
+
+from cores.checkpoint import CheckpointError
+from cores.config import save_config
+from cores.data.dataset import DatasetError
+from cores.localization import run_cue_stage
+from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging
+from cores.train import TrainingError
+
+
+def main(kind, description):
+    def add_arguments(parser):
+        add_device_args(parser)
+        parser.add_argument("--skip-train", action="store_true",
+                            help="write cues from an existing snapshot instead of training")
+        parser.add_argument("--resume", action="store_true",
+                            help="continue training from the latest snapshot")
+        parser.add_argument("--epoch", type=int, default=None,
+                            help="snapshot epoch to write cues from (default: the last)")
+        parser.add_argument("--vis", type=int, default=0, metavar="K",
+                            help="write K pictures of image | cues | ground truth")
+
+    args, cfg = parse_args(description, add_arguments)
+    setup_logging(cfg, "train_%s_cues" % kind)
+    os.makedirs(cfg.CACHE_PATH, exist_ok=True)
+    save_config(cfg, os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind))
+    try:
+        run_cue_stage(cfg, kind, contexts(args), args.skip_train, args.resume, args.epoch,
+                      args.vis)
+    except (DatasetError, CheckpointError, TrainingError, FileNotFoundError) as e:
+        fail(str(e))

@@ -1,0 +1,184 @@
+"""Data iterators: decoding and resizing run in worker processes, batches are prefetched.
+
+Iteration accounting follows the earlier port: an epoch is EPOCH_SIZE batches; batches are
+drawn from consecutive shuffled passes over the list (a batch may span two passes), so every
+batch is full. The sample order depends only on the seed and the global batch number, which
+lets a resumed run see exactly the batches an uninterrupted run would.
+"""
+import collections
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+
+import mxnet as mx
+import numpy as np
+
+from cores.data import transforms
+
+
+class _Loader:
+    """Runs a task function over jobs, in a pool of spawned processes or in this process."""
+
+    def __init__(self, workers):
+        self.pool = None
+        if workers > 1:
+            self.pool = ProcessPoolExecutor(workers,
+                                            mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn, jobs):
+        if self.pool is None:
+            return [_Done(fn, job) for job in jobs]
+        return [self.pool.submit(fn, job) for job in jobs]
+
+    def close(self):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+class _Done:
+    """A result computed lazily in this process, with the Future's ``result()``."""
+
+    def __init__(self, fn, job):
+        self.fn, self.job = fn, job
+
+    def result(self):
+        return self.fn(self.job)
+
+
+def sample_order(num_items, seed, start, count):
+    """Item indices at global positions start..start+count-1 of the endless shuffled stream."""
+    out = []
+    while len(out) < count:
+        position = start + len(out)
+        rounds, offset = divmod(position, num_items)
+        perm = np.random.RandomState(seed + rounds).permutation(num_items)
+        take = min(count - len(out), num_items - offset)
+        out.extend(perm[offset:offset + take].tolist())
+    return out
+
+
+def mirror_flag(seed, position):
+    return bool(np.random.RandomState((seed * 7919 + position) % (2 ** 32)).rand() < 0.5)
+
+
+class TrainIter(mx.io.DataIter):
+    """Shuffled, endless training batches; ``reset`` starts the next epoch of EPOCH_SIZE
+    batches. ``last_ids`` names the images of the last batch (for NaN reports)."""
+
+    def __init__(self, entries, batch_size, epoch_size, seed, task, make_job, data_shapes,
+                 label_shapes, workers=1, prefetch=2, mirror=False, start_batch=0):
+        super().__init__(batch_size)
+        if not entries:
+            raise ValueError("no training images")
+        self.entries, self.epoch_size, self.seed = entries, epoch_size, seed
+        self.task, self.make_job, self.mirror = task, make_job, mirror
+        self._data_shapes, self._label_shapes = data_shapes, label_shapes
+        self.next_batch = start_batch          # global batch number
+        self.batch_in_epoch = 0
+        self.prefetch = max(1, prefetch)
+        self.loader = _Loader(workers)
+        self.pending = collections.deque()
+        self.last_ids = []
+
+    @property
+    def provide_data(self):
+        return [mx.io.DataDesc(n, s) for n, s in self._data_shapes]
+
+    @property
+    def provide_label(self):
+        return [mx.io.DataDesc(n, s) for n, s in self._label_shapes]
+
+    def _submit(self, batch_no):
+        start = batch_no * self.batch_size
+        order = sample_order(len(self.entries), self.seed, start, self.batch_size)
+        jobs = [self.make_job(self.entries[i],
+                              self.mirror and mirror_flag(self.seed, start + k))
+                for k, i in enumerate(order)]
+        ids = [self.entries[i]["id"] for i in order]
+        self.pending.append((batch_no, ids, self.loader.submit(self.task, jobs)))
+
+    def reset(self):
+        self.batch_in_epoch = 0
+
+    def next(self):
+        if self.batch_in_epoch >= self.epoch_size:
+            raise StopIteration
+        queued = self.pending[-1][0] + 1 if self.pending else self.next_batch
+        while queued < self.next_batch + self.prefetch:
+            self._submit(queued)
+            queued += 1
+        batch_no, ids, futures = self.pending.popleft()
+        samples = [f.result() for f in futures]
+        self.next_batch = batch_no + 1
+        self.batch_in_epoch += 1
+        self.last_ids = ids
+        arrays = [np.stack(parts) for parts in zip(*samples)]
+        n_data = len(self._data_shapes)
+        return mx.io.DataBatch(data=[mx.nd.array(a) for a in arrays[:n_data]],
+                               label=[mx.nd.array(a) for a in arrays[n_data:]],
+                               provide_data=self.provide_data,
+                               provide_label=self.provide_label)
+
+    def close(self):
+        self.loader.close()
+        self.pending.clear()
+
+
+def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0):
+    """(data, label) batches for the saliency and CAM networks."""
+    size, num_fg = cfg.INPUT_SIZE, cfg.CLASS_NUM - 1
+
+    def make_job(entry, mirror):
+        return (entry, size, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER, num_fg, mirror)
+
+    from cores.config import worker_count
+    return TrainIter(entries, batch_size, epoch_size, cfg.SEED, transforms.load_multilabel,
+                     make_job, [("data", (batch_size, 3, size, size))],
+                     [("label", (batch_size, num_fg))], worker_count(cfg.DATA_WORKERS),
+                     cfg.PREFETCH, cfg.MIRROR, start_batch)
+
+
+def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0):
+    """(data, small_images, labels, cues) batches for SEC training; ``cues`` maps image id to
+    its (3, M) merged cue array."""
+    size, num_classes = cfg.INPUT_SIZE, cfg.CLASS_NUM
+    missing = [e["id"] for e in entries if e["id"] not in cues]
+    if missing:
+        raise ValueError("the cue file has no cues for %d training images, e.g. %s"
+                         % (len(missing), ", ".join(missing[:5])))
+
+    def make_job(entry, mirror):
+        return (entry, size, out_size, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER, num_classes,
+                cues[entry["id"]], mirror)
+
+    from cores.config import worker_count
+    return TrainIter(entries, batch_size, cfg.EPOCH_SIZE, cfg.SEED, transforms.load_sec,
+                     make_job,
+                     [("data", (batch_size, 3, size, size)),
+                      ("small_images", (batch_size, out_size, out_size, 3))],
+                     [("labels", (batch_size, num_classes)),
+                      ("cues", (batch_size, num_classes, out_size, out_size))],
+                     worker_count(cfg.DATA_WORKERS), cfg.PREFETCH, cfg.MIRROR, start_batch)
+
+
+def inference_stream(cfg, entries, workers=None, prefetch=None):
+    """Yields (entry, data (3,S,S), original RGB, mask or None) in list order, decoding ahead
+    in worker processes; memory stays flat in the number of images."""
+    from cores.config import worker_count
+    workers = worker_count(cfg.DATA_WORKERS) if workers is None else workers
+    ahead = max(2, (prefetch or cfg.PREFETCH) * max(1, workers))
+    loader = _Loader(workers)
+    pending = collections.deque()
+    try:
+        position = 0
+        while position < len(entries) or pending:
+            while position < len(entries) and len(pending) < ahead:
+                entry = entries[position]
+                job = (entry, cfg.INPUT_SIZE, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER)
+                pending.append((entry, loader.submit(transforms.load_inference, [job])[0]))
+                position += 1
+            entry, future = pending.popleft()
+            data, rgb, mask = future.result()
+            yield entry, data, rgb, mask
+    finally:
+        loader.close()

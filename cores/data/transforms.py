@@ -1,0 +1,96 @@
+"""Image decoding and resizing for the network and the CRF. No MXNet here: this runs in worker
+processes."""
+import numpy as np
+import scipy.ndimage as ndi
+import cv2
+from PIL import Image
+
+from cores.data.dataset import DatasetError, read_mask
+
+cv2.setNumThreads(1)  # one decoding process per core already
+
+
+def load_rgb(path):
+    """(H, W, 3) uint8 RGB; grayscale, CMYK or unreadable files raise an error naming them."""
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            if mode == "RGB":
+                return np.array(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise DatasetError("image not found: %s" % path) from None
+    except Exception as e:
+        raise DatasetError("cannot read image %s: %s" % (path, e)) from None
+    raise DatasetError("image %s has mode %s, not RGB (grayscale/CMYK/alpha images must be "
+                       "converted to RGB)" % (path, mode))
+
+
+def resize_rgb(rgb, size):
+    """Bilinear resize to size x size, float32 (spec 2)."""
+    return cv2.resize(rgb.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def to_net_input(resized, mean, channel_order):
+    """(S, S, 3) RGB float -> (3, S, S) float32 in ``channel_order`` minus ``mean`` (given in
+    that order)."""
+    x = resized[:, :, ::-1] if channel_order == "BGR" else resized
+    return np.ascontiguousarray((x - np.asarray(mean, np.float32)).transpose(2, 0, 1),
+                                dtype=np.float32)
+
+
+def crf_image(resized, out_size):
+    """The CRF's image (spec 5): the network input downscaled to out_size x out_size with
+    linear interpolation (scipy's zoom, as the original), rounded, uint8, BGR (the original's
+    order; the lattice is not invariant to it)."""
+    factor = out_size / resized.shape[0]
+    small = ndi.zoom(resized, (factor, factor, 1.0), order=1)
+    if small.shape[:2] != (out_size, out_size):
+        raise ValueError("zoom gave %s, expected %d" % (small.shape, out_size))
+    return np.clip(np.round(small[:, :, ::-1]), 0, 255).astype(np.uint8)
+
+
+def dense_cues(sparse, num_classes, out_size):
+    """(3, M) rows class, y, x -> (C, H, W) float32 0/1."""
+    cues = np.zeros((num_classes, out_size, out_size), np.float32)
+    if sparse is not None and len(sparse[0]):
+        cues[sparse[0], sparse[1], sparse[2]] = 1
+    return cues
+
+
+def load_multilabel(job):
+    """Worker task: (data (3,S,S), label (C-1,)) for the cue networks."""
+    entry, size, mean, order, num_fg, mirror = job
+    resized = resize_rgb(load_rgb(entry["image"]), size)
+    if mirror:
+        resized = resized[:, ::-1]
+    label = np.zeros(num_fg, np.float32)
+    label[np.asarray(entry["labels"], int) - 1] = 1
+    return to_net_input(resized, mean, order), label
+
+
+def load_sec(job):
+    """Worker task: (data, small image, labels (C,), cues (C,H,W)) for SEC training. Mirroring
+    flips the image, the CRF image and the cues together."""
+    entry, size, out_size, mean, order, num_classes, sparse_cues, mirror = job
+    resized = resize_rgb(load_rgb(entry["image"]), size)
+    cues = dense_cues(sparse_cues, num_classes, out_size)
+    if mirror:
+        resized = resized[:, ::-1]
+        cues = cues[:, :, ::-1]
+    labels = np.zeros(num_classes, np.float32)
+    labels[0] = 1
+    labels[np.asarray(entry["labels"], int)] = 1
+    return (to_net_input(resized, mean, order), crf_image(resized, out_size), labels,
+            np.ascontiguousarray(cues))
+
+
+def load_inference(job):
+    """Worker task: (data (3,S,S), original RGB (H,W,3) uint8, mask (H,W) or None)."""
+    entry, size, mean, order = job
+    rgb = load_rgb(entry["image"])
+    mask = read_mask(entry["mask"]) if entry.get("mask") else None
+    if mask is not None and mask.shape != rgb.shape[:2]:
+        raise DatasetError("mask %s is %dx%d but image %s is %dx%d" % (
+            entry["mask"], mask.shape[1], mask.shape[0], entry["image"], rgb.shape[1],
+            rgb.shape[0]))
+    return to_net_input(resize_rgb(rgb, size), mean, order), rgb, mask

@@ -1,0 +1,190 @@
+"""Evaluation and segmentation of images (spec 5-6): resize, forward (+ mirrored forward),
+softmax, bilinear upsampling, optional dense CRF, argmax; IoU over the val list.
+
+Decoding runs ahead in worker processes and the per-image post-processing (upsampling, CRF,
+confusion, writing masks) runs in a process pool while the network handles the next images;
+at most a bounded number of images is in flight, so memory stays flat.
+"""
+import collections
+import json
+import logging
+import os
+
+import cv2
+import mxnet as mx
+import numpy as np
+from tqdm import tqdm
+
+from cores import crf
+from cores.config import worker_count
+from cores.data.dataset import DatasetError, load_index
+from cores.data.iterators import inference_stream
+from cores.data.palette import save_palette_png
+from cores.io import atomic_path, atomic_save_npz
+from cores.metrics import confusion_matrix, format_iou_table, iou_scores
+from cores.sec import bind_inference, load_inference_params
+from cores.workers import shared_pool
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
+def upsample(probs, height, width):
+    """(C, h, w) -> (C, H, W) bilinear."""
+    up = cv2.resize(np.ascontiguousarray(probs.transpose(1, 2, 0)), (width, height),
+                    interpolation=cv2.INTER_LINEAR)
+    if up.ndim == 2:
+        up = up[:, :, None]
+    return up.transpose(2, 0, 1)
+
+
+def test_time_crf(rgb, probs, params):
+    """Spec 5, test time: CRF at full resolution with unary log(max(p, floor)); BGR image."""
+    unary = np.log(np.maximum(probs, params["min_prob"]))
+    return crf.dense_crf(np.ascontiguousarray(rgb[:, :, ::-1]), unary,
+                         scale_factor=params["scale_factor"], pos_xy_std=params["pos_xy_std"],
+                         pos_w=params["pos_w"], bi_xy_std=params["bi_xy_std"],
+                         bi_rgb_std=params["bi_rgb_std"], bi_w=params["bi_w"],
+                         maxiter=params["maxiter"])
+
+
+def postprocess(job):
+    """Worker task: upsample, [CRF], argmax, confusion, write outputs. Returns (id, conf)."""
+    image_id, probs, rgb, mask, num_classes, crf_params, outputs = job
+    probs = upsample(probs, rgb.shape[0], rgb.shape[1])
+    if crf_params is not None:
+        probs = test_time_crf(rgb, probs, crf_params)
+    pred = probs.argmax(axis=0).astype(np.uint8)
+    if outputs.get("mask"):
+        with atomic_path(outputs["mask"]) as tmp:
+            save_palette_png(tmp, pred)
+    if outputs.get("overlay"):
+        from cores.visualize import overlay_picture
+        overlay_picture(outputs["overlay"], rgb, pred)
+    conf = confusion_matrix(pred, mask, num_classes) if mask is not None else None
+    return image_id, conf
+
+
+def crf_test_params(cfg):
+    return dict(scale_factor=cfg.CRF_TEST_SCALE, pos_xy_std=cfg.CRF_POS_XY_STD,
+                pos_w=cfg.CRF_POS_W, bi_xy_std=cfg.CRF_BI_XY_STD,
+                bi_rgb_std=cfg.CRF_TEST_BI_RGB_STD, bi_w=cfg.CRF_BI_W,
+                maxiter=cfg.CRF_MAXITER, min_prob=cfg.CRF_TEST_MIN_PROB)
+
+
+def predict_probs(mod, data, flip):
+    """Softmax at score resolution (C, h, w); with ``flip`` averaged with the mirrored pass
+    (both in one batch of two)."""
+    batch = data[None]
+    if flip:
+        batch = np.concatenate([batch, data[None, :, :, ::-1]])
+    mod.forward(mx.io.DataBatch([mx.nd.array(batch)]), is_train=False)
+    out = mod.get_outputs()[0].asnumpy()
+    if flip:
+        return 0.5 * (out[0] + out[1, :, :, ::-1])
+    return out[0]
+
+
+def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask_dir=None,
+                  overlay_dir=None, scoremap_dir=None, workers=None):
+    """Segment ``entries``; returns (confusion matrix summed over images with masks, count of
+    those images, snapshot epoch)."""
+    symbol, arg, aux, epoch = load_inference_params(cfg, epoch)
+    mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
+    workers = worker_count(cfg.CRF_WORKERS) if workers is None else workers
+    pool = shared_pool(workers)
+    params = crf_test_params(cfg) if use_crf else None
+    for d in (mask_dir, overlay_dir, scoremap_dir):
+        if d:
+            os.makedirs(d, exist_ok=True)
+    conf = np.zeros((cfg.CLASS_NUM, cfg.CLASS_NUM), np.int64)
+    counted = 0
+    pending = collections.deque()
+    limit = 2 * max(1, workers)
+
+    def collect(future):
+        nonlocal counted, conf
+        _, c = future.result()
+        if c is not None:
+            conf += c
+            counted += 1
+
+    for entry, data, rgb, mask in tqdm(inference_stream(cfg, entries), total=len(entries),
+                                       desc="segmenting"):
+        probs = predict_probs(mod, data, flip)
+        if scoremap_dir:
+            atomic_save_npz(os.path.join(scoremap_dir, entry["id"] + ".npz"),
+                            probs=probs.astype(np.float16))
+        outputs = {}
+        if mask_dir:
+            outputs["mask"] = os.path.join(mask_dir, entry["id"] + ".png")
+        if overlay_dir:
+            outputs["overlay"] = os.path.join(overlay_dir, entry["id"] + ".png")
+        job = (entry["id"], probs, rgb, mask, cfg.CLASS_NUM, params, outputs)
+        if pool is None:
+            _, c = postprocess(job)
+            if c is not None:
+                conf += c
+                counted += 1
+            continue
+        pending.append(pool.submit(postprocess, job))
+        while len(pending) >= limit:
+            collect(pending.popleft())
+    while pending:
+        collect(pending.popleft())
+    return conf, counted, epoch
+
+
+def output_dir(cfg, epoch, flip, use_crf):
+    flags = "".join(["_flip" if flip else "", "_crf" if use_crf else ""])
+    return os.path.join(cfg.OUTPUT_PATH, "sec_%s-%04d%s" % (cfg.BASE_NET, epoch, flags))
+
+
+def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
+             savescoremap=False):
+    """Evaluate a SEC snapshot on the val list; writes and returns metrics.json's content."""
+    classes, _, val = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
+    val = [e for e in val if e.get("mask")]
+    if not val:
+        raise DatasetError("the val list of %s has no images with masks" % cfg.DATASET_PATH)
+    _, _, _, epoch = load_inference_params(cfg, epoch)
+    out = output_dir(cfg, epoch, flip, use_crf)
+    conf, counted, epoch = run_inference(
+        cfg, ctx, val, epoch, flip, use_crf, os.path.join(out, "masks") if savemask else None,
+        None, os.path.join(out, "scoremaps") if savescoremap else None)
+    iou, miou, pixel_acc = iou_scores(conf)
+    metrics = {"mIoU": miou, "IoU": dict(zip(classes, iou)), "pixel_accuracy": pixel_acc,
+               "confusion_matrix": conf.tolist(), "images": counted, "epoch": epoch,
+               "flags": {"flip": flip, "crf": use_crf}, "classes": classes}
+    os.makedirs(out, exist_ok=True)
+    with atomic_path(os.path.join(out, "metrics.json")) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(metrics, f, indent=1)
+    logging.info("%s\n%s", out, format_iou_table(classes, iou, miou, pixel_acc))
+    return metrics
+
+
+def image_entries(path):
+    """Entries for a single image file or every image in a folder."""
+    if os.path.isfile(path):
+        files = [path]
+    elif os.path.isdir(path):
+        files = sorted(os.path.join(path, f) for f in os.listdir(path)
+                       if f.lower().endswith(IMAGE_EXTENSIONS))
+    else:
+        raise DatasetError("--images: no such file or folder: %s" % path)
+    if not files:
+        raise DatasetError("--images: no images (%s) in %s" % (", ".join(IMAGE_EXTENSIONS),
+                                                              path))
+    return [{"id": os.path.splitext(os.path.basename(f))[0], "image": os.path.abspath(f),
+             "mask": None} for f in files]
+
+
+def segment_images(cfg, ctx, path, epoch=None, flip=False, use_crf=False):
+    """Masks and image/mask overlays for arbitrary images; returns the output folder."""
+    entries = image_entries(path)
+    _, _, _, epoch = load_inference_params(cfg, epoch)
+    out = os.path.join(output_dir(cfg, epoch, flip, use_crf), "images")
+    run_inference(cfg, ctx, entries, epoch, flip, use_crf, os.path.join(out, "masks"),
+                  os.path.join(out, "overlays"))
+    logging.info("wrote masks and overlays of %d images to %s", len(entries), out)
+    return out

@@ -1,0 +1,33 @@
+"""Segmentation metrics: a confusion matrix over all classes, void (255) ignored (spec 6)."""
+import numpy as np
+
+
+def confusion_matrix(pred, gt, num_classes, ignore=255):
+    """(C, C) int64 counts, rows = ground truth, columns = prediction."""
+    valid = gt != ignore
+    index = gt[valid].astype(np.int64) * num_classes + pred[valid].astype(np.int64)
+    return np.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def iou_scores(conf):
+    """Per-class IoU = TP / (TP + FP + FN); None where a class is in neither prediction nor
+    ground truth. mIoU averages the defined ones."""
+    conf = np.asarray(conf, dtype=np.float64)
+    tp = np.diag(conf)
+    union = conf.sum(axis=0) + conf.sum(axis=1) - tp
+    iou = [float(t / u) if u > 0 else None for t, u in zip(tp, union)]
+    defined = [v for v in iou if v is not None]
+    miou = float(np.mean(defined)) if defined else None
+    total = conf.sum()
+    pixel_acc = float(tp.sum() / total) if total else None
+    return iou, miou, pixel_acc
+
+
+def format_iou_table(class_names, iou, miou, pixel_acc):
+    lines = ["%-14s %7s" % ("class", "IoU")]
+    lines += ["%-14s %7s" % (n, "%.4f" % v if v is not None else "-")
+              for n, v in zip(class_names, iou)]
+    lines.append("%-14s %7.4f" % ("mIoU", miou if miou is not None else float("nan")))
+    lines.append("%-14s %7.4f" % ("pixel acc.", pixel_acc if pixel_acc is not None
+                                  else float("nan")))
+    return "\n".join(lines)

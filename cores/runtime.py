@@ -1,0 +1,64 @@
+"""What every script does first: config from the command line, a log file, the devices."""
+import argparse
+import datetime
+import logging
+import os
+import sys
+
+from cores.config import add_config_args, load_config, ConfigError
+
+
+def parse_args(description, add_arguments=None, argv=None):
+    """Parse ``--cfg``/``--set`` plus the script's own options; returns (args, cfg).
+    Config errors end the script with their message, not a traceback."""
+    parser = argparse.ArgumentParser(description=description)
+    add_config_args(parser)
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.cfg, args.set)
+    except ConfigError as e:
+        parser.exit(2, "error: %s\n" % e)
+    return args, cfg
+
+
+def add_device_args(parser):
+    parser.add_argument("--gpus", default=None,
+                        help="GPU ids, e.g. 0,1,2,3 (default: all GPUs if any, else the CPU)")
+    parser.add_argument("--cpus", type=int, default=1,
+                        help="number of CPU contexts when no GPU is used (tests the "
+                             "data-parallel path)")
+
+
+def contexts(args):
+    """MXNet contexts from --gpus/--cpus: all GPUs by default when there are any."""
+    import mxnet as mx
+    if args.gpus is not None and args.gpus.strip():
+        return [mx.gpu(int(i)) for i in args.gpus.split(",")]
+    if args.gpus is None and mx.context.num_gpus() > 0:
+        return [mx.gpu(i) for i in range(mx.context.num_gpus())]
+    return [mx.cpu(i) for i in range(max(1, args.cpus))]
+
+
+def setup_logging(cfg, name):
+    """Log to the console and to LOG_PATH/<name>-<time>.log; returns the file's path."""
+    os.makedirs(cfg.LOG_PATH, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = os.path.join(cfg.LOG_PATH, "%s-%s.log" % (name, stamp))
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
+    for handler in (logging.FileHandler(path), logging.StreamHandler(sys.stdout)):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.info("command: %s", " ".join(sys.argv))
+    return path
+
+
+def fail(message):
+    """End a script with a clear message (exit status 1), no traceback."""
+    logging.error("error: %s", message)
+    sys.exit(1)

@@ -1,0 +1,97 @@
+"""SEC training (spec 4, 6): merged cues, the SEC network, the shared fit loop."""
+import logging
+import os
+
+import mxnet as mx
+
+from cores import checkpoint, cues
+from cores.data.dataset import load_index
+from cores.data.iterators import sec_iter
+from cores.localization import cue_path, score_size
+from cores.symbols import networks
+from cores.train import fit, named_losses
+from cores.visualize import loss_curves
+
+LOSS_NAMES = ["seed_loss", "expand_loss", "constrain_loss"]
+
+
+def sec_prefix(cfg):
+    return os.path.join(cfg.SNAPSHOT_PATH, "sec_%s" % cfg.BASE_NET)
+
+
+def training_cues(cfg, cue_file=None):
+    """({id: (3, M)}, grid size): ``cue_file`` if given, else CACHE_PATH/sec_cues.npz, merged
+    from the fg and bg cue files whenever those are newer (spec 3)."""
+    if cue_file:
+        return cues.load_cues(cue_file)
+    merged = os.path.join(cfg.CACHE_PATH, "sec_cues.npz")
+    fg, bg = cue_path(cfg, "fg"), cue_path(cfg, "bg")
+    for path, script in ((fg, "train_fg_cues.py"), (bg, "train_bg_cues.py")):
+        if not os.path.isfile(path) and not os.path.isfile(merged):
+            raise FileNotFoundError("cue file not found: %s; run %s first" % (path, script))
+    stale = not os.path.isfile(merged) or any(
+        os.path.isfile(p) and os.path.getmtime(p) > os.path.getmtime(merged) for p in (fg, bg))
+    if stale:
+        logging.info("merging %s and %s into %s", fg, bg, merged)
+        return cues.merge_cue_files(fg, bg, merged)
+    return cues.load_cues(merged)
+
+
+def input_shapes(cfg, size):
+    n, c = cfg.BATCH_SIZE, cfg.CLASS_NUM
+    return {"data": (n, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE), "small_images": (n, size, size, 3),
+            "labels": (n, c), "cues": (n, c, size, size)}
+
+
+def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None):
+    """Train the SEC network; ``resume`` continues from the latest snapshot (or ``epoch``).
+    Returns the loss history."""
+    _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
+    cue_set, size = training_cues(cfg, cue_file)
+    if size != score_size(cfg):
+        raise ValueError("the cues are on a %dx%d grid but the network gives %dx%d scores for "
+                         "INPUT_SIZE=%d" % (size, size, score_size(cfg), score_size(cfg),
+                                            cfg.INPUT_SIZE))
+    symbol = networks.sec_train_symbol(cfg)
+    shapes = input_shapes(cfg, size)
+    prefix = sec_prefix(cfg)
+    os.makedirs(cfg.SNAPSHOT_PATH, exist_ok=True)
+    begin, state = 0, None
+    if resume or epoch:
+        begin = epoch or checkpoint.latest_epoch(prefix)
+    if begin:
+        arg, aux, state = checkpoint.load_snapshot(prefix, begin, symbol, shapes)
+        logging.info("resuming from %s", checkpoint.snapshot_path(prefix, begin))
+    else:
+        arg, aux = checkpoint.pretrained_params(cfg, symbol, shapes)
+    it = sec_iter(cfg, train, cue_set, size, cfg.BATCH_SIZE, start_batch=begin * cfg.EPOCH_SIZE)
+    try:
+        history = fit(cfg, symbol, it, ctx, prefix, cfg.LR, cfg.LR_STEP, cfg.MAX_ITER,
+                      cfg.EPOCH_SIZE, lambda o, b: named_losses(o, b, LOSS_NAMES), arg, aux,
+                      begin, state)
+    finally:
+        it.close()
+    loss_curves(prefix + "-losses.png", history, LOSS_NAMES)
+    return history
+
+
+def load_inference_params(cfg, epoch):
+    """(arg, aux) of SEC snapshot ``epoch`` (default: the latest), checked against the
+    inference network."""
+    prefix = sec_prefix(cfg)
+    epoch = epoch or checkpoint.latest_epoch(prefix)
+    if not epoch:
+        raise checkpoint.CheckpointError("no SEC snapshot %s-NNNN.params; run train_SEC.py "
+                                         "first" % prefix)
+    symbol = networks.sec_infer_symbol(cfg)
+    arg, aux, _ = checkpoint.load_snapshot(
+        prefix, epoch, symbol, {"data": (1, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE)})
+    return symbol, arg, aux, epoch
+
+
+def bind_inference(cfg, ctx, symbol, arg, aux, batch):
+    mod = mx.mod.Module(symbol, data_names=["data"], label_names=None, context=ctx)
+    mod.bind(data_shapes=[("data", (batch, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE))],
+             for_training=False)
+    mod.set_params(arg, aux, allow_missing=False, allow_extra=True)
+    return mod

@@ -1,0 +1,126 @@
+"""One fit loop for the saliency, CAM and SEC stages: devices, SGD with Caffe's step schedule,
+per-epoch snapshots with optimizer state, resume, NaN guard, logs and a loss history."""
+import json
+import logging
+import math
+import os
+import time
+
+import mxnet as mx
+import numpy as np
+from tqdm import tqdm
+
+from cores import checkpoint
+from cores.io import atomic_write_text
+
+
+class TrainingError(Exception):
+    """Training cannot go on (a non-finite loss); the message names the batch's images."""
+
+
+def _optimizer_state(mod):
+    """Momentum per parameter name (devices hold identical copies: keep one)."""
+    updater = mod._updater
+    if updater is None:
+        return {}
+    idx2name = mod._optimizer.idx2name
+    out = {}
+    for index, state in updater.states.items():
+        name = idx2name.get(index)
+        if name is not None and name not in out and isinstance(state, mx.nd.NDArray):
+            out[name] = state.copyto(mx.cpu())
+    return out
+
+
+def _restore_optimizer_state(mod, saved):
+    updater = mod._updater
+    for index, name in mod._optimizer.idx2name.items():
+        if name in saved:
+            updater.states[index] = saved[name].copy()
+            updater.states_synced[index] = False
+
+
+def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
+        batch_loss, arg_params=None, aux_params=None, begin_epoch=0, optimizer_state=None,
+        log_every=10):
+    """Train ``symbol`` for ``max_iter`` iterations in epochs of ``epoch_size`` batches,
+    saving ``prefix``-NNNN.params after each. ``batch_loss(outputs, batch)`` returns a dict of
+    named loss values of one batch. Returns the loss history (list of dicts)."""
+    os.environ["MXNET_UPDATE_ON_KVSTORE"] = "0"   # optimizer state lives in the Module
+    data_names = [d.name for d in train_iter.provide_data]
+    label_names = [d.name for d in train_iter.provide_label]
+    mod = mx.mod.Module(symbol, data_names=data_names, label_names=label_names, context=ctx)
+    mod.bind(data_shapes=train_iter.provide_data, label_shapes=train_iter.provide_label)
+    mx.random.seed(cfg.SEED)
+    np.random.seed(cfg.SEED)
+    mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2),
+                    arg_params=arg_params, aux_params=aux_params, allow_missing=True)
+    begin_update = begin_epoch * epoch_size
+    mod.init_optimizer(kvstore="local" if len(ctx) > 1 else None, optimizer="sgd",
+                       optimizer_params=dict(
+                           learning_rate=lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
+                           lr_scheduler=mx.lr_scheduler.FactorScheduler(lr_step, cfg.LR_FACTOR),
+                           begin_num_update=begin_update))
+    if optimizer_state:
+        _restore_optimizer_state(mod, optimizer_state)
+    history_path = prefix + "-history.json"
+    history = []
+    if begin_epoch and os.path.isfile(history_path):
+        with open(history_path) as f:
+            history = [h for h in json.load(f) if h["iter"] <= begin_update]
+    num_epochs = math.ceil(max_iter / epoch_size)
+    iteration = begin_update
+    batch_size = train_iter.batch_size
+    for epoch in range(begin_epoch, num_epochs):
+        train_iter.reset()
+        steps = min(epoch_size, max_iter - iteration)
+        window, tic = [], time.time()
+        bar = tqdm(total=steps, desc="%s epoch %d/%d" % (os.path.basename(prefix), epoch + 1,
+                                                          num_epochs), leave=False)
+        for _ in range(steps):
+            batch = train_iter.next()
+            mx.random.seed(cfg.SEED + iteration)      # dropout masks independent of resuming
+            mod.forward_backward(batch)
+            losses = batch_loss(mod.get_outputs(merge_multi_context=False), batch)
+            bad = {k: v for k, v in losses.items() if not np.isfinite(v)}
+            if bad:
+                raise TrainingError(
+                    "non-finite loss %s at iteration %d (epoch %d); images of the batch: %s. "
+                    "The last good snapshot is kept (%s)." % (
+                        ", ".join("%s=%s" % kv for kv in bad.items()), iteration + 1, epoch + 1,
+                        ", ".join(train_iter.last_ids),
+                        checkpoint.snapshot_path(prefix, epoch) if epoch else "none yet"))
+            mod.update()
+            iteration += 1
+            lr_now = mod._optimizer.learning_rate
+            history.append(dict(iter=iteration, lr=lr_now, **losses))
+            window.append(losses)
+            bar.update(1)
+            if iteration % log_every == 0 or iteration == max_iter:
+                speed = len(window) * batch_size / (time.time() - tic)
+                means = {k: np.mean([w[k] for w in window]) for k in window[0]}
+                logging.info("iter %d  %s  lr %.2e  %.2f img/s", iteration,
+                             "  ".join("%s %.4f" % kv for kv in means.items()), lr_now, speed)
+                window, tic = [], time.time()
+        bar.close()
+        arg, aux = mod.get_params()
+        checkpoint.save_snapshot(prefix, epoch + 1, arg, aux, cfg, _optimizer_state(mod))
+        atomic_write_text(history_path, json.dumps(history))
+        logging.info("saved %s", checkpoint.snapshot_path(prefix, epoch + 1))
+    return history
+
+
+def multilabel_loss(outputs, batch):
+    """Mean binary cross-entropy of a LogisticRegressionOutput batch (its outputs are the
+    sigmoid probabilities)."""
+    probs = np.concatenate([o.asnumpy() for o in outputs[0]])
+    label = batch.label[0].asnumpy()
+    probs = np.clip(probs, 1e-7, 1 - 1e-7)
+    loss = -np.mean(label * np.log(probs) + (1 - label) * np.log(1 - probs))
+    return {"logistic_loss": float(loss)}
+
+
+def named_losses(outputs, batch, names):
+    """Scalar MakeLoss outputs, averaged over devices, by name."""
+    return {name: float(np.mean([o.asnumpy()[0] for o in per_device]))
+            for name, per_device in zip(names, outputs)}

@@ -1,0 +1,29 @@
+"""Pretrain the SEC network's layers up to fc7 as a multi-label classifier on the dataset's
+image labels and save them as MODEL_PATH/<BASE_NET>.params: the toy demo's stand-in for
+ImageNet weights (no masks are used)."""
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cores.checkpoint import CheckpointError  # noqa: E402
+from cores.data.dataset import DatasetError  # noqa: E402
+from cores.localization import pretrain_backbone  # noqa: E402
+from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging  # noqa: E402
+
+
+def add_arguments(parser):
+    add_device_args(parser)
+    parser.add_argument("--resume", action="store_true")
+
+
+def main():
+    args, cfg = parse_args(__doc__, add_arguments)
+    setup_logging(cfg, "pretrain_backbone")
+    try:
+        pretrain_backbone(cfg, contexts(args), args.resume)
+    except (DatasetError, CheckpointError) as e:
+        fail(str(e))
+
+
+if __name__ == "__main__":
+    main()

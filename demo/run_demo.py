@@ -1,0 +1,73 @@
+"""The whole pipeline on the generated toy dataset, on the CPU, as a user runs it: toy data,
+create_dataset.py, backbone pretraining, train_bg_cues.py, train_fg_cues.py, train_SEC.py,
+eval.py (plain and --crf --flip --savemask), then the mIoU table beside two baselines."""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def run(step, args):
+    print("\n=== %s: %s" % (step, " ".join(args)), flush=True)
+    tic = time.time()
+    subprocess.run([sys.executable] + args, cwd=ROOT, check=True)
+    return time.time() - tic
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cfg", default="demo/toy.yaml")
+    parser.add_argument("--set", nargs="+", default=[])
+    parser.add_argument("--root", default="demo_run", help="folder of every output")
+    args = parser.parse_args()
+    cfg_args = ["--cfg", args.cfg] + (["--set"] + args.set if args.set else [])
+    from cores.config import load_config
+    cfg = load_config(args.cfg, args.set)
+    times = {}
+    if not os.path.isdir(os.path.join(ROOT, os.path.dirname(cfg.VOCDEVKIT_PATH))):
+        times["toy data"] = run("toy data", ["demo/make_toy_voc.py",
+                                             os.path.dirname(os.path.dirname(
+                                                 cfg.VOCDEVKIT_PATH))])
+    times["create_dataset"] = run("dataset index", ["create_dataset.py"] + cfg_args)
+    if not os.path.isfile(os.path.join(ROOT, cfg.MODEL_PATH, cfg.BASE_NET + ".params")):
+        times["pretrain"] = run("backbone pretraining", ["demo/pretrain_backbone.py"] + cfg_args)
+    times["bg cues"] = run("background cues", ["train_bg_cues.py", "--vis", "4"] + cfg_args)
+    times["fg cues"] = run("foreground cues", ["train_fg_cues.py", "--vis", "4"] + cfg_args)
+    times["SEC"] = run("SEC training", ["train_SEC.py"] + cfg_args)
+    times["eval"] = run("evaluation", ["eval.py"] + cfg_args)
+    times["eval crf flip"] = run("evaluation --crf --flip", ["eval.py", "--crf", "--flip",
+                                                             "--savemask"] + cfg_args)
+    os.chdir(ROOT)
+    import mxnet as mx
+    from cores.baselines import baselines
+    from cores.evaluation import output_dir
+    from cores.localization import final_epoch  # noqa: F401
+    from cores.sec import sec_prefix
+    from cores.checkpoint import latest_epoch
+    base = baselines(cfg, [mx.cpu()])
+    epoch = latest_epoch(sec_prefix(cfg))
+    plain = json.load(open(os.path.join(output_dir(cfg, epoch, False, False), "metrics.json")))
+    best = json.load(open(os.path.join(output_dir(cfg, epoch, True, True), "metrics.json")))
+    rows = [("all background", base["all_background"]), ("cues alone", base["cues"]),
+            ("SEC", plain), ("SEC --crf --flip", best)]
+    classes = plain["classes"]
+    print("\n%-18s %s %7s" % ("toy val mIoU", " ".join("%10s" % c[:10] for c in classes),
+                              "mIoU"))
+    for name, m in rows:
+        print("%-18s %s %7.4f" % (name, " ".join(
+            "%10s" % ("%.4f" % m["IoU"][c] if m["IoU"][c] is not None else "-")
+            for c in classes), m["mIoU"]))
+    summary = {name: {"mIoU": m["mIoU"], "IoU": m["IoU"]} for name, m in rows}
+    summary["seconds"] = times
+    with open(os.path.join(cfg.OUTPUT_PATH, "demo_summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print("stage times (s): %s" % ", ".join("%s %.0f" % kv for kv in times.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Evaluate a SEC snapshot on the val list (mIoU, metrics.json), or segment your own images
+with --images (masks and overlays)."""
+from cores.checkpoint import CheckpointError
+from cores.data.dataset import DatasetError
+from cores.evaluation import evaluate, segment_images
+from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging
+
+
+def add_arguments(parser):
+    add_device_args(parser)
+    parser.add_argument("--epoch", type=int, default=None,
+                        help="snapshot epoch (default: the latest)")
+    parser.add_argument("--flip", action="store_true", help="average with the mirrored pass")
+    parser.add_argument("--crf", action="store_true", help="dense CRF post-processing")
+    parser.add_argument("--savemask", action="store_true", help="write palette PNG masks")
+    parser.add_argument("--savescoremap", action="store_true",
+                        help="write the score-map probabilities (.npz, float16)")
+    parser.add_argument("--images", default=None,
+                        help="segment this image file or folder instead of the val list")
+
+
+def main():
+    args, cfg = parse_args(__doc__, add_arguments)
+    setup_logging(cfg, "eval")
+    try:
+        if args.images:
+            segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf)
+        else:
+            evaluate(cfg, contexts(args), args.epoch, args.flip, args.crf, args.savemask,
+                     args.savescoremap)
+    except (DatasetError, CheckpointError, FileNotFoundError) as e:
+        fail(str(e))
+
+
+if __name__ == "__main__":
+    main()

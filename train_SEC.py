@@ -1,0 +1,33 @@
+"""Train the SEC network on the merged localization cues (spec 4, 6)."""
+import logging
+
+from cores.checkpoint import CheckpointError
+from cores.data.dataset import DatasetError
+from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging
+from cores.sec import train_sec
+from cores.train import TrainingError
+
+
+def add_arguments(parser):
+    add_device_args(parser)
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the latest snapshot")
+    parser.add_argument("--epoch", type=int, default=None,
+                        help="continue from this snapshot epoch")
+    parser.add_argument("--cues", default=None,
+                        help="a cue .npz to train on (default: CACHE_PATH/sec_cues.npz, merged "
+                             "from the fg and bg cue files)")
+
+
+def main():
+    args, cfg = parse_args(__doc__, add_arguments)
+    setup_logging(cfg, "train_SEC")
+    try:
+        train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues)
+    except (DatasetError, CheckpointError, TrainingError, FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    logging.info("done")
+
+
+if __name__ == "__main__":
+    main()

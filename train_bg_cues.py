@@ -1,0 +1,5 @@
+"""Train the saliency network and write background cues for every train_aug image (spec 3)."""
+from cores.cue_scripts import main
+
+if __name__ == "__main__":
+    main("bg", __doc__)

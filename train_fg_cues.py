@@ -1,0 +1,5 @@
+"""Train the CAM network and write foreground cues for every train_aug image (spec 3)."""
+from cores.cue_scripts import main
+
+if __name__ == "__main__":
+    main("fg", __doc__)
