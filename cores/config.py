@@ -31,6 +31,7 @@ DEFAULTS = {
     # --- networks ---
     "BASE_NET": "vgg16",                            # vgg16 | resnet50
     "WIDTH_MULT": 1.0,                              # scales channel counts (toy runs); 1.0 = exact
+    "DROPOUT": True,                                # the port dropped the SEC dropouts
     "WORKSPACE": 512,
     "RANDOM_INIT": False,                           # allow training without models/*.params
     "SEED": 0,

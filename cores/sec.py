@@ -68,7 +68,7 @@ def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None):
     try:
         history = fit(cfg, symbol, it, ctx, prefix, cfg.LR, cfg.LR_STEP, cfg.MAX_ITER,
                       cfg.EPOCH_SIZE, lambda o, b: named_losses(o, b, LOSS_NAMES), arg, aux,
-                      begin, state)
+                      begin, state, mean_losses=True)
     finally:
         it.close()
     loss_curves(prefix + "-losses.png", history, LOSS_NAMES)

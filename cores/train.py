@@ -42,10 +42,15 @@ def _restore_optimizer_state(mod, saved):
 
 def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
         batch_loss, arg_params=None, aux_params=None, begin_epoch=0, optimizer_state=None,
-        log_every=10):
+        mean_losses=False, log_every=10):
     """Train ``symbol`` for ``max_iter`` iterations in epochs of ``epoch_size`` batches,
     saving ``prefix``-NNNN.params after each. ``batch_loss(outputs, batch)`` returns a dict of
-    named loss values of one batch. Returns the loss history (list of dicts)."""
+    named loss values of one batch. Returns the loss history (list of dicts).
+
+    Gradient scale: per-sample losses (LogisticRegressionOutput) are divided by the batch
+    size, as Caffe's normalised losses. ``mean_losses`` (SEC: each device's loss is already a
+    mean over its part of the batch) divides by the number of devices instead, so the update
+    is that of the batch mean (exactly so when the batch splits evenly)."""
     os.environ["MXNET_UPDATE_ON_KVSTORE"] = "0"   # optimizer state lives in the Module
     data_names = [d.name for d in train_iter.provide_data]
     label_names = [d.name for d in train_iter.provide_label]
@@ -60,7 +65,9 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
                        optimizer_params=dict(
                            learning_rate=lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
                            lr_scheduler=mx.lr_scheduler.FactorScheduler(lr_step, cfg.LR_FACTOR),
-                           begin_num_update=begin_update))
+                           begin_num_update=begin_update,
+                           rescale_grad=1.0 / (len(ctx) if mean_losses else
+                                               train_iter.batch_size)))
     if optimizer_state:
         _restore_optimizer_state(mod, optimizer_state)
     history_path = prefix + "-history.json"

@@ -64,9 +64,9 @@ def _backbone(cfg):
                          % (cfg.BASE_NET, ", ".join(sorted(BACKBONES)))) from None
 
 
-def sec_scores(cfg, data, dropout=True):
-    """fc8 scores (N, C, H, W) of the SEC network."""
-    return _backbone(cfg)["sec"](cfg, data, dropout)
+def sec_scores(cfg, data, dropout=None):
+    """fc8 scores (N, C, H, W) of the SEC network (dropout as cfg.DROPOUT unless given)."""
+    return _backbone(cfg)["sec"](cfg, data, cfg.DROPOUT if dropout is None else dropout)
 
 
 def sec_train_symbol(cfg):

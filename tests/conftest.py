@@ -1,0 +1,42 @@
+"""Shared fixtures: a small toy VOC + SBD tree in the real formats, and its dataset index."""
+import os
+
+import pytest
+
+from cores.config import load_config
+from cores.data.dataset import create_dataset
+from cores.data.toy import make_toy_voc
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="session")
+def toy_tree(tmp_path_factory):
+    """(root, ids) of a toy VOC2012 + SBD tree: 8 VOC train, 6 VOC val, 16 SBD-only ids."""
+    root = str(tmp_path_factory.mktemp("toy"))
+    ids = make_toy_voc(root, seed=1, n_voc_train=8, n_voc_val=6, n_sbd_only=16)
+    return root, ids
+
+
+def toy_config(root, work, **overrides):
+    """The demo's toy config pointed at ``root`` (data) and ``work`` (outputs)."""
+    cfg = load_config(os.path.join(REPO, "demo", "toy.yaml"), [
+        "VOCDEVKIT_PATH=" + os.path.join(root, "VOCdevkit", "VOC2012"),
+        "SBD_PATH=" + os.path.join(root, "benchmark_RELEASE", "dataset"),
+        "DATASET_PATH=" + os.path.join(work, "dataset"),
+        "MODEL_PATH=" + os.path.join(work, "models"),
+        "SNAPSHOT_PATH=" + os.path.join(work, "snapshots"),
+        "CACHE_PATH=" + os.path.join(work, "cache"),
+        "OUTPUT_PATH=" + os.path.join(work, "outputs"),
+        "LOG_PATH=" + os.path.join(work, "log"),
+        "DATA_WORKERS=1", "CRF_WORKERS=1"] + ["%s=%s" % kv for kv in overrides.items()])
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def toy_index(toy_tree, tmp_path_factory):
+    """(cfg, index) with the dataset index of ``toy_tree`` written."""
+    root, _ = toy_tree
+    work = str(tmp_path_factory.mktemp("work"))
+    cfg = toy_config(root, work)
+    return cfg, create_dataset(cfg)

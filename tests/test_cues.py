@@ -1,0 +1,138 @@
+"""Cue rules against direct numpy implementations of spec 3, the merge, storage, and the
+saliency gradient's masking at the pre-activation."""
+import mxnet as mx
+import numpy as np
+import pytest
+
+from cores import cues
+from cores.config import load_config
+from cores.symbols import networks
+
+
+def _median3(x):
+    """3x3 median with edge-including reflection (scipy's 'reflect')."""
+    p = np.pad(x, 1, mode="symmetric")
+    stack = [p[dy:dy + x.shape[0], dx:dx + x.shape[1]] for dy in range(3) for dx in range(3)]
+    return np.median(np.stack(stack), axis=0)
+
+
+def _spec_bg(gradient, fraction=0.1):
+    saliency = _median3(np.abs(gradient).max(axis=0))
+    flat = sorted(saliency.ravel().tolist())
+    return saliency < flat[int(fraction * saliency.size)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bg_rule_matches_the_spec(seed):
+    grad = np.random.RandomState(seed).randn(16, 41, 41).astype(np.float32)
+    got = cues.bg_cue_rule(cues.saliency_map(grad))
+    np.testing.assert_array_equal(got, _spec_bg(grad))
+    # at most int(0.1 * 41 * 41) = 168 pixels; fewer where the median repeats a value
+    assert 150 < got.sum() <= 168
+
+
+def test_bg_rule_ties_at_the_threshold_are_not_background():
+    grad = np.ones((2, 10, 10), np.float32)
+    grad[:, :2, :2] = 0.1                                 # 4 clearly low pixels...
+    grad[:, 5:, :] = 0.5                                  # ...then 50 tied at the 10% rank
+    got = cues.bg_cue_rule(cues.saliency_map(grad))
+    np.testing.assert_array_equal(got, _spec_bg(grad))
+    assert 0 < got.sum() < 10
+
+
+def test_fg_rule_matches_the_spec():
+    cam = np.random.RandomState(0).randn(4, 9, 9)
+    cam[3] -= 10                                          # a class whose CAM is all negative
+    got = cues.fg_cue_rule(cam, [1, 3, 4], 0.2)
+    assert sorted(got) == [1, 3, 4]
+    for c in (1, 3):
+        np.testing.assert_array_equal(got[c], cam[c - 1] > 0.2 * cam[c - 1].max())
+    assert not got[4].any()
+
+
+def test_merge_one_label_per_pixel():
+    size = 6
+    a = np.zeros((size, size), bool)
+    a[0:3, 0:3] = True                                    # 9 pixels
+    b = np.zeros((size, size), bool)
+    b[2:4, 2:4] = True                                    # 4 pixels, overlaps a at (2,2)
+    bg = np.zeros((size, size), bool)
+    bg[:, 2:] = True                                      # overlaps both
+    merged = cues.merge_cues({1: a, 3: b}, bg)
+    label = cues.cue_label_map(merged, size)
+    assert merged.shape[1] == len({(y, x) for y, x in zip(merged[1], merged[2])})
+    assert label[2, 2] == 3                               # smaller foreground cue wins
+    assert label[0, 2] == 1                               # foreground beats background
+    assert label[5, 5] == 0 and label[5, 0] == 255        # background; no cue
+    assert (label == 3).sum() == 4 and (label == 1).sum() == 8
+
+
+def test_storage_round_trip(tmp_path):
+    rng = np.random.RandomState(0)
+    data = {"img%d" % i: np.stack([rng.randint(0, 21, n), rng.randint(0, 41, n),
+                                   rng.randint(0, 41, n)]) for i, n in enumerate([0, 5, 300])}
+    path = str(tmp_path / "c.npz")
+    cues.save_cues(path, data, 41)
+    loaded, size = cues.load_cues(path)
+    assert size == 41 and sorted(loaded) == sorted(data)
+    for k in data:
+        np.testing.assert_array_equal(loaded[k], data[k])
+    with np.load(path, allow_pickle=False) as z:            # no pickled objects inside
+        assert set(z.files) == {"ids", "offsets", "cues", "size"}
+
+
+def test_merge_cue_files(tmp_path):
+    fg = {"a": cues.masks_to_sparse({2: np.eye(4, dtype=bool)})}
+    bg = {"a": cues.masks_to_sparse({0: ~np.eye(4, dtype=bool)})}
+    cues.save_cues(str(tmp_path / "fg.npz"), fg, 4)
+    cues.save_cues(str(tmp_path / "bg.npz"), bg, 4)
+    merged, size = cues.merge_cue_files(str(tmp_path / "fg.npz"), str(tmp_path / "bg.npz"),
+                                        str(tmp_path / "sec.npz"))
+    label = cues.cue_label_map(merged["a"], 4)
+    np.testing.assert_array_equal(label, np.where(np.eye(4, dtype=bool), 2, 0))
+    bg["b"] = bg["a"]
+    cues.save_cues(str(tmp_path / "bg.npz"), bg, 4)
+    with pytest.raises(ValueError, match="cover different images"):
+        cues.merge_cue_files(str(tmp_path / "fg.npz"), str(tmp_path / "bg.npz"),
+                             str(tmp_path / "x.npz"))
+
+
+def test_report_counts_precision_and_coverage():
+    gt = np.zeros((4, 4), np.uint8)
+    gt[:2, :2] = 1
+    gt[3, 3] = 255
+    sparse = np.array([[1, 1, 1, 0, 0], [0, 0, 2, 3, 3], [0, 1, 2, 2, 3]])
+    report = cues.cue_report({"x": sparse}, 4, [{"id": "x", "mask": "m"}], ["bg", "one"],
+                             lambda path: gt)
+    assert report["classes"]["one"] == {"precision": 2 / 3, "coverage": 0.5, "cue_pixels": 3}
+    assert report["classes"]["bg"]["precision"] == 1.0 and report["classes"]["bg"][
+        "cue_pixels"] == 1                                  # the void pixel is ignored
+
+
+def test_saliency_gradient_is_masked_at_the_pre_activation():
+    """d(sum of scores)/d(conv4_1 pre-activation): zero where the ReLU is off, the finite
+    difference where it is on."""
+    cfg = load_config(overrides=["INPUT_SIZE=33", "WIDTH_MULT=0.0625", "CLASS_NUM=5"])
+    front, back = networks.saliency_parts(cfg)
+    (shape,) = front.infer_shape(data=(1, 3, 33, 33))[1]
+    arg_shapes, _, _ = back.infer_shape(saliency_input=shape)
+    rng = np.random.RandomState(0)
+    args = {n: mx.nd.array(rng.randn(*s) * 0.3, dtype="float64")
+            for n, s in zip(back.list_arguments(), arg_shapes)}
+    grad = mx.nd.zeros(shape, dtype="float64")
+    ex = back.bind(mx.cpu(), args, args_grad={"saliency_input": grad},
+                   grad_req={n: "write" if n == "saliency_input" else "null" for n in args})
+    ex.forward(is_train=True)
+    ex.backward(mx.nd.ones((1, 4), dtype="float64"))
+    g, x = grad.asnumpy(), args["saliency_input"].asnumpy()
+    assert np.all(g[x < 0] == 0) and np.abs(g[x > 0]).max() > 0
+
+    def total(values):
+        a = dict(args, saliency_input=mx.nd.array(values, dtype="float64"))
+        return back.bind(mx.cpu(), a).forward()[0].asnumpy().sum()
+
+    for idx in [tuple(i) for i in np.argwhere(x > 0.5)[:5]]:
+        plus, minus = x.copy(), x.copy()
+        plus[idx] += 1e-6
+        minus[idx] -= 1e-6
+        assert g[idx] == pytest.approx((total(plus) - total(minus)) / 2e-6, rel=1e-4, abs=1e-9)

@@ -1,0 +1,95 @@
+"""The fit loop on SEC: resume reproduces an uninterrupted run, two CPU contexts give the
+one-context update, a NaN stops the run naming the batch's images."""
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from cores import checkpoint, cues
+from cores.data.dataset import read_mask
+from cores.sec import sec_prefix, train_sec
+from cores.train import TrainingError
+from tests.conftest import toy_config
+
+
+def _gt_cues(cfg, index, size):
+    """Stand-in cues from the masks (training-loop tests only need valid cues)."""
+    out = {}
+    for e in index["train"]:
+        grid = cues.grid_mask(read_mask(e["mask"]), size)
+        ys, xs = np.nonzero(grid != 255)
+        out[e["id"]] = np.stack([grid[ys, xs], ys, xs]).astype(np.int64)
+    path = os.path.join(cfg.CACHE_PATH, "gt_cues.npz")
+    cues.save_cues(path, out, size)
+    return path
+
+
+def _cfg(toy_tree, toy_index, work, **extra):
+    settings = dict(INPUT_SIZE=41, RANDOM_INIT=True, BATCH_SIZE=2, EPOCH_SIZE=2, MAX_ITER=4,
+                    DATASET_PATH=toy_index[0].DATASET_PATH)
+    settings.update(extra)
+    return toy_config(toy_tree[0], str(work), **settings)
+
+
+def _params(cfg, epoch):
+    arg, aux = checkpoint.load_params_file(checkpoint.snapshot_path(sec_prefix(cfg), epoch))
+    return {**arg, **aux}
+
+
+def test_resume_reproduces_the_uninterrupted_run(toy_tree, toy_index, tmp_path):
+    full = _cfg(toy_tree, toy_index, tmp_path / "full")
+    cue_file = _gt_cues(full, toy_index[1], 6)
+    history = train_sec(full, [mx.cpu()], cue_file=cue_file)
+    assert len(history) == 4
+    part = _cfg(toy_tree, toy_index, tmp_path / "part", MAX_ITER=2)
+    train_sec(part, [mx.cpu()], cue_file=cue_file)                  # "interrupted" after epoch 1
+    assert checkpoint.latest_epoch(sec_prefix(part)) == 1
+    resumed = type(part)(part, MAX_ITER=4)
+    train_sec(resumed, [mx.cpu()], resume=True, cue_file=cue_file)
+    a, b = _params(full, 2), _params(resumed, 2)
+    assert sorted(a) == sorted(b)
+    moved = max(np.abs(_params(full, 1)[k].asnumpy() - a[k].asnumpy()).max() for k in a)
+    assert moved > 0
+    for k in a:
+        np.testing.assert_allclose(a[k].asnumpy(), b[k].asnumpy(), rtol=1e-5, atol=1e-7,
+                                   err_msg=k)
+    assert os.path.isfile(sec_prefix(full) + "-losses.png")
+    assert os.path.isfile(os.path.join(full.SNAPSHOT_PATH, "config.json"))
+
+
+def test_two_contexts_make_the_one_context_update(toy_tree, toy_index, tmp_path):
+    results = []
+    for n, name in ((1, "one"), (2, "two")):
+        cfg = _cfg(toy_tree, toy_index, tmp_path / name, MAX_ITER=1, EPOCH_SIZE=1,
+                   DROPOUT=False)
+        cue_file = _gt_cues(cfg, toy_index[1], 6)
+        train_sec(cfg, [mx.cpu(i) for i in range(n)], cue_file=cue_file)
+        results.append(_params(cfg, 1))
+    init = _cfg(toy_tree, toy_index, tmp_path / "one")
+    one, two = results
+    for k in one:
+        np.testing.assert_allclose(one[k].asnumpy(), two[k].asnumpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=k)
+    assert init  # both runs started from the same seeded initialisation
+
+
+def test_nan_loss_stops_with_image_ids_and_keeps_the_snapshot(toy_tree, toy_index, tmp_path):
+    cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=2, EPOCH_SIZE=2)
+    cue_file = _gt_cues(cfg, toy_index[1], 6)
+    train_sec(cfg, [mx.cpu()], cue_file=cue_file)
+    before = _params(cfg, 1)
+    blowup = type(cfg)(cfg, MAX_ITER=40, LR=1e12)
+    with pytest.raises(TrainingError) as err:
+        train_sec(blowup, [mx.cpu()], resume=True, cue_file=cue_file)
+    message = str(err.value)
+    last = checkpoint.latest_epoch(sec_prefix(cfg))       # the last epoch that completed
+    assert "non-finite loss" in message and "sec_vgg16-%04d.params" % last in message
+    ids = message.split("images of the batch: ")[1].split(".")[0].split(", ")
+    assert len(ids) == 2 and all(i in {e["id"] for e in toy_index[1]["train"]} for i in ids)
+    failed_epoch = int(message.split("(epoch ")[1].split(")")[0])
+    assert last == failed_epoch - 1
+    assert not os.path.exists(checkpoint.snapshot_path(sec_prefix(cfg), failed_epoch))
+    after = _params(cfg, 1)
+    for k in before:
+        np.testing.assert_array_equal(before[k].asnumpy(), after[k].asnumpy())
