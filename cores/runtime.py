@@ -20,6 +20,8 @@ def parse_args(description, add_arguments=None, argv=None):
         cfg = load_config(args.cfg, args.set)
     except ConfigError as e:
         parser.exit(2, "error: %s\n" % e)
+    from cores.denormals import flush_denormals
+    flush_denormals()
     return args, cfg
 
 

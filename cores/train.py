@@ -11,6 +11,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cores import checkpoint
+from cores.denormals import flush_denormals
 from cores.io import atomic_write_text
 
 
@@ -52,6 +53,7 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
     mean over its part of the batch) divides by the number of devices instead, so the update
     is that of the batch mean (exactly so when the batch splits evenly)."""
     os.environ["MXNET_UPDATE_ON_KVSTORE"] = "0"   # optimizer state lives in the Module
+    flush_denormals()                               # no denormal stalls (issue 5)
     data_names = [d.name for d in train_iter.provide_data]
     label_names = [d.name for d in train_iter.provide_label]
     mod = mx.mod.Module(symbol, data_names=data_names, label_names=label_names, context=ctx)

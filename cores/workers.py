@@ -1,24 +1,51 @@
 """Process pools for CPU-side work (dense CRF, decoding) that must not hold the GIL.
 
 Pools use the 'spawn' start method: forking a process that runs MXNet's engine threads (or
-from inside a CustomOp callback) can deadlock. A pool is created once per size and shut down
-at exit.
+from inside a CustomOp callback) can deadlock. Workers flush denormals like the main process
+and end by themselves within a second when their parent dies, however it dies (no orphans);
+a worker that crashes makes the pending call raise ``BrokenProcessPool``.
 """
 import atexit
 import multiprocessing
+import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 _POOLS = {}
 
 
+def _watch_parent(parent_pid):
+    while True:
+        if os.getppid() != parent_pid:
+            os._exit(1)
+        time.sleep(0.5)
+
+
+def _init_worker(parent_pid):
+    from cores.denormals import flush_denormals
+    flush_denormals()
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+
+
+def process_pool(workers):
+    """A new pool of ``workers`` spawned processes."""
+    return ProcessPoolExecutor(max_workers=workers,
+                               mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(os.getpid(),))
+
+
 def shared_pool(workers):
-    """A process pool of ``workers`` processes, or None when ``workers`` <= 1 (run serially)."""
+    """A long-lived pool of ``workers`` processes, or None when ``workers`` <= 1 (serial)."""
     if workers is None or workers <= 1:
         return None
     pool = _POOLS.get(workers)
+    if pool is not None and getattr(pool, "_broken", False):
+        pool.shutdown(wait=False, cancel_futures=True)
+        pool = None
     if pool is None:
-        pool = ProcessPoolExecutor(max_workers=workers,
-                                   mp_context=multiprocessing.get_context("spawn"))
+        pool = process_pool(workers)
         _POOLS[workers] = pool
     return pool
 
@@ -30,3 +57,5 @@ def shutdown_pools():
 
 
 atexit.register(shutdown_pools)
+
+__all__ = ["BrokenProcessPool", "process_pool", "shared_pool", "shutdown_pools"]

@@ -9,8 +9,6 @@ Masks of training images are kept for cue reports only; training never reads the
 import csv
 import json
 import os
-from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
 
 import numpy as np
 import scipy.io
@@ -104,8 +102,8 @@ def _inspect(job):
 def _inspect_all(entries, class_num, need_labels, workers):
     jobs = [(e, class_num, need_labels) for e in entries]
     if workers > 1 and len(jobs) > 64:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        from cores.workers import process_pool
+        with process_pool(workers) as pool:
             results = list(pool.map(_inspect, jobs, chunksize=32))
     else:
         results = [_inspect(j) for j in jobs]

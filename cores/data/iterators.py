@@ -6,13 +6,12 @@ batch is full. The sample order depends only on the seed and the global batch nu
 lets a resumed run see exactly the batches an uninterrupted run would.
 """
 import collections
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 
 import mxnet as mx
 import numpy as np
 
 from cores.data import transforms
+from cores.workers import process_pool
 
 
 class _Loader:
@@ -21,8 +20,7 @@ class _Loader:
     def __init__(self, workers):
         self.pool = None
         if workers > 1:
-            self.pool = ProcessPoolExecutor(workers,
-                                            mp_context=multiprocessing.get_context("spawn"))
+            self.pool = process_pool(workers)
 
     def submit(self, fn, jobs):
         if self.pool is None:
