@@ -46,20 +46,24 @@ def floored_log_q(q, min_prob):
     return np.log(q / q.sum(axis=1, keepdims=True))
 
 
-def _crf_task(args):
-    image, unary, params = args
-    return dense_crf(image, unary, **params)
+def _crf_chunk(args):
+    images, unaries, params = args
+    return np.stack([dense_crf(im, un, **params) for im, un in zip(images, unaries)])
 
 
 def batch_crf(images, unaries, params, pool=None):
     """Q for a batch: images (N, H, W, 3) uint8, unaries (N, C, H, W) -> (N, C, H, W).
 
-    With a ``concurrent.futures`` process pool the images run in parallel; the results are
-    the same arrays as the serial path (each image is an independent, deterministic call).
+    With a ``concurrent.futures`` process pool of P workers the batch is cut into P + 1
+    contiguous chunks: the pool takes P (one message each way per worker) and the caller
+    computes the first while it waits. The results are the same arrays as the serial path,
+    since each image is an independent, deterministic call.
     """
-    tasks = [(images[i], unaries[i], params) for i in range(len(unaries))]
-    if pool is None:
-        results = [_crf_task(t) for t in tasks]
-    else:
-        results = list(pool.map(_crf_task, tasks))
-    return np.stack(results)
+    if pool is None or len(unaries) < 2:
+        return _crf_chunk((images, unaries, params))
+    parts = min(pool._max_workers + 1, len(unaries))
+    bounds = np.linspace(0, len(unaries), parts + 1).astype(int)
+    chunks = [(images[a:b], unaries[a:b], params) for a, b in zip(bounds[:-1], bounds[1:])]
+    futures = [pool.submit(_crf_chunk, chunk) for chunk in chunks[1:]]
+    first = _crf_chunk(chunks[0])
+    return np.concatenate([first] + [f.result() for f in futures])

@@ -91,7 +91,7 @@ def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask
     symbol, arg, aux, epoch = load_inference_params(cfg, epoch)
     mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
     workers = worker_count(cfg.CRF_WORKERS) if workers is None else workers
-    pool = shared_pool(workers)
+    pool = shared_pool(workers) if workers > 1 else None
     params = crf_test_params(cfg) if use_crf else None
     for d in (mask_dir, overlay_dir, scoremap_dir):
         if d:

@@ -37,8 +37,8 @@ def process_pool(workers):
 
 
 def shared_pool(workers):
-    """A long-lived pool of ``workers`` processes, or None when ``workers`` <= 1 (serial)."""
-    if workers is None or workers <= 1:
+    """A long-lived pool of ``workers`` processes, or None when ``workers`` < 1."""
+    if workers is None or workers < 1:
         return None
     pool = _POOLS.get(workers)
     if pool is not None and getattr(pool, "_broken", False):
@@ -46,6 +46,9 @@ def shared_pool(workers):
         pool = None
     if pool is None:
         pool = process_pool(workers)
+        # start every worker now (the pool starts them on demand), so that the first
+        # batches do not pay for process start-up
+        list(pool.map(time.sleep, [0.05] * workers))
         _POOLS[workers] = pool
     return pool
 

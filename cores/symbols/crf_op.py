@@ -24,7 +24,8 @@ class _CRFOp(mx.operator.CustomOp):
     def forward(self, is_train, req, in_data, out_data, aux):
         scores = in_data[0].asnumpy().astype(np.float32)
         images = np.clip(np.round(in_data[1].asnumpy()), 0, 255).astype(np.uint8)
-        pool = shared_pool(min(self.workers, len(scores)))
+        # this thread computes one share itself: ``workers`` processes in all
+        pool = shared_pool(min(self.workers, len(scores)) - 1)
         q = crf.batch_crf(images, scores, self.params, pool)
         self.assign(out_data[0], req[0], mx.nd.array(crf.floored_log_q(q, self.min_prob)))
 

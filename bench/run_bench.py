@@ -1,0 +1,290 @@
+"""Speed benchmark (not a test): images/s per stage and backbone, median and spread over steps
+after warm-up, and peak resident memory, written as JSON and Markdown.
+
+Each (stage, backbone) runs in its own process so that its peak memory is its own. Training
+stages time forward + backward + update on a fixed batch (the iterator decodes ahead in worker
+processes, off this path); cue stages time the network part and the cue rule per batch; the CRF
+stage times the training CRF on 15 images at 41x41, serial and with 2 workers; eval stages time
+eval.py's whole pipeline (decoding, forward, upsampling, CRF, masks) on toy scenes resized to
+500x375 JPEGs.
+
+    python bench/run_bench.py                       # VGG16 and ResNet50, 321, batch 2
+    python bench/run_bench.py --backbones resnet50 --stages sec_train --steps 30
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+STAGES = ["saliency_train", "bg_cues", "cam_train", "fg_cues", "sec_train", "net_fwd_bwd",
+          "crf_op", "eval", "eval_crf", "eval_flip", "eval_crf_flip"]
+
+
+def _peak_rss_mb():
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) / 1024.0
+
+
+def _module(symbol, shapes, label_names, ctx):
+    import mxnet as mx
+    data_names = [n for n in shapes if n not in label_names]
+    mod = mx.mod.Module(symbol, data_names=data_names, label_names=label_names, context=ctx)
+    mod.bind(data_shapes=[(n, shapes[n]) for n in data_names],
+             label_shapes=[(n, shapes[n]) for n in label_names] or None)
+    mx.random.seed(0)
+    mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
+    mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 1e-3,
+                                                          "momentum": 0.9, "wd": 5e-4})
+    return mod
+
+
+def _batch(shapes, label_names, rng):
+    import mxnet as mx
+    arrays = {}
+    for name, shape in shapes.items():
+        if name == "data":
+            arrays[name] = rng.randn(*shape) * 60
+        elif name == "small_images":
+            arrays[name] = rng.randint(0, 256, shape)
+        elif name == "cues":
+            arrays[name] = (rng.rand(*shape) < 0.05)
+        else:
+            arrays[name] = (rng.rand(*shape) < 0.3)
+            if name == "labels":
+                arrays[name][:, 0] = 1
+    return mx.io.DataBatch(
+        data=[mx.nd.array(arrays[n]) for n in shapes if n not in label_names],
+        label=[mx.nd.array(arrays[n]) for n in label_names])
+
+
+def _time_steps(step, steps, warmup):
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(steps):
+        tic = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - tic)
+    return times
+
+
+def run_stage(stage, backbone, size, batch, steps, warmup):
+    """Seconds per step for ``steps`` steps (and images per step)."""
+    import mxnet as mx
+    import numpy as np
+    from cores.config import load_config
+    from cores.denormals import flush_denormals
+    from cores.symbols import networks
+    flush_denormals()
+    cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size])
+    ctx = [mx.cpu()]
+    rng = np.random.RandomState(0)
+    out = networks.sec_scores(cfg, mx.sym.Variable("data")).infer_shape(
+        data=(1, 3, size, size))[1][0][2]
+    n_cls = cfg.CLASS_NUM
+    data_shape = (batch, 3, size, size)
+    if stage in ("saliency_train", "cam_train", "sec_train", "net_fwd_bwd"):
+        if stage == "sec_train":
+            symbol = networks.sec_train_symbol(cfg)
+            shapes = {"data": data_shape, "small_images": (batch, out, out, 3),
+                      "labels": (batch, n_cls), "cues": (batch, n_cls, out, out)}
+            labels = ["labels", "cues"]
+        elif stage == "net_fwd_bwd":
+            symbol = mx.sym.MakeLoss(mx.sym.mean(networks.sec_scores(
+                cfg, mx.sym.Variable("data"))))
+            shapes, labels = {"data": data_shape}, []
+        else:
+            build = (networks.saliency_train_symbol if stage == "saliency_train"
+                     else networks.cam_train_symbol)
+            symbol = build(cfg)
+            shapes, labels = {"data": data_shape, "label": (batch, n_cls - 1)}, ["label"]
+        mod = _module(symbol, shapes, labels, ctx)
+        data = _batch(shapes, labels, rng)
+
+        def step():
+            mod.forward_backward(data)
+            mod.update()
+            for o in mod.get_outputs():
+                o.wait_to_read()
+        return _time_steps(step, steps, warmup), batch
+    if stage in ("bg_cues", "fg_cues"):
+        from cores import cues, localization
+        from cores.symbols.layers import new_param_names  # noqa: F401
+        kind = "bg" if stage == "bg_cues" else "fg"
+        symbol = localization.STAGES[kind]["train_symbol"](cfg)
+        mod = _module(symbol, {"data": data_shape, "label": (batch, n_cls - 1)}, ["label"], ctx)
+        arg, aux = mod.get_params()
+        if kind == "bg":
+            front, back = networks.saliency_parts(cfg)
+            front_mod = localization._bind(front, ctx, "data", data_shape, arg, aux)
+            feat = front.infer_shape(data=data_shape)[1][0]
+            back_mod = localization._bind(back, ctx, "saliency_input", feat, arg, aux, True)
+            ones = mx.nd.ones((batch, n_cls - 1))
+        else:
+            cam_mod = localization._bind(networks.cam_symbol(cfg), ctx, "data", data_shape,
+                                         arg, aux)
+        batch_data = mx.io.DataBatch([mx.nd.array(rng.randn(*data_shape) * 60)])
+
+        def step():
+            if kind == "bg":
+                front_mod.forward(batch_data, is_train=False)
+                back_mod.forward(mx.io.DataBatch([front_mod.get_outputs()[0]]), is_train=True)
+                back_mod.backward([ones])
+                grad = back_mod.get_input_grads()[0].asnumpy()
+                for g in grad:
+                    cues.bg_cue_rule(cues.saliency_map(g))
+            else:
+                cam_mod.forward(batch_data, is_train=False)
+                for cam in cam_mod.get_outputs()[0].asnumpy():
+                    cues.fg_cue_rule(cam, [1, 5], 0.2)
+        return _time_steps(step, steps, warmup), batch
+    raise ValueError(stage)
+
+
+def run_crf(steps, warmup, workers):
+    """The training CRF on 15 images at 41x41."""
+    import numpy as np
+    from cores import crf
+    from cores.workers import shared_pool
+    rng = np.random.RandomState(0)
+    images = rng.randint(0, 256, (15, 41, 41, 3)).astype(np.uint8)
+    scores = rng.randn(15, 21, 41, 41).astype(np.float32) * 3
+    pool = shared_pool(workers - 1)          # the caller computes one share itself
+    return _time_steps(lambda: crf.batch_crf(images, scores, crf.TRAIN_PARAMS, pool), steps,
+                       warmup), 15
+
+
+def run_eval(stage, backbone, size, images, warmup):
+    """Seconds per image of eval's whole pipeline on synthetic JPEGs."""
+    import mxnet as mx
+    import numpy as np
+    from PIL import Image
+    from cores import checkpoint
+    from cores.config import load_config
+    from cores.evaluation import run_inference
+    from cores.sec import sec_prefix
+    from cores.symbols import networks
+    work = tempfile.mkdtemp(prefix="secbench")
+    cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size,
+                                 "SNAPSHOT_PATH=" + work])
+    symbol = networks.sec_infer_symbol(cfg)
+    mod = _module(mx.sym.MakeLoss(mx.sym.mean(symbol)), {"data": (1, 3, size, size)}, [],
+                  [mx.cpu()])
+    arg, aux = mod.get_params()
+    checkpoint.save_snapshot(sec_prefix(cfg), 1, arg, aux, cfg)
+    from cores.data.toy import render
+    rng = np.random.RandomState(0)
+    entries = []
+    for i in range(images + warmup):
+        path = os.path.join(work, "%03d.jpg" % i)
+        # toy scenes at VOC's typical 500x375: the CRF's lattice costs more on pure noise
+        Image.fromarray(render(rng)[0]).resize((500, 375), Image.BILINEAR).save(path)
+        entries.append({"id": "%03d" % i, "image": path, "mask": None})
+    flip, use_crf = "flip" in stage, "crf" in stage
+    run_inference(cfg, [mx.cpu()], entries[:warmup], 1, flip, use_crf,
+                  mask_dir=os.path.join(work, "warm"))
+    tic = time.perf_counter()
+    run_inference(cfg, [mx.cpu()], entries[warmup:], 1, flip, use_crf,
+                  mask_dir=os.path.join(work, "masks"))
+    per_image = (time.perf_counter() - tic) / images
+    return [per_image], 1
+
+
+def child(args):
+    import numpy as np
+    if args.stage == "crf_op":
+        serial, n = run_crf(args.steps, args.warmup, 1)
+        parallel, _ = run_crf(args.steps, args.warmup, 2)
+        result = {"serial_s": float(np.median(serial)), "parallel_s": float(np.median(parallel)),
+                  "speedup": float(np.median(serial) / np.median(parallel))}
+        times = parallel
+    elif args.stage.startswith("eval"):
+        times, n = run_eval(args.stage, args.backbone, args.size, args.images, args.warmup)
+        result = {"s_per_image": times[0]}
+    else:
+        times, n = run_stage(args.stage, args.backbone, args.size, args.batch, args.steps,
+                             args.warmup)
+        result = {}
+    times = np.array(times)
+    rates = n / times
+    result.update(stage=args.stage, backbone=args.backbone, size=args.size, batch=n,
+                  steps=len(times), s_per_step_median=float(np.median(times)),
+                  s_per_step_max=float(times.max()),
+                  max_over_median=float(times.max() / np.median(times)),
+                  images_per_s_median=float(np.median(rates)),
+                  images_per_s_min=float(rates.min()), images_per_s_max=float(rates.max()),
+                  peak_rss_mb=_peak_rss_mb())
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def markdown(results, args):
+    lines = ["| stage | backbone | images/s (median) | min..max | s/step | max/median | "
+             "peak RSS MB | notes |", "|---|---|---:|---:|---:|---:|---:|---|"]
+    for r in results:
+        notes = ""
+        if "speedup" in r:
+            notes = "serial %.3f s, 2 workers %.3f s: %.2fx" % (r["serial_s"], r["parallel_s"],
+                                                               r["speedup"])
+        if "s_per_image" in r:
+            notes = "%.3f s/image" % r["s_per_image"]
+        lines.append("| %s | %s | %.2f | %.2f..%.2f | %.3f | %.2f | %.0f | %s |" % (
+            r["stage"], r["backbone"], r["images_per_s_median"], r["images_per_s_min"],
+            r["images_per_s_max"], r["s_per_step_median"], r["max_over_median"],
+            r["peak_rss_mb"], notes))
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backbones", nargs="+", default=["vgg16", "resnet50"])
+    parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
+    parser.add_argument("--size", type=int, default=321)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--images", type=int, default=8, help="images per eval stage")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    parser.add_argument("--backbone", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return child(args)
+    results = []
+    for backbone in args.backbones:
+        for stage in args.stages:
+            if stage == "crf_op" and backbone != args.backbones[0]:
+                continue                     # the CRF does not depend on the backbone
+            cmd = [sys.executable, os.path.abspath(__file__), "--child", "--stage", stage,
+                   "--backbone", backbone, "--size", str(args.size), "--batch",
+                   str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                   "--images", str(args.images)]
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+            if out.returncode or not line:
+                print("%s/%s failed:\n%s" % (stage, backbone, out.stderr[-2000:]))
+                continue
+            results.append(json.loads(line[0][len("RESULT "):]))
+            print(markdown(results[-1:], args).splitlines()[-1], flush=True)
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    meta = {"size": args.size, "batch": args.batch, "steps": args.steps,
+            "warmup": args.warmup, "cpus": os.cpu_count(),
+            "date": time.strftime("%Y-%m-%d %H:%M")}
+    with open(args.out + ".json", "w") as f:
+        json.dump({"settings": meta, "results": results}, f, indent=1)
+    with open(args.out + ".md", "w") as f:
+        f.write("Settings: %s\n\n%s\n" % (json.dumps(meta), markdown(results, args)))
+    print("\n" + markdown(results, args))
+
+
+if __name__ == "__main__":
+    main()
