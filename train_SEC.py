@@ -15,8 +15,9 @@ def add_arguments(parser):
     parser.add_argument("--epoch", type=int, default=None,
                         help="continue from this snapshot epoch")
     parser.add_argument("--cues", default=None,
-                        help="a cue .npz to train on (default: CACHE_PATH/sec_cues.npz, merged "
-                             "from the fg and bg cue files)")
+                        help="a cue .npz to train on, or 'original' for the authors' cues "
+                             "(tools/convert_original_cues.py); default: "
+                             "CACHE_PATH/sec_cues.npz, merged from the fg and bg cue files")
 
 
 def main():

@@ -83,7 +83,8 @@ def run_stage(stage, backbone, size, batch, steps, warmup):
     from cores.config import load_config
     from cores.denormals import flush_denormals
     from cores.symbols import networks
-    flush_denormals()
+    if not os.environ.get("SEC_BENCH_NO_FTZ"):
+        flush_denormals()
     cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size])
     ctx = [mx.cpu()]
     rng = np.random.RandomState(0)
@@ -253,6 +254,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--images", type=int, default=8, help="images per eval stage")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--no-ftz", action="store_true",
+                        help="leave denormals on in the training stages (to see their cost)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--backbone", help=argparse.SUPPRESS)
@@ -268,7 +271,8 @@ def main():
                    "--backbone", backbone, "--size", str(args.size), "--batch",
                    str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
                    "--images", str(args.images)]
-            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            env = dict(os.environ, **({"SEC_BENCH_NO_FTZ": "1"} if args.no_ftz else {}))
+            out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
             line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
             if out.returncode or not line:
                 print("%s/%s failed:\n%s" % (stage, backbone, out.stderr[-2000:]))
@@ -276,7 +280,7 @@ def main():
             results.append(json.loads(line[0][len("RESULT "):]))
             print(markdown(results[-1:], args).splitlines()[-1], flush=True)
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    meta = {"size": args.size, "batch": args.batch, "steps": args.steps,
+    meta = {"size": args.size, "batch": args.batch, "steps": args.steps, "ftz": not args.no_ftz,
             "warmup": args.warmup, "cpus": os.cpu_count(),
             "date": time.strftime("%Y-%m-%d %H:%M")}
     with open(args.out + ".json", "w") as f:

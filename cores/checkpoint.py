@@ -83,25 +83,29 @@ def pretrained_params(cfg, symbol, input_shapes):
     sidecar = os.path.splitext(path)[0] + ".json"
     if os.path.isfile(sidecar):
         with open(sidecar) as f:
-            order = json.load(f).get("channel_order")
+            meta = json.load(f)
+        order, mean = meta.get("channel_order"), meta.get("pixel_mean")
         if order and order != cfg.CHANNEL_ORDER:
             raise CheckpointError("%s expects %s input (%s) but CHANNEL_ORDER=%s; set "
                                   "CHANNEL_ORDER and PIXEL_MEAN to match the weights"
                                   % (path, order, sidecar, cfg.CHANNEL_ORDER))
+        if mean and max(abs(a - b) for a, b in zip(mean, cfg.PIXEL_MEAN)) > 0.5:
+            raise CheckpointError("%s expects PIXEL_MEAN %s (%s) but the config has %s"
+                                  % (path, mean, sidecar, cfg.PIXEL_MEAN))
     arg, aux = load_params_file(path)
     return _check(path, symbol, input_shapes, arg, aux, skip=new_param_names(symbol))
 
 
-def save_weights(path, arg, aux, channel_order):
-    """Pretrained weights for MODEL_PATH: ``path`` plus a JSON sidecar with the channel order
-    the first convolution expects."""
-    payload = {"arg:" + k: v for k, v in arg.items()}
-    payload.update({"aux:" + k: v for k, v in aux.items()})
+def save_weights(path, arg, aux, meta):
+    """Pretrained weights for MODEL_PATH: ``path`` plus a JSON sidecar ``meta`` recording the
+    input the first convolution expects (channel_order, pixel_mean) and the source."""
+    payload = {"arg:" + k: mx.nd.array(v) for k, v in arg.items()}
+    payload.update({"aux:" + k: mx.nd.array(v) for k, v in aux.items()})
     with atomic_path(path) as tmp:
         mx.nd.save(tmp, payload)
     with atomic_path(os.path.splitext(path)[0] + ".json") as tmp:
         with open(tmp, "w") as f:
-            json.dump({"channel_order": channel_order}, f)
+            json.dump(meta, f, indent=1)
 
 
 def snapshot_path(prefix, epoch):

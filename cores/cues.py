@@ -72,23 +72,44 @@ def sparse_to_masks(sparse, size):
 
 
 # ---------------------------------------------------------------- storage
-def save_cues(path, cues, size):
-    """Write {id: (3, M)} as one compressed .npz (no pickle), atomically."""
-    ids = sorted(cues)
-    counts = [cues[i].shape[1] for i in ids]
+def _ragged(arrays, ids, axis):
+    counts = [arrays[i].shape[axis] for i in ids]
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    data = (np.concatenate([cues[i] for i in ids], axis=1) if ids else np.zeros((3, 0)))
+    return offsets, (np.concatenate([arrays[i] for i in ids], axis=axis) if ids else None)
+
+
+def save_cues(path, cues, size, labels=None):
+    """Write {id: (3, M)} (and optionally {id: label array}) as one compressed .npz (no
+    pickle), atomically."""
+    ids = sorted(cues)
+    offsets, data = _ragged(cues, ids, 1)
+    extra = {}
+    if labels is not None:
+        label_offsets, label_data = _ragged(labels, ids, 0)
+        extra = dict(label_offsets=label_offsets,
+                     labels=(label_data if label_data is not None else np.zeros(0)).astype(
+                         np.int64))
     atomic_save_npz(path, ids=np.array(ids, dtype=str), offsets=offsets,
-                    cues=data.astype(np.uint16), size=np.int64(size))
+                    cues=(data if data is not None else np.zeros((3, 0))).astype(np.uint16),
+                    size=np.int64(size), **extra)
 
 
-def load_cues(path):
-    """({id: (3, M) int64}, grid size)."""
+def load_cues(path, with_labels=False):
+    """({id: (3, M) int64}, grid size) [, {id: labels} when stored and asked for]."""
     if not os.path.isfile(path):
         raise FileNotFoundError("cue file not found: %s" % path)
     with np.load(path, allow_pickle=False) as z:
         ids, offsets, data, size = z["ids"], z["offsets"], z["cues"].astype(np.int64), z["size"]
-    return {str(i): data[:, offsets[k]:offsets[k + 1]] for k, i in enumerate(ids)}, int(size)
+        label_offsets = z["label_offsets"] if "label_offsets" in z.files else None
+        label_data = z["labels"] if "labels" in z.files else None
+    cue_set = {str(i): data[:, offsets[k]:offsets[k + 1]] for k, i in enumerate(ids)}
+    if not with_labels:
+        return cue_set, int(size)
+    labels = None
+    if label_offsets is not None:
+        labels = {str(i): label_data[label_offsets[k]:label_offsets[k + 1]]
+                  for k, i in enumerate(ids)}
+    return cue_set, int(size), labels
 
 
 def merge_cue_files(fg_path, bg_path, out_path):

@@ -142,7 +142,8 @@ def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size):
 def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0):
     """Print and save the cue report; write ``vis`` pictures (image | cues | ground truth)."""
     report = cues.cue_report(cue_set, size, entries, classes, read_mask)
-    cues.save_report(os.path.join(cfg.CACHE_PATH, "%s_cues_report.json" % kind), report)
+    name = kind if kind.endswith("cues") else "%s_cues" % kind
+    cues.save_report(os.path.join(cfg.CACHE_PATH, "%s_report.json" % name), report)
     logging.info("%s cue report\n%s", kind, cues.format_report(report))
     from cores.data.transforms import load_rgb
     for entry in entries[:vis]:
@@ -195,7 +196,10 @@ def pretrain_backbone(cfg, ctx, resume=False):
     last = train_cue_network(random_cfg, "pretrain", ctx, train, resume)
     arg, aux = checkpoint.load_params_file(
         checkpoint.snapshot_path(stage_prefix(cfg, "pretrain"), last))
-    arg = {k: v for k, v in arg.items() if not k.startswith("pretrain_scores")}
-    checkpoint.save_weights(path, arg, aux, cfg.CHANNEL_ORDER)
+    arg = {k: v.asnumpy() for k, v in arg.items() if not k.startswith("pretrain_scores")}
+    aux = {k: v.asnumpy() for k, v in aux.items()}
+    checkpoint.save_weights(path, arg, aux, {"channel_order": cfg.CHANNEL_ORDER,
+                                             "pixel_mean": cfg.PIXEL_MEAN,
+                                             "source": "demo/pretrain_backbone.py"})
     logging.info("wrote %s (%d arrays)", path, len(arg) + len(aux))
     return path

@@ -20,8 +20,14 @@ def sec_prefix(cfg):
 
 
 def training_cues(cfg, cue_file=None):
-    """({id: (3, M)}, grid size): ``cue_file`` if given, else CACHE_PATH/sec_cues.npz, merged
-    from the fg and bg cue files whenever those are newer (spec 3)."""
+    """({id: (3, M)}, grid size): ``cue_file`` if given ('original': the authors' cues
+    converted by tools/convert_original_cues.py), else CACHE_PATH/sec_cues.npz, merged from
+    the fg and bg cue files whenever those are newer (spec 3)."""
+    if cue_file == "original":
+        cue_file = os.path.join(cfg.CACHE_PATH, "original_cues.npz")
+        if not os.path.isfile(cue_file):
+            raise FileNotFoundError("%s not found; convert the authors' cues first with "
+                                    "tools/convert_original_cues.py" % cue_file)
     if cue_file:
         return cues.load_cues(cue_file)
     merged = os.path.join(cfg.CACHE_PATH, "sec_cues.npz")
