@@ -3,6 +3,7 @@ import logging
 
 from cores.checkpoint import CheckpointError
 from cores.data.dataset import DatasetError
+from cores.distributed import add_kvstore_arg, cluster as make_cluster
 from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging
 from cores.sec import train_sec
 from cores.train import TrainingError
@@ -10,6 +11,7 @@ from cores.train import TrainingError
 
 def add_arguments(parser):
     add_device_args(parser)
+    add_kvstore_arg(parser)
     parser.add_argument("--resume", action="store_true",
                         help="continue from the latest snapshot")
     parser.add_argument("--epoch", type=int, default=None,
@@ -22,9 +24,10 @@ def add_arguments(parser):
 
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
-    setup_logging(cfg, "train_SEC")
+    cluster = make_cluster(args.kvstore)
+    setup_logging(cfg, "train_SEC", cluster.rank)
     try:
-        train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues)
+        train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues, cluster)
     except (DatasetError, CheckpointError, TrainingError, FileNotFoundError, ValueError) as e:
         fail(str(e))
     logging.info("done")

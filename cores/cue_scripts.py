@@ -4,6 +4,7 @@ import os
 from cores.checkpoint import CheckpointError
 from cores.config import save_config
 from cores.data.dataset import DatasetError
+from cores.distributed import add_kvstore_arg, cluster as make_cluster
 from cores.localization import run_cue_stage
 from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging
 from cores.train import TrainingError
@@ -12,6 +13,7 @@ from cores.train import TrainingError
 def main(kind, description):
     def add_arguments(parser):
         add_device_args(parser)
+        add_kvstore_arg(parser)
         parser.add_argument("--skip-train", action="store_true",
                             help="write cues from an existing snapshot instead of training")
         parser.add_argument("--resume", action="store_true",
@@ -22,11 +24,13 @@ def main(kind, description):
                             help="write K pictures of image | cues | ground truth")
 
     args, cfg = parse_args(description, add_arguments)
-    setup_logging(cfg, "train_%s_cues" % kind)
-    os.makedirs(cfg.CACHE_PATH, exist_ok=True)
-    save_config(cfg, os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind))
+    cluster = make_cluster(args.kvstore)
+    setup_logging(cfg, "train_%s_cues" % kind, cluster.rank)
+    if cluster.is_root:
+        os.makedirs(cfg.CACHE_PATH, exist_ok=True)
+        save_config(cfg, os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind))
     try:
         run_cue_stage(cfg, kind, contexts(args), args.skip_train, args.resume, args.epoch,
-                      args.vis)
+                      args.vis, cluster)
     except (DatasetError, CheckpointError, TrainingError, FileNotFoundError) as e:
         fail(str(e))

@@ -48,7 +48,7 @@ def final_epoch(cfg, kind):
     return math.ceil(cfg[s["max_iter"]] / cfg[s["epoch"]])
 
 
-def train_cue_network(cfg, kind, ctx, entries, resume=False):
+def train_cue_network(cfg, kind, ctx, entries, resume=False, cluster=None):
     """Train the saliency ('bg') or CAM ('fg') network; returns the final snapshot's epoch."""
     s = STAGES[kind]
     prefix = stage_prefix(cfg, kind)
@@ -64,10 +64,11 @@ def train_cue_network(cfg, kind, ctx, entries, resume=False):
         logging.info("resuming %s from epoch %d", prefix, begin)
     else:
         arg, aux = checkpoint.pretrained_params(cfg, symbol, shapes)
-    it = multilabel_iter(cfg, entries, batch, cfg[s["epoch"]], start_batch=begin * cfg[s["epoch"]])
+    it = multilabel_iter(cfg, entries, batch, cfg[s["epoch"]], start_batch=begin * cfg[s["epoch"]],
+                         cluster=cluster)
     try:
         fit(cfg, symbol, it, ctx, prefix, cfg[s["lr"]], cfg[s["step"]], cfg[s["max_iter"]],
-            cfg[s["epoch"]], multilabel_loss, arg, aux, begin, state)
+            cfg[s["epoch"]], multilabel_loss, arg, aux, begin, state, cluster=cluster)
     finally:
         it.close()
     return final_epoch(cfg, kind)
@@ -154,13 +155,17 @@ def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0):
     return report
 
 
-def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vis=0):
+def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vis=0,
+                  cluster=None):
     """Train (unless skipped) and write CACHE_PATH/<kind>_cues.npz for every train_aug image;
-    returns the cue report."""
+    returns the cue report (None on workers other than rank 0). Under a distributed kvstore
+    each worker computes the cues of its share of the images and rank 0 merges the shares."""
+    from cores.distributed import Cluster
+    cluster = cluster or Cluster()
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     kind_cfg = STAGES[kind]
     if not skip_train:
-        last = train_cue_network(cfg, kind, ctx, train, resume)
+        last = train_cue_network(cfg, kind, ctx, train, resume, cluster)
     else:
         last = epoch or checkpoint.latest_epoch(stage_prefix(cfg, kind))
         if not last:
@@ -177,11 +182,39 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
     logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(
         stage_prefix(cfg, kind), last))
     extract = bg_cues_for if kind == "bg" else fg_cues_for
-    cue_set = extract(cfg, ctx, arg, aux, train, batch)
+    mine = cluster.my_share(train)
+    cue_set = extract(cfg, ctx, arg, aux, mine, batch)
     size = score_size(cfg)
+    if cluster.num_workers > 1:
+        part = "%s.part%d-of-%d.npz" % (cue_path(cfg, kind)[:-4], cluster.rank,
+                                        cluster.num_workers)
+        cues.save_cues(part, cue_set, size)
+        cluster.barrier()
+        if not cluster.is_root:
+            return None
+        cue_set = merge_shares(cue_path(cfg, kind), cluster.num_workers, [e["id"] for e in train])
     cues.save_cues(cue_path(cfg, kind), cue_set, size)
     logging.info("wrote %s (%d images)", cue_path(cfg, kind), len(cue_set))
     return report_cues(cfg, kind, cue_set, size, train, classes, vis)
+
+
+def merge_shares(path, num_workers, ids):
+    """The workers' cue files for ``path`` merged into one dict; every id exactly once."""
+    merged = {}
+    parts = ["%s.part%d-of-%d.npz" % (path[:-4], r, num_workers) for r in range(num_workers)]
+    for part in parts:
+        share, _ = cues.load_cues(part)
+        twice = set(share) & set(merged)
+        if twice:
+            raise ValueError("%s repeats images of another share, e.g. %s" % (part,
+                                                                            sorted(twice)[:5]))
+        merged.update(share)
+    if set(merged) != set(ids):
+        missing = sorted(set(ids) - set(merged))
+        raise ValueError("the cue shares miss %d images, e.g. %s" % (len(missing), missing[:5]))
+    for part in parts:
+        os.remove(part)
+    return merged
 
 
 def pretrain_backbone(cfg, ctx, resume=False):

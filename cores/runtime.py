@@ -43,16 +43,21 @@ def contexts(args):
     return [mx.cpu(i) for i in range(max(1, args.cpus))]
 
 
-def setup_logging(cfg, name):
-    """Log to the console and to LOG_PATH/<name>-<time>.log; returns the file's path."""
-    os.makedirs(cfg.LOG_PATH, exist_ok=True)
+def setup_logging(cfg, name, rank=0):
+    """Log to the console and, on rank 0, to LOG_PATH/<name>-<time>.log; returns the file's
+    path (None on other ranks, whose console lines start with their rank)."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    path = os.path.join(cfg.LOG_PATH, "%s-%s.log" % (name, stamp))
+    path = os.path.join(cfg.LOG_PATH, "%s-%s.log" % (name, stamp)) if rank == 0 else None
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    fmt = logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S")
-    for handler in (logging.FileHandler(path), logging.StreamHandler(sys.stdout)):
+    fmt = logging.Formatter("%(asctime)s " + ("[rank %d] " % rank if rank else "") +
+                            "%(message)s", "%H:%M:%S")
+    handlers = [logging.StreamHandler(sys.stdout)]
+    if path:
+        os.makedirs(cfg.LOG_PATH, exist_ok=True)
+        handlers.append(logging.FileHandler(path))
+    for handler in handlers:
         handler.setFormatter(fmt)
         root.addHandler(handler)
     root.setLevel(logging.INFO)

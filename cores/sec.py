@@ -49,7 +49,7 @@ def input_shapes(cfg, size):
             "labels": (n, c), "cues": (n, c, size, size)}
 
 
-def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None):
+def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None):
     """Train the SEC network; ``resume`` continues from the latest snapshot (or ``epoch``).
     Returns the loss history."""
     _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
@@ -70,14 +70,16 @@ def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None):
         logging.info("resuming from %s", checkpoint.snapshot_path(prefix, begin))
     else:
         arg, aux = checkpoint.pretrained_params(cfg, symbol, shapes)
-    it = sec_iter(cfg, train, cue_set, size, cfg.BATCH_SIZE, start_batch=begin * cfg.EPOCH_SIZE)
+    it = sec_iter(cfg, train, cue_set, size, cfg.BATCH_SIZE, start_batch=begin * cfg.EPOCH_SIZE,
+                  cluster=cluster)
     try:
         history = fit(cfg, symbol, it, ctx, prefix, cfg.LR, cfg.LR_STEP, cfg.MAX_ITER,
                       cfg.EPOCH_SIZE, lambda o, b: named_losses(o, b, LOSS_NAMES), arg, aux,
-                      begin, state, mean_losses=True)
+                      begin, state, mean_losses=True, cluster=cluster)
     finally:
         it.close()
-    loss_curves(prefix + "-losses.png", history, LOSS_NAMES)
+    if cluster is None or cluster.is_root:
+        loss_curves(prefix + "-losses.png", history, LOSS_NAMES)
     return history
 
 

@@ -43,7 +43,7 @@ def _restore_optimizer_state(mod, saved):
 
 def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
         batch_loss, arg_params=None, aux_params=None, begin_epoch=0, optimizer_state=None,
-        mean_losses=False, log_every=10):
+        mean_losses=False, cluster=None, log_every=10):
     """Train ``symbol`` for ``max_iter`` iterations in epochs of ``epoch_size`` batches,
     saving ``prefix``-NNNN.params after each. ``batch_loss(outputs, batch)`` returns a dict of
     named loss values of one batch. Returns the loss history (list of dicts).
@@ -51,8 +51,13 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
     Gradient scale: per-sample losses (LogisticRegressionOutput) are divided by the batch
     size, as Caffe's normalised losses. ``mean_losses`` (SEC: each device's loss is already a
     mean over its part of the batch) divides by the number of devices instead, so the update
-    is that of the batch mean (exactly so when the batch splits evenly)."""
-    os.environ["MXNET_UPDATE_ON_KVSTORE"] = "0"   # optimizer state lives in the Module
+    is that of the batch mean (exactly so when the batch splits evenly). Under a synchronous
+    distributed kvstore the gradients of all workers add up, and the scale divides by the
+    number of workers too (cores/distributed.py); only rank 0 writes snapshots."""
+    from cores.distributed import Cluster
+    cluster = cluster or Cluster()
+    # optimizer state lives in the Module (asynchronous training must update on the servers)
+    os.environ["MXNET_UPDATE_ON_KVSTORE"] = "0" if cluster.synchronous else "1"
     flush_denormals()                               # no denormal stalls (issue 5)
     data_names = [d.name for d in train_iter.provide_data]
     label_names = [d.name for d in train_iter.provide_label]
@@ -63,14 +68,15 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2),
                     arg_params=arg_params, aux_params=aux_params, allow_missing=True)
     begin_update = begin_epoch * epoch_size
-    mod.init_optimizer(kvstore="local" if len(ctx) > 1 else None, optimizer="sgd",
+    workers = cluster.num_workers if cluster.kv is not None and cluster.synchronous else 1
+    mod.init_optimizer(kvstore=cluster.kvstore_for(ctx), optimizer="sgd",
                        optimizer_params=dict(
                            learning_rate=lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
                            lr_scheduler=mx.lr_scheduler.FactorScheduler(lr_step, cfg.LR_FACTOR),
                            begin_num_update=begin_update,
-                           rescale_grad=1.0 / (len(ctx) if mean_losses else
-                                               train_iter.batch_size)))
-    if optimizer_state:
+                           rescale_grad=1.0 / workers / (len(ctx) if mean_losses else
+                                                         train_iter.batch_size)))
+    if optimizer_state and mod._updater is not None:
         _restore_optimizer_state(mod, optimizer_state)
     history_path = prefix + "-history.json"
     history = []
@@ -88,7 +94,8 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
                                                           num_epochs), leave=False)
         for _ in range(steps):
             batch = train_iter.next()
-            mx.random.seed(cfg.SEED + iteration)      # dropout masks independent of resuming
+            # dropout masks depend on the iteration, not on resuming
+            mx.random.seed(cfg.SEED + iteration * cluster.num_workers + cluster.rank)
             mod.forward_backward(batch)
             losses = batch_loss(mod.get_outputs(merge_multi_context=False), batch)
             bad = {k: v for k, v in losses.items() if not np.isfinite(v)}
@@ -112,10 +119,18 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
                              "  ".join("%s %.4f" % kv for kv in means.items()), lr_now, speed)
                 window, tic = [], time.time()
         bar.close()
-        arg, aux = mod.get_params()
-        checkpoint.save_snapshot(prefix, epoch + 1, arg, aux, cfg, _optimizer_state(mod))
-        atomic_write_text(history_path, json.dumps(history))
-        logging.info("saved %s", checkpoint.snapshot_path(prefix, epoch + 1))
+        if cluster.is_root:
+            arg, aux = mod.get_params()
+            checkpoint.save_snapshot(prefix, epoch + 1, arg, aux, cfg, _optimizer_state(mod))
+            atomic_write_text(history_path, json.dumps(history))
+            logging.info("saved %s", checkpoint.snapshot_path(prefix, epoch + 1))
+        cluster.barrier()                  # every worker may read the snapshot from here on
+    if cluster.kv is not None:
+        # a Module still holding the distributed kvstore at interpreter exit makes ps-lite
+        # abort the process; release it now
+        del mod
+        import gc
+        gc.collect()
     return history
 
 

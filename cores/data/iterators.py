@@ -3,7 +3,10 @@
 Iteration accounting follows the earlier port: an epoch is EPOCH_SIZE batches; batches are
 drawn from consecutive shuffled passes over the list (a batch may span two passes), so every
 batch is full. The sample order depends only on the seed and the global batch number, which
-lets a resumed run see exactly the batches an uninterrupted run would.
+lets a resumed run see exactly the batches an uninterrupted run would. Under a distributed
+kvstore, W workers cut each global batch of W*B consecutive stream positions into their B:
+within every pass the workers' shards are disjoint and together cover the list, and the job
+sees the images that one process with batch W*B would.
 """
 import collections
 
@@ -64,8 +67,10 @@ class TrainIter(mx.io.DataIter):
     batches. ``last_ids`` names the images of the last batch (for NaN reports)."""
 
     def __init__(self, entries, batch_size, epoch_size, seed, task, make_job, data_shapes,
-                 label_shapes, workers=1, prefetch=2, mirror=False, start_batch=0):
+                 label_shapes, workers=1, prefetch=2, mirror=False, start_batch=0,
+                 part=(0, 1)):
         super().__init__(batch_size)
+        self.part_index, self.num_parts = part
         if not entries:
             raise ValueError("no training images")
         self.entries, self.epoch_size, self.seed = entries, epoch_size, seed
@@ -87,7 +92,7 @@ class TrainIter(mx.io.DataIter):
         return [mx.io.DataDesc(n, s) for n, s in self._label_shapes]
 
     def _submit(self, batch_no):
-        start = batch_no * self.batch_size
+        start = (batch_no * self.num_parts + self.part_index) * self.batch_size
         order = sample_order(len(self.entries), self.seed, start, self.batch_size)
         jobs = [self.make_job(self.entries[i],
                               self.mirror and mirror_flag(self.seed, start + k))
@@ -122,7 +127,11 @@ class TrainIter(mx.io.DataIter):
         self.pending.clear()
 
 
-def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0):
+def _part(cluster):
+    return (cluster.rank, cluster.num_workers) if cluster is not None else (0, 1)
+
+
+def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0, cluster=None):
     """(data, label) batches for the saliency and CAM networks."""
     size, num_fg = cfg.INPUT_SIZE, cfg.CLASS_NUM - 1
 
@@ -133,10 +142,10 @@ def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0):
     return TrainIter(entries, batch_size, epoch_size, cfg.SEED, transforms.load_multilabel,
                      make_job, [("data", (batch_size, 3, size, size))],
                      [("label", (batch_size, num_fg))], worker_count(cfg.DATA_WORKERS),
-                     cfg.PREFETCH, cfg.MIRROR, start_batch)
+                     cfg.PREFETCH, cfg.MIRROR, start_batch, _part(cluster))
 
 
-def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0):
+def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=None):
     """(data, small_images, labels, cues) batches for SEC training; ``cues`` maps image id to
     its (3, M) merged cue array."""
     size, num_classes = cfg.INPUT_SIZE, cfg.CLASS_NUM
@@ -156,7 +165,8 @@ def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0):
                       ("small_images", (batch_size, out_size, out_size, 3))],
                      [("labels", (batch_size, num_classes)),
                       ("cues", (batch_size, num_classes, out_size, out_size))],
-                     worker_count(cfg.DATA_WORKERS), cfg.PREFETCH, cfg.MIRROR, start_batch)
+                     worker_count(cfg.DATA_WORKERS), cfg.PREFETCH, cfg.MIRROR, start_batch,
+                     _part(cluster))
 
 
 def inference_stream(cfg, entries, workers=None, prefetch=None):
