@@ -118,7 +118,6 @@ def run_stage(stage, backbone, size, batch, steps, warmup):
         return _time_steps(step, steps, warmup), batch
     if stage in ("bg_cues", "fg_cues"):
         from cores import cues, localization
-        from cores.symbols.layers import new_param_names  # noqa: F401
         kind = "bg" if stage == "bg_cues" else "fg"
         symbol = localization.STAGES[kind]["train_symbol"](cfg)
         mod = _module(symbol, {"data": data_shape, "label": (batch, n_cls - 1)}, ["label"], ctx)

@@ -1,8 +1,6 @@
 """Read Caffe ``.caffemodel`` files without Caffe: a small decoder of the protobuf wire format
 for the messages that hold weights (NetParameter, LayerParameter / V1LayerParameter,
 BlobProto, BlobShape), following caffe.proto's field numbers."""
-import struct
-
 import numpy as np
 
 # V1LayerParameter.LayerType values of the layers that carry weights

@@ -13,9 +13,9 @@ from cores.io import atomic_path
 from cores.symbols.layers import new_param_names
 
 WEIGHTS_HELP = (
-    "Get pretrained weights as described in README.md (section 'Pretrained weights'): "
-    "convert DeepLab's vgg16_20M.caffemodel or the Caffe ResNet-50, or Gluon model-zoo files, "
-    "into models/<BASE_NET>.params; or set RANDOM_INIT: true for toy runs.")
+    "Convert DeepLab's vgg16_20M.caffemodel, the Caffe ResNet-50 or a Gluon model-zoo file "
+    "with tools/convert_weights.py (README.md, 'Pretrained weights'); or set RANDOM_INIT: true "
+    "for toy runs.")
 
 
 class CheckpointError(Exception):
@@ -120,7 +120,8 @@ def latest_epoch(prefix):
 
 
 def save_snapshot(prefix, epoch, arg, aux, cfg, optimizer_state=None):
-    """prefix-NNNN.params (+ prefix-NNNN.optimizer.params) and the config beside them."""
+    """prefix-NNNN.params (+ prefix-NNNN.optimizer.params) and the effective config beside
+    them (prefix-config.json)."""
     payload = {"arg:" + k: v for k, v in arg.items()}
     payload.update({"aux:" + k: v for k, v in aux.items()})
     if optimizer_state:
@@ -128,7 +129,7 @@ def save_snapshot(prefix, epoch, arg, aux, cfg, optimizer_state=None):
             mx.nd.save(tmp, optimizer_state)
     with atomic_path(snapshot_path(prefix, epoch)) as tmp:
         mx.nd.save(tmp, payload)
-    save_config(cfg, os.path.join(os.path.dirname(prefix) or ".", "config.json"))
+    save_config(cfg, prefix + "-config.json")
 
 
 def load_snapshot(prefix, epoch, symbol, input_shapes):

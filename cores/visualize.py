@@ -54,6 +54,7 @@ def loss_curves(path, history, keys, width=640, height=360):
         draw.text((margin, height - margin + 8), "iter %d" % x[0], fill="black")
         draw.text((width - margin - 60, height - margin + 8), "iter %d" % x[-1], fill="black")
         draw.text((4, margin - 12), "%.3g" % top, fill="black")
+        draw.text((margin - 12, height - margin - 12), "0", fill="black")
     draw.rectangle([margin, margin, width - margin, height - margin], outline="black")
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")

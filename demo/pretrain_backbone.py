@@ -7,7 +7,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cores.checkpoint import CheckpointError  # noqa: E402
 from cores.data.dataset import DatasetError  # noqa: E402
-from cores.localization import pretrain_backbone  # noqa: E402
+from cores.pretrain import pretrain_backbone  # noqa: E402
 from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging  # noqa: E402
 
 

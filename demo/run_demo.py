@@ -46,7 +46,6 @@ def main():
     import mxnet as mx
     from cores.baselines import baselines
     from cores.evaluation import output_dir
-    from cores.localization import final_epoch  # noqa: F401
     from cores.sec import sec_prefix
     from cores.checkpoint import latest_epoch
     base = baselines(cfg, [mx.cpu()])

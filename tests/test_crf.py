@@ -91,6 +91,13 @@ def test_operator_equals_per_image_calls_and_has_zero_gradient(workers):
         assert np.all(g == 0), name
 
 
+def test_operator_parallel_equals_serial_exactly():
+    images, scores = _case(n=5, seed=4)
+    serial, _, _ = _op_forward(images, scores, workers=1)
+    parallel, _, _ = _op_forward(images, scores, workers=3)
+    np.testing.assert_array_equal(serial, parallel)
+
+
 def test_parallel_batch_equals_serial_exactly():
     images, scores = _case(n=4, seed=3)
     serial = crf.batch_crf(images, scores, crf.TRAIN_PARAMS)

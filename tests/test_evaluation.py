@@ -11,7 +11,6 @@ from cores import crf, evaluation
 from cores.data.iterators import inference_stream
 from cores.data.palette import voc_palette
 from cores.sec import bind_inference, load_inference_params
-from cores.symbols import networks
 from tests.test_training import _cfg, _gt_cues
 from cores.sec import train_sec
 

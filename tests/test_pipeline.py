@@ -91,14 +91,14 @@ def test_sec_snapshots_and_logs(pipeline):
     snaps = sorted(f for f in os.listdir(cfg.SNAPSHOT_PATH) if f.startswith("sec_vgg16-"))
     epochs = cfg.MAX_ITER // cfg.EPOCH_SIZE
     assert snaps == sorted(["sec_vgg16-%04d%s.params" % (e, kind) for e in range(1, epochs + 1)
-                            for kind in ("", ".optimizer")] + ["sec_vgg16-history.json",
-                                                               "sec_vgg16-losses.png"])
+                            for kind in ("", ".optimizer")] + [
+        "sec_vgg16-config.json", "sec_vgg16-history.json", "sec_vgg16-losses.png"])
     history = json.load(open(os.path.join(cfg.SNAPSHOT_PATH, "sec_vgg16-history.json")))
     assert len(history) == cfg.MAX_ITER
     first = np.mean([h["seed_loss"] for h in history[:20]])
     last = np.mean([h["seed_loss"] for h in history[-20:]])
     assert last < 0.8 * first                          # the seeding loss falls
-    saved = json.load(open(os.path.join(cfg.SNAPSHOT_PATH, "config.json")))
+    saved = json.load(open(os.path.join(cfg.SNAPSHOT_PATH, "sec_vgg16-config.json")))
     assert saved["MAX_ITER"] == cfg.MAX_ITER and saved["WIDTH_MULT"] == 0.125
     logs = os.listdir(cfg.LOG_PATH)
     for name in ("create_dataset", "train_bg_cues", "train_fg_cues", "train_SEC", "eval"):

@@ -55,7 +55,7 @@ def test_resume_reproduces_the_uninterrupted_run(toy_tree, toy_index, tmp_path):
         np.testing.assert_allclose(a[k].asnumpy(), b[k].asnumpy(), rtol=1e-5, atol=1e-7,
                                    err_msg=k)
     assert os.path.isfile(sec_prefix(full) + "-losses.png")
-    assert os.path.isfile(os.path.join(full.SNAPSHOT_PATH, "config.json"))
+    assert os.path.isfile(os.path.join(full.SNAPSHOT_PATH, "sec_vgg16-config.json"))
 
 
 def test_two_contexts_make_the_one_context_update(toy_tree, toy_index, tmp_path):

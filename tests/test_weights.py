@@ -242,3 +242,30 @@ def test_convert_script_writes_weights_that_training_accepts(tmp_path):
     os.remove(models / "vgg16.params")
     with pytest.raises(CheckpointError, match="pretrained weights not found.*Pretrained weights"):
         pretrained_params(cfg, sym, shapes)
+
+
+def test_cue_report_tool_reads_any_cue_file(toy_index, tmp_path):
+    """tools/cue_report.py on a cue file in the authors' layout (one label per pixel)."""
+    import json
+    import subprocess
+    import sys
+    from cores.data.dataset import read_mask
+    from tests.conftest import REPO
+    cfg, index = toy_index
+    table = {}
+    for e in index["train"]:
+        grid = cues.grid_mask(read_mask(e["mask"]), 41)
+        ys, xs = np.nonzero((grid > 0) & (grid < 255))
+        table[e["id"]] = np.stack([grid[ys, xs], ys, xs])[:, ::7]
+    path = str(tmp_path / "original_cues.npz")
+    cues.save_cues(path, table, 41)
+    cache = tmp_path / "cache"
+    out = subprocess.run([sys.executable, os.path.join(REPO, "tools", "cue_report.py"), path,
+                          "--vis", "2", "--set", "DATASET_PATH=%s" % cfg.DATASET_PATH,
+                          "CLASS_NUM=5", "CACHE_PATH=%s" % cache, "LOG_PATH=%s" % (tmp_path / "l"),
+                          "INPUT_SIZE=321"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    report = json.load(open(cache / "original_cues_report.json"))
+    assert report["images"] == len(index["train"])
+    assert report["fg_precision"] == 1.0            # cues taken from the masks themselves
+    assert len(os.listdir(cache / "vis_original_cues")) == 2
