@@ -72,7 +72,8 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
     mod.init_optimizer(kvstore=cluster.kvstore_for(ctx), optimizer="sgd",
                        optimizer_params=dict(
                            learning_rate=lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
-                           lr_scheduler=mx.lr_scheduler.FactorScheduler(lr_step, cfg.LR_FACTOR),
+                           lr_scheduler=mx.lr_scheduler.FactorScheduler(lr_step, cfg.LR_FACTOR,
+                                                                        base_lr=lr),
                            begin_num_update=begin_update,
                            rescale_grad=1.0 / workers / (len(ctx) if mean_losses else
                                                          train_iter.batch_size)))
