@@ -11,10 +11,11 @@ from tqdm import tqdm
 from cores import checkpoint, cues
 from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import inference_stream, multilabel_iter
+from cores.data.transforms import load_rgb, resize_rgb
+from cores.distributed import Cluster
 from cores.symbols import networks
 from cores.train import fit, multilabel_loss
 from cores.visualize import cue_picture
-from cores.data.transforms import resize_rgb
 
 STAGES = {
     "bg": dict(name="saliency", train_symbol=networks.saliency_train_symbol, lr="LR_BG",
@@ -146,7 +147,6 @@ def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0):
     name = kind if kind.endswith("cues") else "%s_cues" % kind
     cues.save_report(os.path.join(cfg.CACHE_PATH, "%s_report.json" % name), report)
     logging.info("%s cue report\n%s", kind, cues.format_report(report))
-    from cores.data.transforms import load_rgb
     for entry in entries[:vis]:
         gt = cues.grid_mask(read_mask(entry["mask"]), size) if entry.get("mask") else None
         rgb = resize_rgb(load_rgb(entry["image"]), cfg.INPUT_SIZE).astype(np.uint8)
@@ -160,7 +160,6 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
     """Train (unless skipped) and write CACHE_PATH/<kind>_cues.npz for every train_aug image;
     returns the cue report (None on workers other than rank 0). Under a distributed kvstore
     each worker computes the cues of its share of the images and rank 0 merges the shares."""
-    from cores.distributed import Cluster
     cluster = cluster or Cluster()
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     kind_cfg = STAGES[kind]
