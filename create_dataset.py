@@ -17,6 +17,9 @@ def add_arguments(parser):
     parser.add_argument("--images", help="custom mode: folder of training images")
     parser.add_argument("--labels", help="custom mode: CSV (image,names) or JSON {image: names}")
     parser.add_argument("--classes", help="custom mode: foreground class names, one per line")
+    parser.add_argument("--masks", help="custom mode: palette-PNG masks of the training "
+                                        "images (optional; for the supervised bound and the "
+                                        "cue reports)")
     parser.add_argument("--val-images", help="custom mode: folder of validation images")
     parser.add_argument("--val-masks", help="custom mode: folder of palette-PNG masks")
 
@@ -29,7 +32,7 @@ def main():
         if not (args.images and args.labels and args.classes):
             fail("custom mode needs --images, --labels and --classes")
         custom = dict(images=args.images, labels=args.labels, classes=args.classes,
-                      val_images=args.val_images, val_masks=args.val_masks)
+                      val_images=args.val_images, val_masks=args.val_masks, masks=args.masks)
     try:
         index = create_dataset(cfg, args.class_names, custom)
     except DatasetError as e:

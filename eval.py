@@ -15,6 +15,8 @@ def add_arguments(parser):
     parser.add_argument("--savemask", action="store_true", help="write palette PNG masks")
     parser.add_argument("--savescoremap", action="store_true",
                         help="write the score-map probabilities (.npz, float16)")
+    parser.add_argument("--supervised", action="store_true",
+                        help="evaluate the fully supervised bound (train_SEC.py --supervised)")
     parser.add_argument("--images", default=None,
                         help="segment this image file or folder instead of the val list")
 
@@ -27,7 +29,7 @@ def main():
             segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf)
         else:
             evaluate(cfg, contexts(args), args.epoch, args.flip, args.crf, args.savemask,
-                     args.savescoremap)
+                     args.savescoremap, args.supervised)
     except (DatasetError, CheckpointError, FileNotFoundError) as e:
         fail(str(e))
 

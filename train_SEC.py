@@ -4,7 +4,8 @@ import logging
 from cores.checkpoint import CheckpointError
 from cores.data.dataset import DatasetError
 from cores.distributed import add_kvstore_arg, cluster as make_cluster
-from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging
+from cores.runtime import (add_device_args, add_resume_args, contexts, fail, parse_args,
+                           setup_logging)
 from cores.sec import train_sec
 from cores.train import TrainingError
 
@@ -12,14 +13,17 @@ from cores.train import TrainingError
 def add_arguments(parser):
     add_device_args(parser)
     add_kvstore_arg(parser)
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from the latest snapshot")
+    add_resume_args(parser)
     parser.add_argument("--epoch", type=int, default=None,
                         help="continue from this snapshot epoch")
     parser.add_argument("--cues", default=None,
                         help="a cue .npz to train on, or 'original' for the authors' cues "
                              "(tools/convert_original_cues.py); default: "
                              "CACHE_PATH/sec_cues.npz, merged from the fg and bg cue files")
+    parser.add_argument("--supervised", action="store_true",
+                        help="train the same network with the same schedule on the "
+                             "ground-truth masks instead of cues: the fully supervised upper "
+                             "bound (snapshots supervised_<BASE_NET>-NNNN.params)")
 
 
 def main():
@@ -27,7 +31,8 @@ def main():
     cluster = make_cluster(args.kvstore)
     setup_logging(cfg, "train_SEC", cluster.rank)
     try:
-        train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues, cluster)
+        train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues, cluster,
+                  args.supervised, args.allow_config_change)
     except (DatasetError, CheckpointError, TrainingError, FileNotFoundError, ValueError) as e:
         fail(str(e))
     logging.info("done")

@@ -144,3 +144,52 @@ def load_snapshot(prefix, epoch, symbol, input_shapes):
     state_path = "%s-%04d.optimizer.params" % (prefix, epoch)
     state = mx.nd.load(state_path) if os.path.isfile(state_path) else None
     return arg, aux, state
+
+
+# Keys that decide what a run computes: a resume that changes one of them would silently mix two
+# trainings (and cut the loss history at the wrong iteration).
+RESUME_KEYS = ("BASE_NET", "WIDTH_MULT", "INPUT_SIZE", "POOLING_CONVENTION", "CLASS_NUM",
+               "CHANNEL_ORDER", "PIXEL_MEAN", "DROPOUT", "SEED", "MOMENTUM", "WD", "LR_FACTOR",
+               "WARMUP_ITER", "CLIP_GRADIENT")
+
+
+def config_changes(prefix, cfg, keys):
+    """{key: (saved, now)} for the ``keys`` whose value differs from the config saved beside
+    the snapshots of ``prefix`` (empty when none was saved)."""
+    path = prefix + "-config.json"
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except (OSError, ValueError) as e:
+        raise CheckpointError("cannot read %s: %s" % (path, e)) from None
+    return {k: (saved[k], cfg[k]) for k in keys if k in saved and saved[k] != cfg[k]}
+
+
+def initial_params(cfg, prefix, symbol, shapes, resume=False, epoch=None, stage_keys=(),
+                   allow_config_change=False):
+    """(arg, aux, optimizer state or None, begin epoch) for a training stage: the snapshot
+    ``epoch`` of ``prefix``, or its latest with ``resume``, else the pretrained weights.
+    A resume whose training config (RESUME_KEYS + ``stage_keys``) differs from the one saved
+    with the snapshots is refused, listing the keys, unless ``allow_config_change``."""
+    begin = epoch or (latest_epoch(prefix) if resume else 0)
+    if resume and not begin:
+        logging.warning("--resume: no snapshot %s-NNNN.params yet; starting from the "
+                        "beginning", prefix)
+    if not begin:
+        arg, aux = pretrained_params(cfg, symbol, shapes)
+        return arg, aux, None, 0
+    changed = config_changes(prefix, cfg, RESUME_KEYS + tuple(stage_keys))
+    if changed and not allow_config_change:
+        raise CheckpointError(
+            "cannot resume %s: the training config differs from the one saved with it (%s): %s. "
+            "Resume with the saved values, start a new run in another SNAPSHOT_PATH, or pass "
+            "--allow-config-change to resume anyway" % (
+                snapshot_path(prefix, begin), prefix + "-config.json",
+                "; ".join("%s %r -> %r" % (k, a, b) for k, (a, b) in sorted(changed.items()))))
+    if changed:
+        logging.warning("resuming with changed config: %s", ", ".join(sorted(changed)))
+    arg, aux, state = load_snapshot(prefix, begin, symbol, shapes)
+    logging.info("resuming from %s", snapshot_path(prefix, begin))
+    return arg, aux, state, begin

@@ -39,10 +39,15 @@ DEFAULTS = {
     "MOMENTUM": 0.9,
     "WD": 5e-4,
     "LR_FACTOR": 0.1,
+    "WARMUP_ITER": 0,                               # linear lr warm-up (0: none, as Caffe)
+    "CLIP_GRADIENT": 0.0,                           # clip each gradient element (0: no clip)
+    "MIRROR_CUES": True,                            # mirroring in the cue/pretrain networks
+    "MIN_CLASSIFIER_MAP": 0.5,                      # below it a cue network localises nothing
     # --- background cue (saliency) network ---
     "BATCH_SIZE_BG": 15,
     "LR_BG": 1e-3,
-    "LR_STEP_BG": 2000,
+    "LR_STEP_BG": 4000,                             # the authors' (their issue 8); port 2000
+    "SALIENCY_DROPOUT": True,                       # 0.5 after fc6/fc7 in training; port: none
     "MAX_ITER_BG": 8000,
     "EPOCH_SIZE_BG": 1000,
     "BG_FRACTION": 0.1,                             # lowest 10% saliency -> background (spec 3)
@@ -50,7 +55,7 @@ DEFAULTS = {
     # --- foreground cue (CAM) network ---
     "BATCH_SIZE_FG": 15,
     "LR_FG": 1e-3,
-    "LR_STEP_FG": 2000,
+    "LR_STEP_FG": 4000,                             # the authors' (their issue 8); port 2000
     "MAX_ITER_FG": 8000,
     "EPOCH_SIZE_FG": 1000,
     "FG_THRESHOLD": 0.2,                            # CAM > 0.2 max (spec 3)
@@ -60,6 +65,7 @@ DEFAULTS = {
     "LR_STEP_PRE": 2000,
     "MAX_ITER_PRE": 8000,
     "EPOCH_SIZE_PRE": 1000,
+    "PRETRAIN_BN": True,                            # BatchNorm while pretraining, then folded
     # --- SEC ---
     "BATCH_SIZE": 15,
     "LR": 1e-3,
@@ -82,6 +88,9 @@ DEFAULTS = {
     "CRF_TEST_SCALE": 1.0,
     "CRF_TEST_BI_RGB_STD": 13.0,                    # the port used 10
     "CRF_TEST_MIN_PROB": 1e-5,
+    "CRF_TEST_CHANNEL_ORDER": "RGB",                # the authors' demo; BGR: this code's former
+    # --- evaluation (spec 6) ---
+    "TEST_INTERPOLATION": "corners",                # zoom(order=1) grid; half_pixel: OpenCV
 }
 
 
@@ -110,6 +119,11 @@ def _coerce(key, value, source):
     elif isinstance(default, float):
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):               # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif isinstance(default, int):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -136,8 +150,13 @@ def load_config(cfg_file=None, overrides=()):
     if cfg_file:
         if not os.path.isfile(cfg_file):
             raise ConfigError("config file %s does not exist" % cfg_file)
-        with open(cfg_file) as f:
-            data = yaml.safe_load(f) or {}
+        try:
+            with open(cfg_file, encoding="utf-8-sig") as f:
+                data = yaml.safe_load(f) or {}
+        except UnicodeDecodeError as e:
+            raise ConfigError("%s is not UTF-8 text (byte %d)" % (cfg_file, e.start)) from None
+        except yaml.YAMLError as e:
+            raise ConfigError("%s is not valid YAML: %s" % (cfg_file, e)) from None
         if not isinstance(data, dict):
             raise ConfigError("%s: expected a mapping of KEY: value" % cfg_file)
         for key, value in data.items():
@@ -146,16 +165,57 @@ def load_config(cfg_file=None, overrides=()):
         if "=" not in item:
             raise ConfigError("--set %r: expected KEY=VALUE" % item)
         key, text = item.split("=", 1)
-        _apply(cfg, key.strip(), yaml.safe_load(text), "--set")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        _apply(cfg, key.strip(), value, "--set")
     if cfg.BASE_NET not in ("vgg16", "resnet50"):
         raise ConfigError("BASE_NET=%r; choose one of vgg16, resnet50" % cfg.BASE_NET)
     if cfg.CHANNEL_ORDER not in ("RGB", "BGR"):
         raise ConfigError("CHANNEL_ORDER=%r; choose RGB or BGR" % cfg.CHANNEL_ORDER)
+    if cfg.CRF_TEST_CHANNEL_ORDER not in ("RGB", "BGR"):
+        raise ConfigError("CRF_TEST_CHANNEL_ORDER=%r; choose RGB or BGR"
+                          % cfg.CRF_TEST_CHANNEL_ORDER)
+    if cfg.TEST_INTERPOLATION not in ("corners", "half_pixel"):
+        raise ConfigError("TEST_INTERPOLATION=%r; choose corners or half_pixel"
+                          % cfg.TEST_INTERPOLATION)
     if cfg.POOLING_CONVENTION not in ("full", "valid"):
         raise ConfigError("POOLING_CONVENTION=%r; choose full or valid" % cfg.POOLING_CONVENTION)
     if not 0 < cfg.WIDTH_MULT <= 1.0:
         raise ConfigError("WIDTH_MULT=%r must lie in (0, 1]" % cfg.WIDTH_MULT)
+    _check_ranges(cfg)
     return cfg
+
+
+POSITIVE = ("BATCH_SIZE", "BATCH_SIZE_BG", "BATCH_SIZE_FG", "BATCH_SIZE_PRE", "EPOCH_SIZE",
+            "EPOCH_SIZE_BG", "EPOCH_SIZE_FG", "EPOCH_SIZE_PRE", "MAX_ITER", "MAX_ITER_BG",
+            "MAX_ITER_FG", "MAX_ITER_PRE", "LR", "LR_BG", "LR_FG", "LR_PRE", "LR_STEP",
+            "LR_STEP_BG", "LR_STEP_FG", "LR_STEP_PRE", "CRF_SCALE", "CRF_TEST_SCALE",
+            "CRF_MAXITER")
+UNIT_INTERVAL = ("Q_FG", "Q_BG", "BG_FRACTION", "FG_THRESHOLD", "LR_FACTOR", "MIN_PROB",
+                 "CRF_TEST_MIN_PROB")
+NON_NEGATIVE = ("WARMUP_ITER", "CLIP_GRADIENT", "MOMENTUM", "WD", "DATA_WORKERS", "CRF_WORKERS",
+                "MIN_CLASSIFIER_MAP")
+
+
+def _check_ranges(cfg):
+    """Values that would fail deep inside MXNet, or silently do nothing, stop here."""
+    for key in POSITIVE:
+        if not cfg[key] > 0:
+            raise ConfigError("%s=%r must be positive" % (key, cfg[key]))
+    for key in UNIT_INTERVAL:
+        if not 0 < cfg[key] < 1:
+            raise ConfigError("%s=%r must lie strictly between 0 and 1" % (key, cfg[key]))
+    for key in NON_NEGATIVE:
+        if cfg[key] < 0:
+            raise ConfigError("%s=%r must not be negative" % (key, cfg[key]))
+    if cfg.CLASS_NUM < 2:
+        raise ConfigError("CLASS_NUM=%d: background and at least one class are needed"
+                          % cfg.CLASS_NUM)
+    if cfg.INPUT_SIZE < 33:
+        raise ConfigError("INPUT_SIZE=%d is too small: the networks subsample by 8 and the "
+                          "saliency classifier by 32" % cfg.INPUT_SIZE)
 
 
 def save_config(cfg, path):
@@ -167,8 +227,9 @@ def save_config(cfg, path):
 def add_config_args(parser):
     """The ``--cfg`` and ``--set`` options every script takes."""
     parser.add_argument("--cfg", default=None, help="YAML file of config overrides")
-    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="one-off overrides, e.g. --set BATCH_SIZE=2 BASE_NET=resnet50")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", action="extend",
+                        help="one-off overrides, e.g. --set BATCH_SIZE=2 BASE_NET=resnet50 "
+                             "(repeatable: every group applies, later ones win)")
     return parser
 
 

@@ -14,8 +14,8 @@ def dense_crf(image, unary, scale_factor=1.0, pos_xy_std=3.0, pos_w=3.0, bi_xy_s
               bi_rgb_std=13.0, bi_w=10.0, maxiter=10):
     """Mean-field marginals Q (C, H, W) float32.
 
-    image: (H, W, 3) uint8, BGR as the original passes it (the lattice is not invariant to the
-    channel order). unary: (C, H, W) log-probabilities or raw scores; the unary energy is its
+    image: (H, W, 3) uint8 in the order the original passes it: BGR in training, RGB at test
+    time (spec 5; the lattice is not invariant to the channel order). unary: (C, H, W) log-probabilities or raw scores; the unary energy is its
     negative. Spatial standard deviations are divided by ``scale_factor`` (12 in training on the
     41x41 grid, 1 at full resolution).
     """

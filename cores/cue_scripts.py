@@ -5,8 +5,9 @@ from cores.checkpoint import CheckpointError
 from cores.config import save_config
 from cores.data.dataset import DatasetError
 from cores.distributed import add_kvstore_arg, cluster as make_cluster
-from cores.localization import run_cue_stage
-from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging
+from cores.localization import LearningError, run_cue_stage
+from cores.runtime import (add_device_args, add_resume_args, contexts, fail, parse_args,
+                           setup_logging)
 from cores.train import TrainingError
 
 
@@ -16,8 +17,7 @@ def main(kind, description):
         add_kvstore_arg(parser)
         parser.add_argument("--skip-train", action="store_true",
                             help="write cues from an existing snapshot instead of training")
-        parser.add_argument("--resume", action="store_true",
-                            help="continue training from the latest snapshot")
+        add_resume_args(parser)
         parser.add_argument("--epoch", type=int, default=None,
                             help="snapshot epoch to write cues from (default: the last)")
         parser.add_argument("--vis", type=int, default=0, metavar="K",
@@ -31,6 +31,7 @@ def main(kind, description):
         save_config(cfg, os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind))
     try:
         run_cue_stage(cfg, kind, contexts(args), args.skip_train, args.resume, args.epoch,
-                      args.vis, cluster)
-    except (DatasetError, CheckpointError, TrainingError, FileNotFoundError) as e:
+                      args.vis, cluster, args.allow_config_change)
+    except (DatasetError, CheckpointError, TrainingError, LearningError,
+            FileNotFoundError) as e:
         fail(str(e))

@@ -42,7 +42,7 @@ def bg_cue_rule(saliency, fraction=0.1, median_size=3):
 def merge_cues(fg, bg):
     """One label per pixel (spec 3): background where ``bg``, then foreground classes from the
     largest cue to the smallest, so foreground beats background and the smaller foreground cue
-    wins an overlap (equal sizes: the higher class id). Returns (3, M) class, y, x."""
+    wins an overlap (equal sizes: the lower class id, painted last). Returns (3, M) class, y, x."""
     label = np.full(bg.shape, -1, np.int64)
     label[bg] = 0
     for c in sorted(fg, key=lambda k: (int(fg[k].sum()), k), reverse=True):
@@ -129,6 +129,14 @@ def merge_cue_files(fg_path, bg_path, out_path):
         merged[image_id] = merge_cues(sparse_to_masks(fg[image_id], size), bg_mask)
     save_cues(out_path, merged, size)
     return merged, size
+
+
+def mask_cues(mask, size):
+    """(3, M) 'cues' of every non-void pixel of a ground-truth mask on the score grid: the
+    training target of the fully supervised bound."""
+    grid = grid_mask(mask, size)
+    ys, xs = np.nonzero(grid != 255)
+    return np.stack([grid[ys, xs], ys, xs]).astype(np.int64)
 
 
 # ---------------------------------------------------------------- report

@@ -17,19 +17,22 @@ from tqdm import tqdm
 
 from cores import crf
 from cores.config import worker_count
-from cores.data.dataset import DatasetError, load_index
+from cores.data.dataset import IMAGE_EXTENSIONS, DatasetError, load_index
 from cores.data.iterators import inference_stream
 from cores.data.palette import save_palette_png
+from cores.data.transforms import zoom_linear
 from cores.io import atomic_path, atomic_save_npz
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
 from cores.sec import bind_inference, load_inference_params
 from cores.workers import shared_pool
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
-
-def upsample(probs, height, width):
-    """(C, h, w) -> (C, H, W) bilinear."""
+def upsample(probs, height, width, corners=True):
+    """(C, h, w) -> (C, H, W) bilinear: on the corner-aligned grid of the authors'
+    ``scipy.ndimage.zoom(order=1)`` (spec 6), or OpenCV's half-pixel grid (``corners`` False,
+    TEST_INTERPOLATION: half_pixel)."""
+    if corners:
+        return zoom_linear(probs, height, width)
     up = cv2.resize(np.ascontiguousarray(probs.transpose(1, 2, 0)), (width, height),
                     interpolation=cv2.INTER_LINEAR)
     if up.ndim == 2:
@@ -38,9 +41,12 @@ def upsample(probs, height, width):
 
 
 def test_time_crf(rgb, probs, params):
-    """Spec 5, test time: CRF at full resolution with unary log(max(p, floor)); BGR image."""
+    """Spec 5, test time: CRF at full resolution with unary log(max(p, floor)), on the image
+    in RGB order as the authors' demo (CRF_TEST_CHANNEL_ORDER: BGR for this project's former
+    choice)."""
     unary = np.log(np.maximum(probs, params["min_prob"]))
-    return crf.dense_crf(np.ascontiguousarray(rgb[:, :, ::-1]), unary,
+    image = rgb[:, :, ::-1] if params["channel_order"] == "BGR" else rgb
+    return crf.dense_crf(np.ascontiguousarray(image), unary,
                          scale_factor=params["scale_factor"], pos_xy_std=params["pos_xy_std"],
                          pos_w=params["pos_w"], bi_xy_std=params["bi_xy_std"],
                          bi_rgb_std=params["bi_rgb_std"], bi_w=params["bi_w"],
@@ -49,8 +55,8 @@ def test_time_crf(rgb, probs, params):
 
 def postprocess(job):
     """Worker task: upsample, [CRF], argmax, confusion, write outputs. Returns (id, conf)."""
-    image_id, probs, rgb, mask, num_classes, crf_params, outputs = job
-    probs = upsample(probs, rgb.shape[0], rgb.shape[1])
+    image_id, probs, rgb, mask, num_classes, crf_params, outputs, corners = job
+    probs = upsample(probs, rgb.shape[0], rgb.shape[1], corners)
     if crf_params is not None:
         probs = test_time_crf(rgb, probs, crf_params)
     pred = probs.argmax(axis=0).astype(np.uint8)
@@ -68,7 +74,8 @@ def crf_test_params(cfg):
     return dict(scale_factor=cfg.CRF_TEST_SCALE, pos_xy_std=cfg.CRF_POS_XY_STD,
                 pos_w=cfg.CRF_POS_W, bi_xy_std=cfg.CRF_BI_XY_STD,
                 bi_rgb_std=cfg.CRF_TEST_BI_RGB_STD, bi_w=cfg.CRF_BI_W,
-                maxiter=cfg.CRF_MAXITER, min_prob=cfg.CRF_TEST_MIN_PROB)
+                maxiter=cfg.CRF_MAXITER, min_prob=cfg.CRF_TEST_MIN_PROB,
+                channel_order=cfg.CRF_TEST_CHANNEL_ORDER)
 
 
 def predict_probs(mod, data, flip):
@@ -85,10 +92,10 @@ def predict_probs(mod, data, flip):
 
 
 def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask_dir=None,
-                  overlay_dir=None, scoremap_dir=None, workers=None):
+                  overlay_dir=None, scoremap_dir=None, workers=None, supervised=False):
     """Segment ``entries``; returns (confusion matrix summed over images with masks, count of
     those images, snapshot epoch)."""
-    symbol, arg, aux, epoch = load_inference_params(cfg, epoch)
+    symbol, arg, aux, epoch = load_inference_params(cfg, epoch, supervised)
     mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
     workers = worker_count(cfg.CRF_WORKERS) if workers is None else workers
     pool = shared_pool(workers) if workers > 1 else None
@@ -108,8 +115,9 @@ def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask
             conf += c
             counted += 1
 
-    for entry, data, rgb, mask in tqdm(inference_stream(cfg, entries), total=len(entries),
-                                       desc="segmenting"):
+    corners = cfg.TEST_INTERPOLATION == "corners"
+    for entry, data, rgb, mask in tqdm(inference_stream(cfg, entries, corners=corners),
+                                       total=len(entries), desc="segmenting"):
         probs = predict_probs(mod, data, flip)
         if scoremap_dir:
             atomic_save_npz(os.path.join(scoremap_dir, entry["id"] + ".npz"),
@@ -119,7 +127,7 @@ def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask
             outputs["mask"] = os.path.join(mask_dir, entry["id"] + ".png")
         if overlay_dir:
             outputs["overlay"] = os.path.join(overlay_dir, entry["id"] + ".png")
-        job = (entry["id"], probs, rgb, mask, cfg.CLASS_NUM, params, outputs)
+        job = (entry["id"], probs, rgb, mask, cfg.CLASS_NUM, params, outputs, corners)
         if pool is None:
             _, c = postprocess(job)
             if c is not None:
@@ -134,27 +142,30 @@ def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask
     return conf, counted, epoch
 
 
-def output_dir(cfg, epoch, flip, use_crf):
+def output_dir(cfg, epoch, flip, use_crf, supervised=False):
     flags = "".join(["_flip" if flip else "", "_crf" if use_crf else ""])
-    return os.path.join(cfg.OUTPUT_PATH, "sec_%s-%04d%s" % (cfg.BASE_NET, epoch, flags))
+    return os.path.join(cfg.OUTPUT_PATH, "%s_%s-%04d%s" % (
+        "supervised" if supervised else "sec", cfg.BASE_NET, epoch, flags))
 
 
 def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
-             savescoremap=False):
-    """Evaluate a SEC snapshot on the val list; writes and returns metrics.json's content."""
+             savescoremap=False, supervised=False):
+    """Evaluate a SEC (or supervised-bound) snapshot on the val list; writes and returns
+    metrics.json's content."""
     classes, _, val = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     val = [e for e in val if e.get("mask")]
     if not val:
         raise DatasetError("the val list of %s has no images with masks" % cfg.DATASET_PATH)
-    _, _, _, epoch = load_inference_params(cfg, epoch)
-    out = output_dir(cfg, epoch, flip, use_crf)
+    _, _, _, epoch = load_inference_params(cfg, epoch, supervised)
+    out = output_dir(cfg, epoch, flip, use_crf, supervised)
     conf, counted, epoch = run_inference(
         cfg, ctx, val, epoch, flip, use_crf, os.path.join(out, "masks") if savemask else None,
-        None, os.path.join(out, "scoremaps") if savescoremap else None)
+        None, os.path.join(out, "scoremaps") if savescoremap else None, supervised=supervised)
     iou, miou, pixel_acc = iou_scores(conf)
     metrics = {"mIoU": miou, "IoU": dict(zip(classes, iou)), "pixel_accuracy": pixel_acc,
                "confusion_matrix": conf.tolist(), "images": counted, "epoch": epoch,
-               "flags": {"flip": flip, "crf": use_crf}, "classes": classes}
+               "flags": {"flip": flip, "crf": use_crf, "supervised": supervised},
+               "classes": classes}
     os.makedirs(out, exist_ok=True)
     with atomic_path(os.path.join(out, "metrics.json")) as tmp:
         with open(tmp, "w") as f:

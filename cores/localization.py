@@ -13,6 +13,7 @@ from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import inference_stream, multilabel_iter
 from cores.data.transforms import load_rgb, resize_rgb
 from cores.distributed import Cluster
+from cores.metrics import classification_report
 from cores.symbols import networks
 from cores.train import fit, multilabel_loss
 from cores.visualize import cue_picture
@@ -20,13 +21,14 @@ from cores.visualize import cue_picture
 STAGES = {
     "bg": dict(name="saliency", train_symbol=networks.saliency_train_symbol, lr="LR_BG",
                step="LR_STEP_BG", max_iter="MAX_ITER_BG", epoch="EPOCH_SIZE_BG",
-               batch="BATCH_SIZE_BG"),
+               batch="BATCH_SIZE_BG", resume_keys=("SALIENCY_DROPOUT",)),
     "fg": dict(name="cam", train_symbol=networks.cam_train_symbol, lr="LR_FG",
                step="LR_STEP_FG", max_iter="MAX_ITER_FG", epoch="EPOCH_SIZE_FG",
-               batch="BATCH_SIZE_FG"),
+               batch="BATCH_SIZE_FG", resume_keys=()),
     "pretrain": dict(name="pretrain", train_symbol=networks.classifier_train_symbol,
                      lr="LR_PRE", step="LR_STEP_PRE", max_iter="MAX_ITER_PRE",
-                     epoch="EPOCH_SIZE_PRE", batch="BATCH_SIZE_PRE"),
+                     epoch="EPOCH_SIZE_PRE", batch="BATCH_SIZE_PRE",
+                     resume_keys=("PRETRAIN_BN",)),
 }
 
 
@@ -49,7 +51,8 @@ def final_epoch(cfg, kind):
     return math.ceil(cfg[s["max_iter"]] / cfg[s["epoch"]])
 
 
-def train_cue_network(cfg, kind, ctx, entries, resume=False, cluster=None):
+def train_cue_network(cfg, kind, ctx, entries, resume=False, cluster=None,
+                      allow_config_change=False):
     """Train the saliency ('bg') or CAM ('fg') network; returns the final snapshot's epoch."""
     s = STAGES[kind]
     prefix = stage_prefix(cfg, kind)
@@ -58,15 +61,12 @@ def train_cue_network(cfg, kind, ctx, entries, resume=False, cluster=None):
     batch = cfg[s["batch"]]
     shapes = {"data": (batch, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE),
               "label": (batch, cfg.CLASS_NUM - 1)}
-    begin, state = 0, None
-    if resume and checkpoint.latest_epoch(prefix):
-        begin = checkpoint.latest_epoch(prefix)
-        arg, aux, state = checkpoint.load_snapshot(prefix, begin, symbol, shapes)
-        logging.info("resuming %s from epoch %d", prefix, begin)
-    else:
-        arg, aux = checkpoint.pretrained_params(cfg, symbol, shapes)
+    keys = (s["lr"], s["step"], s["epoch"], s["batch"], "MIRROR_CUES") + s["resume_keys"]
+    arg, aux, state, begin = checkpoint.initial_params(
+        cfg, prefix, symbol, shapes, resume, stage_keys=keys,
+        allow_config_change=allow_config_change)
     it = multilabel_iter(cfg, entries, batch, cfg[s["epoch"]], start_batch=begin * cfg[s["epoch"]],
-                         cluster=cluster)
+                         cluster=cluster, mirror=cfg.MIRROR_CUES)
     try:
         fit(cfg, symbol, it, ctx, prefix, cfg[s["lr"]], cfg[s["step"]], cfg[s["max_iter"]],
             cfg[s["epoch"]], multilabel_loss, arg, aux, begin, state, cluster=cluster)
@@ -100,9 +100,10 @@ def _bind(symbol, ctx, data_name, shape, arg, aux, need_grad=False):
     return mod
 
 
-def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size):
+def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
     """{id: (3, M)} background cues: saliency = d(sum of class scores)/d(saliency-layer
-    pre-activation), max |.| over channels, 3x3 median, lowest BG_FRACTION (spec 3)."""
+    pre-activation), max |.| over channels, 3x3 median, lowest BG_FRACTION (spec 3).
+    ``scores``, a dict, receives each image's class scores (C-1,)."""
     front, back = networks.saliency_parts(cfg)
     size = cfg.INPUT_SIZE
     front_mod = _bind(front, ctx, "data", (batch_size, 3, size, size), arg, aux)
@@ -118,15 +119,20 @@ def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size):
         back_mod.forward(mx.io.DataBatch([preact]), is_train=True)
         back_mod.backward([ones])
         grad = back_mod.get_input_grads()[0].asnumpy()
+        logits = back_mod.get_outputs()[0].asnumpy()
         for k, (entry, _, _, _) in enumerate(chunk):
+            if scores is not None:
+                scores[entry["id"]] = logits[k]
             bg = cues.bg_cue_rule(cues.saliency_map(grad[k]), cfg.BG_FRACTION,
                                   cfg.BG_MEDIAN_SIZE)
             out[entry["id"]] = cues.masks_to_sparse({0: bg})
     return out
 
 
-def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size):
-    """{id: (3, M)} foreground cues: CAM_c > FG_THRESHOLD max CAM_c per labelled class."""
+def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
+    """{id: (3, M)} foreground cues: CAM_c > FG_THRESHOLD max CAM_c per labelled class.
+    ``scores``, a dict, receives each image's class scores (C-1,): the spatial mean of its
+    CAMs (the classifier has no bias)."""
     size = cfg.INPUT_SIZE
     mod = _bind(networks.cam_symbol(cfg), ctx, "data", (batch_size, 3, size, size), arg, aux)
     out = {}
@@ -136,8 +142,79 @@ def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size):
         mod.forward(_stack(chunk, batch_size), is_train=False)
         cams = mod.get_outputs()[0].asnumpy()
         for k, (entry, _, _, _) in enumerate(chunk):
+            if scores is not None:
+                scores[entry["id"]] = cams[k].mean(axis=(1, 2))
             masks = cues.fg_cue_rule(cams[k], entry["labels"], cfg.FG_THRESHOLD)
             out[entry["id"]] = cues.masks_to_sparse(masks)
+    return out
+
+
+class LearningError(Exception):
+    """A cue network that cannot or did not learn to recognise the classes."""
+
+
+def check_negatives(entries, classes):
+    """Stop before training when a class is in every training image: a classifier then learns
+    a constant and its cues cover everything (a one-class data set needs background-only
+    images)."""
+    counts = np.zeros(len(classes), int)
+    for entry in entries:
+        counts[np.asarray(entry["labels"], int)] += 1
+    always = [classes[c] for c in range(1, len(classes)) if counts[c] == len(entries)]
+    if always:
+        raise LearningError(
+            "class %s is in every one of the %d training images: a classifier cannot tell it "
+            "from the background, so its cues would cover whole images. Add images without "
+            "it (background-only images: in custom mode list them with an empty label, e.g. "
+            "'img.jpg,')" % (", ".join(always), len(entries)))
+    never = [classes[c] for c in range(1, len(classes)) if counts[c] == 0]
+    if never:
+        logging.warning("WARNING: no training image is labelled %s; no cues can be found for "
+                        "it", ", ".join(never))
+
+
+def check_classifier(cfg, name, scores, entries, classes, report_path=None):
+    """Classification AP of a trained cue network on train_aug (its own training images):
+    logged, written to ``report_path``, and an error when the mAP is below
+    MIN_CLASSIFIER_MAP (its cues would be noise). Returns the report."""
+    ids = [e["id"] for e in entries if e["id"] in scores]
+    labels = np.zeros((len(ids), len(classes) - 1))
+    for row, entry in enumerate(e for e in entries if e["id"] in scores):
+        labels[row, np.asarray(entry["labels"], int) - 1] = 1
+    report = classification_report(np.stack([scores[i] for i in ids]), labels, classes[1:])
+    logging.info("%s network, classification AP on %d train_aug images: %s; mAP %s", name,
+                 report["images"], ", ".join("%s %s" % (k, "%.3f" % v if v is not None else "-")
+                                             for k, v in report["AP"].items()),
+                 "%.3f" % report["mAP"] if report["mAP"] is not None else "-")
+    if report_path:
+        cues.save_report(report_path, report)
+    weak = [k for k, v in report["AP"].items() if v is not None and v < cfg.MIN_CLASSIFIER_MAP]
+    if report["mAP"] is not None and report["mAP"] < cfg.MIN_CLASSIFIER_MAP:
+        raise LearningError(
+            "the %s network did not learn to recognise the classes: classification mAP %.3f on "
+            "its training images is below MIN_CLASSIFIER_MAP=%.2f, so its cues would be noise. "
+            "Train longer or with a higher learning rate, check the pretrained weights, or "
+            "--set MIN_CLASSIFIER_MAP=0 to write them anyway"
+            % (name, report["mAP"], cfg.MIN_CLASSIFIER_MAP))
+    if weak:
+        logging.warning("WARNING: the %s network barely recognises %s (AP < %.2f): expect poor "
+                        "cues for them", name, ", ".join(weak), cfg.MIN_CLASSIFIER_MAP)
+    return report
+
+
+def classifier_scores(cfg, kind, ctx, arg, aux, entries):
+    """{id: (C-1,)} class scores of a trained multi-label network (the input of its loss)."""
+    s = STAGES[kind]
+    logits = s["train_symbol"](cfg).get_children()[0]
+    batch = cfg[s["batch"]]
+    mod = _bind(logits, ctx, "data", (batch, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE), arg, aux)
+    out = {}
+    stream = inference_stream(cfg, [dict(e, mask=None) for e in entries])
+    for chunk in _batched(stream, batch):
+        mod.forward(_stack(chunk, batch), is_train=False)
+        values = mod.get_outputs()[0].asnumpy()
+        for k, (entry, _, _, _) in enumerate(chunk):
+            out[entry["id"]] = values[k]
     return out
 
 
@@ -156,15 +233,16 @@ def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0):
 
 
 def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vis=0,
-                  cluster=None):
+                  cluster=None, allow_config_change=False):
     """Train (unless skipped) and write CACHE_PATH/<kind>_cues.npz for every train_aug image;
     returns the cue report (None on workers other than rank 0). Under a distributed kvstore
     each worker computes the cues of its share of the images and rank 0 merges the shares."""
     cluster = cluster or Cluster()
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     kind_cfg = STAGES[kind]
+    check_negatives(train, classes)
     if not skip_train:
-        last = train_cue_network(cfg, kind, ctx, train, resume, cluster)
+        last = train_cue_network(cfg, kind, ctx, train, resume, cluster, allow_config_change)
     else:
         last = epoch or checkpoint.latest_epoch(stage_prefix(cfg, kind))
         if not last:
@@ -182,8 +260,13 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
         stage_prefix(cfg, kind), last))
     extract = bg_cues_for if kind == "bg" else fg_cues_for
     mine = cluster.my_share(train)
-    cue_set = extract(cfg, ctx, arg, aux, mine, batch)
+    scores = {}
+    cue_set = extract(cfg, ctx, arg, aux, mine, batch, scores)
     size = score_size(cfg)
+    # under a distributed kvstore each worker checks its own share
+    check_classifier(cfg, kind_cfg["name"], scores, mine, classes,
+                     os.path.join(cfg.CACHE_PATH, "%s_classification.json" % kind)
+                     if cluster.is_root else None)
     if cluster.num_workers > 1:
         part = "%s.part%d-of-%d.npz" % (cue_path(cfg, kind)[:-4], cluster.rank,
                                         cluster.num_workers)

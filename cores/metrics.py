@@ -31,3 +31,28 @@ def format_iou_table(class_names, iou, miou, pixel_acc):
     lines.append("%-14s %7.4f" % ("pixel acc.", pixel_acc if pixel_acc is not None
                                   else float("nan")))
     return "\n".join(lines)
+
+
+def average_precision(scores, positive):
+    """AP of one class: mean precision at the rank of each positive (scores descending).
+    None when the class has no positive or no negative example."""
+    scores, positive = np.asarray(scores, np.float64), np.asarray(positive, bool)
+    if positive.all() or not positive.any():
+        return None
+    order = np.argsort(-scores, kind="stable")
+    hits = positive[order]
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float(precision[hits].mean())
+
+
+def classification_report(scores, labels, class_names):
+    """Per-class AP and mAP of multi-label scores (N, K) against 0/1 labels (N, K); classes
+    without negative or positive images are listed apart (their AP is undefined)."""
+    scores, labels = np.asarray(scores), np.asarray(labels).astype(bool)
+    ap = {name: average_precision(scores[:, k], labels[:, k])
+          for k, name in enumerate(class_names)}
+    defined = [v for v in ap.values() if v is not None]
+    return {"AP": ap, "mAP": float(np.mean(defined)) if defined else None,
+            "images": int(len(scores)),
+            "no_negatives": [n for k, n in enumerate(class_names) if labels[:, k].all()],
+            "no_positives": [n for k, n in enumerate(class_names) if not labels[:, k].any()]}

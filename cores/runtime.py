@@ -33,6 +33,14 @@ def add_device_args(parser):
                              "data-parallel path)")
 
 
+def add_resume_args(parser):
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the latest snapshot (refused when the training "
+                             "config differs from the one saved with it)")
+    parser.add_argument("--allow-config-change", action="store_true",
+                        help="resume even though the training config changed")
+
+
 def contexts(args):
     """MXNet contexts from --gpus/--cpus: all GPUs by default when there are any."""
     import mxnet as mx

@@ -3,20 +3,31 @@ import logging
 import os
 
 import mxnet as mx
+from tqdm import tqdm
 
 from cores import checkpoint, cues
-from cores.data.dataset import load_index
+from cores.data.dataset import DatasetError, load_index, read_mask
 from cores.data.iterators import sec_iter
 from cores.localization import cue_path, score_size
 from cores.symbols import networks
 from cores.train import fit, named_losses
 from cores.visualize import loss_curves
 
-LOSS_NAMES = ["seed_loss", "expand_loss", "constrain_loss"]
+def sec_prefix(cfg, supervised=False):
+    """Snapshot prefix of SEC, or of the fully supervised bound."""
+    return os.path.join(cfg.SNAPSHOT_PATH, "%s_%s" % ("supervised" if supervised else "sec",
+                                                     cfg.BASE_NET))
 
 
-def sec_prefix(cfg):
-    return os.path.join(cfg.SNAPSHOT_PATH, "sec_%s" % cfg.BASE_NET)
+def supervised_cues(entries, size):
+    """{id: (3, M)} every labelled pixel of each training image's ground-truth mask."""
+    missing = [e["image"] for e in entries if not e.get("mask")]
+    if missing:
+        raise DatasetError("the supervised bound needs a mask for every training image; %d have "
+                           "none, e.g. %s (custom mode: create_dataset.py --masks DIR)"
+                           % (len(missing), missing[0]))
+    return {e["id"]: cues.mask_cues(read_mask(e["mask"]), size)
+            for e in tqdm(entries, desc="ground-truth masks")}
 
 
 def training_cues(cfg, cue_file=None):
@@ -49,48 +60,56 @@ def input_shapes(cfg, size):
             "labels": (n, c), "cues": (n, c, size, size)}
 
 
-def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None):
+SEC_RESUME_KEYS = ("BATCH_SIZE", "LR", "LR_STEP", "EPOCH_SIZE", "MIRROR", "Q_FG", "Q_BG",
+                   "MIN_PROB", "CRF_SCALE", "CRF_POS_XY_STD", "CRF_POS_W", "CRF_BI_XY_STD",
+                   "CRF_BI_RGB_STD", "CRF_BI_W", "CRF_MAXITER")
+
+
+def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None,
+              supervised=False, allow_config_change=False):
     """Train the SEC network; ``resume`` continues from the latest snapshot (or ``epoch``).
-    Returns the loss history."""
+    ``supervised``: the same network, schedule and fit loop on the ground-truth masks (the
+    upper bound SEC is measured against). Returns the loss history."""
     _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
-    cue_set, size = training_cues(cfg, cue_file)
+    if supervised:
+        size = score_size(cfg)
+        cue_set = supervised_cues(train, size)
+        symbol = networks.supervised_train_symbol(cfg)
+    else:
+        cue_set, size = training_cues(cfg, cue_file)
+        symbol = networks.sec_train_symbol(cfg)
     if size != score_size(cfg):
         raise ValueError("the cues are on a %dx%d grid but the network gives %dx%d scores for "
                          "INPUT_SIZE=%d" % (size, size, score_size(cfg), score_size(cfg),
                                             cfg.INPUT_SIZE))
-    symbol = networks.sec_train_symbol(cfg)
-    shapes = input_shapes(cfg, size)
-    prefix = sec_prefix(cfg)
+    shapes = {k: v for k, v in input_shapes(cfg, size).items() if k in symbol.list_arguments()}
+    prefix = sec_prefix(cfg, supervised)
     os.makedirs(cfg.SNAPSHOT_PATH, exist_ok=True)
-    begin, state = 0, None
-    if resume or epoch:
-        begin = epoch or checkpoint.latest_epoch(prefix)
-    if begin:
-        arg, aux, state = checkpoint.load_snapshot(prefix, begin, symbol, shapes)
-        logging.info("resuming from %s", checkpoint.snapshot_path(prefix, begin))
-    else:
-        arg, aux = checkpoint.pretrained_params(cfg, symbol, shapes)
+    arg, aux, state, begin = checkpoint.initial_params(
+        cfg, prefix, symbol, shapes, resume, epoch, SEC_RESUME_KEYS, allow_config_change)
     it = sec_iter(cfg, train, cue_set, size, cfg.BATCH_SIZE, start_batch=begin * cfg.EPOCH_SIZE,
-                  cluster=cluster)
+                  cluster=cluster, supervised=supervised)
+    names = networks.loss_names(symbol)
     try:
         history = fit(cfg, symbol, it, ctx, prefix, cfg.LR, cfg.LR_STEP, cfg.MAX_ITER,
-                      cfg.EPOCH_SIZE, lambda o, b: named_losses(o, b, LOSS_NAMES), arg, aux,
+                      cfg.EPOCH_SIZE, lambda o, b: named_losses(o, b, names), arg, aux,
                       begin, state, mean_losses=True, cluster=cluster)
     finally:
         it.close()
     if cluster is None or cluster.is_root:
-        loss_curves(prefix + "-losses.png", history, LOSS_NAMES)
+        loss_curves(prefix + "-losses.png", history, names)
     return history
 
 
-def load_inference_params(cfg, epoch):
-    """(arg, aux) of SEC snapshot ``epoch`` (default: the latest), checked against the
-    inference network."""
-    prefix = sec_prefix(cfg)
+def load_inference_params(cfg, epoch, supervised=False):
+    """(arg, aux) of SEC (or supervised-bound) snapshot ``epoch`` (default: the latest),
+    checked against the inference network."""
+    prefix = sec_prefix(cfg, supervised)
     epoch = epoch or checkpoint.latest_epoch(prefix)
     if not epoch:
-        raise checkpoint.CheckpointError("no SEC snapshot %s-NNNN.params; run train_SEC.py "
-                                         "first" % prefix)
+        raise checkpoint.CheckpointError("no snapshot %s-NNNN.params; run train_SEC.py%s "
+                                         "first" % (prefix, " --supervised" if supervised
+                                                    else ""))
     symbol = networks.sec_infer_symbol(cfg)
     arg, aux, _ = checkpoint.load_snapshot(
         prefix, epoch, symbol, {"data": (1, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE)})

@@ -69,14 +69,16 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
                     arg_params=arg_params, aux_params=aux_params, allow_missing=True)
     begin_update = begin_epoch * epoch_size
     workers = cluster.num_workers if cluster.kv is not None and cluster.synchronous else 1
+    params = dict(learning_rate=lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
+                  lr_scheduler=mx.lr_scheduler.FactorScheduler(
+                      lr_step, cfg.LR_FACTOR, base_lr=lr, warmup_steps=cfg.WARMUP_ITER),
+                  begin_num_update=begin_update,
+                  rescale_grad=1.0 / workers / (len(ctx) if mean_losses else
+                                                train_iter.batch_size))
+    if cfg.CLIP_GRADIENT > 0:
+        params["clip_gradient"] = cfg.CLIP_GRADIENT
     mod.init_optimizer(kvstore=cluster.kvstore_for(ctx), optimizer="sgd",
-                       optimizer_params=dict(
-                           learning_rate=lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
-                           lr_scheduler=mx.lr_scheduler.FactorScheduler(lr_step, cfg.LR_FACTOR,
-                                                                        base_lr=lr),
-                           begin_num_update=begin_update,
-                           rescale_grad=1.0 / workers / (len(ctx) if mean_losses else
-                                                         train_iter.batch_size)))
+                       optimizer_params=params)
     if optimizer_state and mod._updater is not None:
         _restore_optimizer_state(mod, optimizer_state)
     history_path = prefix + "-history.json"

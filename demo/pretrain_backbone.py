@@ -7,21 +7,23 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cores.checkpoint import CheckpointError  # noqa: E402
 from cores.data.dataset import DatasetError  # noqa: E402
+from cores.localization import LearningError  # noqa: E402
 from cores.pretrain import pretrain_backbone  # noqa: E402
-from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging  # noqa: E402
+from cores.runtime import (add_device_args, add_resume_args, contexts, fail,  # noqa: E402
+                           parse_args, setup_logging)
 
 
 def add_arguments(parser):
     add_device_args(parser)
-    parser.add_argument("--resume", action="store_true")
+    add_resume_args(parser)
 
 
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
     setup_logging(cfg, "pretrain_backbone")
     try:
-        pretrain_backbone(cfg, contexts(args), args.resume)
-    except (DatasetError, CheckpointError) as e:
+        pretrain_backbone(cfg, contexts(args), args.resume, args.allow_config_change)
+    except (DatasetError, CheckpointError, LearningError) as e:
         fail(str(e))
 
 

@@ -22,7 +22,7 @@ def run(step, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cfg", default="demo/toy.yaml")
-    parser.add_argument("--set", nargs="+", default=[])
+    parser.add_argument("--set", nargs="+", default=[], action="extend")
     parser.add_argument("--root", default="demo_run", help="folder of every output")
     args = parser.parse_args()
     cfg_args = ["--cfg", args.cfg] + (["--set"] + args.set if args.set else [])
@@ -42,6 +42,13 @@ def main():
     times["eval"] = run("evaluation", ["eval.py"] + cfg_args)
     times["eval crf flip"] = run("evaluation --crf --flip", ["eval.py", "--crf", "--flip",
                                                              "--savemask"] + cfg_args)
+    times["supervised"] = run("supervised bound (same network and schedule, true masks)",
+                              ["train_SEC.py", "--supervised"] + cfg_args)
+    times["eval supervised"] = run("evaluation of the bound",
+                                   ["eval.py", "--supervised"] + cfg_args)
+    times["eval supervised crf flip"] = run("evaluation of the bound --crf --flip",
+                                            ["eval.py", "--supervised", "--crf", "--flip"]
+                                            + cfg_args)
     os.chdir(ROOT)
     import mxnet as mx
     from cores.baselines import baselines
@@ -49,18 +56,27 @@ def main():
     from cores.sec import sec_prefix
     from cores.checkpoint import latest_epoch
     base = baselines(cfg, [mx.cpu()])
-    epoch = latest_epoch(sec_prefix(cfg))
-    plain = json.load(open(os.path.join(output_dir(cfg, epoch, False, False), "metrics.json")))
-    best = json.load(open(os.path.join(output_dir(cfg, epoch, True, True), "metrics.json")))
+
+    def metrics(supervised, flip, crf):
+        epoch = latest_epoch(sec_prefix(cfg, supervised))
+        with open(os.path.join(output_dir(cfg, epoch, flip, crf, supervised),
+                               "metrics.json")) as f:
+            return json.load(f)
+
+    plain = metrics(False, False, False)
     rows = [("all background", base["all_background"]), ("cues alone", base["cues"]),
-            ("SEC", plain), ("SEC --crf --flip", best)]
+            ("SEC", plain), ("SEC --crf --flip", metrics(False, True, True)),
+            ("supervised", metrics(True, False, False)),
+            ("supervised --crf --flip", metrics(True, True, True))]
     classes = plain["classes"]
-    print("\n%-18s %s %7s" % ("toy val mIoU", " ".join("%10s" % c[:10] for c in classes),
+    print("\n%-24s %s %7s" % ("toy val mIoU", " ".join("%10s" % c[:10] for c in classes),
                               "mIoU"))
     for name, m in rows:
-        print("%-18s %s %7.4f" % (name, " ".join(
+        print("%-24s %s %7.4f" % (name, " ".join(
             "%10s" % ("%.4f" % m["IoU"][c] if m["IoU"][c] is not None else "-")
             for c in classes), m["mIoU"]))
+    print("SEC --crf --flip is %.0f%% of the supervised bound --crf --flip"
+          % (100 * rows[3][1]["mIoU"] / rows[5][1]["mIoU"]))
     summary = {name: {"mIoU": m["mIoU"], "IoU": m["IoU"]} for name, m in rows}
     summary["seconds"] = times
     with open(os.path.join(cfg.OUTPUT_PATH, "demo_summary.json"), "w") as f:

@@ -59,3 +59,43 @@ def test_saved_config_round_trips(tmp_path):
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved == dict(cfg)
     assert [p.name for p in (tmp_path / "run").iterdir()] == ["config.json"]  # no temp left
+
+
+def test_repeated_set_groups_all_apply():
+    """Issue 11.1: a second --set group used to replace the first (argparse's store)."""
+    from cores.runtime import parse_args
+    _, cfg = parse_args("t", argv=["--set", "SNAPSHOT_PATH=/data/exp1", "BATCH_SIZE=4",
+                                   "--set", "LR=0.01", "--set", "BATCH_SIZE=5"])
+    assert cfg.SNAPSHOT_PATH == "/data/exp1" and cfg.LR == 0.01 and cfg.BATCH_SIZE == 5
+
+
+def test_yaml_1_1_floats_and_bad_files_are_clear(tmp_path):
+    f = tmp_path / "exp.yaml"
+    f.write_text("LR: 1e-3\nLR_BG: 5e-4\n")                    # strings in YAML 1.1
+    cfg = load_config(str(f))
+    assert cfg.LR == 0.001 and cfg.LR_BG == 0.0005
+    f.write_text("LR: [1e-3\n")
+    with pytest.raises(ConfigError, match="exp.yaml is not valid YAML"):
+        load_config(str(f))
+    f.write_bytes(b"LR: 0.1\n# \xff\xfe\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_config(str(f))
+    f.write_text("LR: fast\n")
+    with pytest.raises(ConfigError, match="LR='fast' has the wrong type"):
+        load_config(str(f))
+
+
+@pytest.mark.parametrize("setting,pattern", [
+    ("BATCH_SIZE=0", "BATCH_SIZE=0 must be positive"),
+    ("EPOCH_SIZE=-2", "EPOCH_SIZE=-2 must be positive"),
+    ("MAX_ITER=0", "MAX_ITER=0 must be positive"),
+    ("LR=-1", "LR=-1.0 must be positive"),
+    ("Q_FG=1.2", "Q_FG=1.2 must lie strictly between 0 and 1"),
+    ("Q_BG=0", "Q_BG=0.0 must lie strictly between 0 and 1"),
+    ("CLASS_NUM=1", "CLASS_NUM=1: background and at least one class"),
+    ("INPUT_SIZE=16", "INPUT_SIZE=16 is too small"),
+    ("WARMUP_ITER=-5", "WARMUP_ITER=-5 must not be negative"),
+])
+def test_out_of_range_values_are_refused(setting, pattern):
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(None, [setting])

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from cores.data.dataset import DatasetError, build_custom_index, create_dataset, read_mask
+from cores.data import transforms
 from cores.data.palette import VOC_CLASSES, save_palette_png
 from tests.conftest import REPO, toy_config
 
@@ -75,6 +76,30 @@ def _write_cmyk(root, ids):
     Image.open(path).convert("CMYK").save(path)
 
 
+def _truncate(path):
+    """Cut a JPEG after 60% of its bytes: its header still opens (Image.verify passes)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:int(len(data) * 0.6)])
+
+
+def test_grayscale_and_cmyk_images_are_converted_and_counted(toy_tree, tmp_path, caplog):
+    """Spec 6: the original converts grayscale and palette JPEGs to 3 channels."""
+    def both(root, ids):
+        _write_gray(root, ids)
+        _write_cmyk(root, ids)
+    cfg = _broken_copy(toy_tree, tmp_path, both)
+    with caplog.at_level("INFO"):
+        index = create_dataset(cfg)
+    assert "2 of %d images are not RGB" % len(index["train"]) in caplog.text
+    assert "CMYK 1, grayscale 1" in caplog.text
+    gray = [e for e in index["train"] if e["image"].endswith(_sbd_only(toy_tree[1])[0] +
+                                                             ".jpg")][0]
+    rgb = transforms.load_rgb(gray["image"])
+    assert rgb.shape[2] == 3 and (rgb[..., 0] == rgb[..., 2]).all()
+
+
 def _resize_mask(root, ids):
     path = _voc(root, "SegmentationClass", ids["voc_train"][1] + ".png")
     save_palette_png(path, read_mask(path)[:-3])
@@ -101,8 +126,8 @@ FAILURES = [
      "image not found.*%s"),
     ("missing mask", lambda r, i: os.remove(_voc(r, "SegmentationClass", i["voc_val"][0] + ".png")),
      "mask not found"),
-    ("grayscale image", _write_gray, "grayscale"),
-    ("CMYK image", _write_cmyk, "CMYK"),
+    ("truncated JPEG", lambda r, i: _truncate(_sbd(r, "img", _sbd_only(i)[2] + ".jpg")),
+     r"cannot read image .*\.jpg \(unreadable or truncated\)"),
     ("mask size", _resize_mask, r"mask .*png is \d+x\d+ but its image"),
     ("mask value", _bad_value, r"values \[7\].*CLASS_NUM=5"),
     ("no foreground label", _no_label, "no foreground label"),
@@ -175,5 +200,49 @@ def test_custom_mode_errors(tmp_path, toy_tree):
     with pytest.raises(DatasetError, match="unknown class names.*unicorn"):
         build_custom_index(str(images), str(tmp_path / "bad.csv"), classes)
     (tmp_path / "empty.csv").write_text("%s,\n" % sorted(os.listdir(images))[0])
-    with pytest.raises(DatasetError, match="no foreground label"):
+    with pytest.raises(DatasetError, match="empty.csv gives no image a class name"):
         build_custom_index(str(images), str(tmp_path / "empty.csv"), classes)
+
+
+def _labels_error(tmp_path, toy_tree, name, content):
+    images, _, _ = _custom_tree(tmp_path, toy_tree, "csv")
+    path = tmp_path / name
+    (path.write_bytes if isinstance(content, bytes) else path.write_text)(content)
+    with pytest.raises(DatasetError) as err:
+        build_custom_index(str(images), str(path), str(tmp_path / "classes.txt"))
+    return str(err.value)
+
+
+@pytest.mark.parametrize("name,content,pattern", [
+    ("l.json", '{"a.jpg": "disc"}', "l.json: image a.jpg: expected a list of class names"),
+    ("l.json", '{"a.jpg": 3}', "l.json: image a.jpg: expected a list"),
+    ("l.json", '{"a.jpg": ["disc"]', "l.json is not valid JSON"),
+    ("l.csv", b"a.jpg,disc\n\xff\xfe.jpg,square\n", "l.csv is not UTF-8 text"),
+    ("l.csv", "a.jpg,disc\nb.jpg\n", "l.csv line 2: expected image,labels"),
+    ("l.csv", "a.jpg,disc\na.jpg,square\n", "l.csv line 2: image a.jpg is listed twice"),
+    ("l.csv", "cat.jpg,disc\ncat.png,square\n", "images cat.jpg and cat.png have the same id"),
+])
+def test_label_file_problems_name_the_file_and_line(tmp_path, toy_tree, name, content, pattern):
+    """Issue 11.3 and 11.12: every malformed label file is one clear error, never a traceback
+    or a silent misreading (a JSON string split into characters, two images with one id)."""
+    assert pattern in _labels_error(tmp_path, toy_tree, name, content)
+
+
+def test_label_csv_with_a_byte_order_mark(tmp_path, toy_tree):
+    images, labels, rows = _custom_tree(tmp_path, toy_tree, "csv")
+    with open(labels, "rb") as f:
+        data = f.read()
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbf" + data)                 # a spreadsheet's "CSV UTF-8"
+    index = build_custom_index(str(images), str(bom), str(tmp_path / "classes.txt"))
+    assert len(index["train"]) == len(rows)
+
+
+def test_empty_train_list_is_refused(toy_tree, tmp_path):
+    def empty(root, ids):
+        for path in (_sbd(root, "train.txt"), _sbd(root, "val.txt"),
+                     _voc(root, "ImageSets", "Segmentation", "train.txt")):
+            open(path, "w").close()
+    cfg = _broken_copy(toy_tree, tmp_path, empty)
+    with pytest.raises(DatasetError, match="train_aug is empty"):
+        create_dataset(cfg)

@@ -62,9 +62,9 @@ def test_crf_masks_equal_dense_crf_per_image(snapshot, toy_index, tmp_path):
     symbol, arg, aux, _ = load_inference_params(cfg, None)
     mod = bind_inference(cfg, [mx.cpu()], symbol, arg, aux, 1)
     palette = voc_palette().ravel().tolist()
-    for entry, data, rgb, _ in inference_stream(cfg, val, workers=1):
+    for entry, data, rgb, _ in inference_stream(cfg, val, workers=1, corners=True):
         probs = evaluation.upsample(evaluation.predict_probs(mod, data, False), *rgb.shape[:2])
-        q = crf.dense_crf(np.ascontiguousarray(rgb[:, :, ::-1]),
+        q = crf.dense_crf(rgb,                 # the authors' test time: RGB (spec 5)
                           np.log(np.maximum(probs, 1e-5)), scale_factor=1.0, pos_xy_std=3,
                           pos_w=3, bi_xy_std=80, bi_rgb_std=13, bi_w=10, maxiter=10)
         with Image.open(os.path.join(str(tmp_path), entry["id"] + ".png")) as im:
@@ -82,7 +82,7 @@ def test_evaluate_writes_metrics(snapshot):
     conf = np.array(on_disk["confusion_matrix"])
     assert conf.shape == (5, 5)
     assert on_disk["pixel_accuracy"] == pytest.approx(np.trace(conf) / conf.sum())
-    assert on_disk["flags"] == {"flip": True, "crf": False}
+    assert on_disk["flags"] == {"flip": True, "crf": False, "supervised": False}
     assert len(os.listdir(os.path.join(out, "masks"))) == 6
 
 
@@ -100,3 +100,46 @@ def test_segment_own_images(snapshot, toy_tree, tmp_path):
         src = Image.open(folder / (i + ".png"))
         assert mask.mode == "P" and mask.size == src.size
         assert overlay.size == (2 * src.size[0], src.size[1])
+
+
+def test_upsampling_is_the_authors_zoom():
+    """Spec 6: scores are upsampled on scipy.ndimage.zoom(order=1)'s corner-aligned grid;
+    OpenCV's half-pixel grid (TEST_INTERPOLATION: half_pixel) is a different map."""
+    import scipy.ndimage as ndi
+    rng = np.random.RandomState(0)
+    probs = rng.rand(5, 11, 11).astype(np.float32)
+    for height, width in ((375, 500), (97, 131), (11, 11), (40, 23)):
+        ours = evaluation.upsample(probs, height, width)
+        ref = ndi.zoom(probs.astype(np.float64), (1, height / 11, width / 11), order=1)
+        assert ours.shape == ref.shape == (5, height, width)
+        np.testing.assert_allclose(ours, ref, atol=1e-5)
+    half = evaluation.upsample(probs, 375, 500, corners=False)
+    assert np.abs(half - evaluation.upsample(probs, 375, 500)).max() > 0.05
+
+
+def test_input_resize_at_test_time_is_the_authors_zoom():
+    import scipy.ndimage as ndi
+    from cores.data.transforms import resize_rgb
+    rgb = np.random.RandomState(1).randint(0, 256, (97, 131, 3)).astype(np.uint8)
+    ref = ndi.zoom(rgb.astype(np.float64), (81 / 97, 81 / 131, 1), order=1)
+    np.testing.assert_allclose(resize_rgb(rgb, 81, corners=True), ref, atol=1e-3)
+    assert np.abs(resize_rgb(rgb, 81) - ref).max() > 1
+
+
+def test_test_time_crf_gets_the_image_in_rgb_order():
+    """Spec 5: the authors' demo hands the RGB image to the CRF; an image whose red and blue
+    channels differ gives another result in BGR order (the former choice, still an option)."""
+    rng = np.random.RandomState(2)
+    rgb = np.zeros((60, 80, 3), np.uint8)
+    rgb[:, :40] = (200, 40, 90)
+    rgb[:, 40:] = (90, 40, 200)
+    rgb = np.clip(rgb + rng.randint(-30, 30, rgb.shape), 0, 255).astype(np.uint8)
+    probs = rng.dirichlet(np.ones(3), size=(60, 80)).transpose(2, 0, 1).astype(np.float32)
+    params = dict(scale_factor=1.0, pos_xy_std=3, pos_w=3, bi_xy_std=80, bi_rgb_std=13, bi_w=10,
+                  maxiter=10, min_prob=1e-5, channel_order="RGB")
+    got = evaluation.test_time_crf(rgb, probs, params)
+    unary = np.log(np.maximum(probs, 1e-5))
+    want = crf.dense_crf(rgb, unary, 1.0, 3, 3, 80, 13, 10, 10)
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    bgr = evaluation.test_time_crf(rgb, probs, dict(params, channel_order="BGR"))
+    assert np.abs(bgr - got).max() > 1e-3

@@ -62,11 +62,19 @@ def test_mirroring_flips_image_crf_image_and_cues_together(toy_index):
     np.testing.assert_array_equal(flipped[2], plain[2])
 
 
-def test_grayscale_image_is_named(tmp_path):
-    path = str(tmp_path / "g.jpg")
-    Image.new("L", (8, 8)).save(path)
-    with pytest.raises(DatasetError, match="g.jpg has mode L, not RGB"):
-        transforms.load_rgb(path)
+def test_non_rgb_images_are_converted_and_broken_ones_named(tmp_path):
+    gray = str(tmp_path / "g.jpg")
+    Image.new("L", (8, 6), color=77).save(gray)
+    assert transforms.load_rgb(gray).shape == (6, 8, 3)
+    assert (transforms.load_rgb(gray) == 77).all()
+    palette = str(tmp_path / "p.png")
+    Image.new("P", (5, 4)).save(palette)
+    assert transforms.load_rgb(palette).shape == (4, 5, 3)
+    broken = str(tmp_path / "b.jpg")
+    with open(broken, "wb") as f:
+        f.write(b"not an image")
+    with pytest.raises(DatasetError, match="b.jpg"):
+        transforms.load_rgb(broken)
 
 
 def test_sample_order_is_a_stream_of_permutations():

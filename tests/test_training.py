@@ -45,7 +45,20 @@ def test_resume_reproduces_the_uninterrupted_run(toy_tree, toy_index, tmp_path):
     part = _cfg(toy_tree, toy_index, tmp_path / "part", MAX_ITER=2)
     train_sec(part, [mx.cpu()], cue_file=cue_file)                  # "interrupted" after epoch 1
     assert checkpoint.latest_epoch(sec_prefix(part)) == 1
-    resumed = type(part)(part, MAX_ITER=4)
+    history_file = sec_prefix(part) + "-history.json"
+    with open(history_file) as f:
+        saved_history = f.read()
+    for change in (dict(EPOCH_SIZE=1), dict(BATCH_SIZE=3, LR=0.5)):
+        with pytest.raises(checkpoint.CheckpointError) as err:
+            train_sec(type(part)(part, MAX_ITER=4, **change), [mx.cpu()], resume=True,
+                      cue_file=cue_file)
+        for key in change:
+            assert key in str(err.value)                 # names what differs
+        assert "--allow-config-change" in str(err.value)
+        with open(history_file) as f:
+            assert f.read() == saved_history             # nothing lost by the refusal
+    assert checkpoint.latest_epoch(sec_prefix(part)) == 1
+    resumed = type(part)(part, MAX_ITER=4)               # a longer run may resume
     train_sec(resumed, [mx.cpu()], resume=True, cue_file=cue_file)
     a, b = _params(full, 2), _params(resumed, 2)
     assert sorted(a) == sorted(b)
@@ -81,7 +94,7 @@ def test_nan_loss_stops_with_image_ids_and_keeps_the_snapshot(toy_tree, toy_inde
     before = _params(cfg, 1)
     blowup = type(cfg)(cfg, MAX_ITER=40, LR=1e12)
     with pytest.raises(TrainingError) as err:
-        train_sec(blowup, [mx.cpu()], resume=True, cue_file=cue_file)
+        train_sec(blowup, [mx.cpu()], resume=True, cue_file=cue_file, allow_config_change=True)
     message = str(err.value)
     last = checkpoint.latest_epoch(sec_prefix(cfg))       # the last epoch that completed
     assert "non-finite loss" in message and "sec_vgg16-%04d.params" % last in message

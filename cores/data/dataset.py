@@ -7,7 +7,9 @@ Index files under DATASET_PATH (JSON, written atomically, all or nothing):
 Masks of training images are kept for cue reports only; training never reads them.
 """
 import csv
+import io
 import json
+import logging
 import os
 
 import numpy as np
@@ -16,6 +18,8 @@ from PIL import Image
 
 from cores.data.palette import VOC_CLASSES
 from cores.io import atomic_path
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 INDEX_FILES = ("classes.json", "train_aug.json", "val.json")
 
@@ -56,27 +60,36 @@ def read_mask(path):
         raise DatasetError("cannot read mask %s: %s" % (path, e)) from None
 
 
+MODE_NAMES = {"L": "grayscale", "LA": "grayscale", "I": "grayscale", "I;16": "grayscale",
+              "1": "grayscale", "CMYK": "CMYK", "P": "palette", "RGBA": "RGBA"}
+
+
 def check_image(path):
-    """(width, height) of an RGB image; a clear error for anything else."""
+    """((width, height), mode) of an image that decodes completely (a truncated JPEG is an
+    error naming the file); non-RGB images (grayscale, palette, CMYK) are converted to RGB when
+    read, as the original does (spec 6)."""
     if not os.path.isfile(path):
         raise DatasetError("image not found: %s" % path)
     try:
         with Image.open(path) as im:
             mode, size = im.mode, im.size
-            im.verify()
+            im.load()                    # decodes all data: verify() misses truncated JPEGs
     except Exception as e:
-        raise DatasetError("cannot read image %s: %s" % (path, e)) from None
-    if mode != "RGB":
-        kind = {"L": "grayscale", "CMYK": "CMYK", "P": "palette", "RGBA": "RGBA"}.get(mode, mode)
-        raise DatasetError("image %s is %s (mode %s); convert it to RGB" % (path, kind, mode))
-    return size
+        raise DatasetError("cannot read image %s (unreadable or truncated): %s" % (path, e)) \
+            from None
+    if mode not in MODE_NAMES and mode != "RGB":
+        raise DatasetError("image %s has mode %s, which cannot be converted to RGB" % (path,
+                                                                                       mode))
+    return size, mode
 
 
 def _inspect(job):
     """Check one entry; returns (entry with labels filled, error message or None)."""
     entry, class_num, need_labels = job
     try:
-        size = check_image(entry["image"])
+        size, mode = check_image(entry["image"])
+        if mode != "RGB":
+            entry = dict(entry, converted=MODE_NAMES[mode])
         if entry.get("mask"):
             mask = read_mask(entry["mask"])
             if mask.shape != (size[1], size[0]):
@@ -111,7 +124,14 @@ def _inspect_all(entries, class_num, need_labels, workers):
     if errors:
         more = "" if len(errors) == 1 else "\n(%d problems; first ones shown)" % len(errors)
         raise DatasetError("\n".join(errors[:10]) + more)
-    return [entry for entry, _ in results]
+    entries = [entry for entry, _ in results]
+    converted = [e.pop("converted") for e in entries if "converted" in e]
+    if converted:
+        counts = {k: converted.count(k) for k in sorted(set(converted))}
+        logging.info("%d of %d images are not RGB and are converted when read (%s), as the "
+                     "original does", len(converted), len(entries),
+                     ", ".join("%s %d" % kv for kv in counts.items()))
+    return entries
 
 
 def class_names_for(class_num, names_file=None):
@@ -167,6 +187,10 @@ def build_voc_index(voc_path, sbd_path, class_num=21, names_file=None, workers=1
     val = [{"id": i, "image": os.path.join(voc_path, "JPEGImages", i + ".jpg"),
             "mask": os.path.join(voc_path, "SegmentationClass", i + ".png")} for i in voc_val]
     classes = class_names_for(class_num, names_file)
+    if not train:
+        raise DatasetError("train_aug is empty: the SBD lists %s and the VOC list %s name no "
+                           "training image" % (os.path.join(sbd_path, "{train,val}.txt"),
+                                               os.path.join(seg, "train.txt")))
     train = _inspect_all(_absolute(train), class_num, True, workers)
     val = _inspect_all(_absolute(val), class_num, False, workers)
     return {"classes": classes, "train": train, "val": [_strip_labels(e) for e in val]}
@@ -183,30 +207,48 @@ def _strip_labels(entry):
 
 def _read_label_table(path):
     """{image file name: [class names]} from a JSON mapping or a CSV of ``image,labels`` rows
-    (labels separated by ';' or spaces)."""
+    (labels separated by ';' or spaces). UTF-8 with or without a BOM (spreadsheets write one);
+    every problem names the file and the line or image."""
     if not os.path.isfile(path):
         raise DatasetError("label file not found: %s" % path)
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
+    except UnicodeDecodeError as e:
+        raise DatasetError("%s is not UTF-8 text (byte %d); save it as UTF-8" % (path, e.start)) \
+            from None
     if path.endswith(".json"):
-        with open(path) as f:
-            table = json.load(f)
+        try:
+            table = json.loads(text)
+        except ValueError as e:
+            raise DatasetError("%s is not valid JSON: %s" % (path, e)) from None
         if not isinstance(table, dict):
             raise DatasetError("%s: expected a JSON object {image: [class names]}" % path)
+        for name, value in table.items():
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise DatasetError("%s: image %s: expected a list of class names, got %r"
+                                   % (path, name, value))
         return {k: list(v) for k, v in table.items()}
     table = {}
-    with open(path, newline="") as f:
-        for row_no, row in enumerate(csv.reader(f), start=1):
-            if not row or (row_no == 1 and row[0].strip().lower() in ("image", "file", "id")):
-                continue
-            if len(row) < 2:
-                raise DatasetError("%s line %d: expected image,labels" % (path, row_no))
-            table[row[0].strip()] = row[1].replace(";", " ").split()
+    for row_no, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not row or (row_no == 1 and row[0].strip().lower() in ("image", "file", "id")):
+            continue
+        if len(row) < 2:
+            raise DatasetError("%s line %d: expected image,labels (an empty label marks a "
+                               "background-only image: 'img.jpg,')" % (path, row_no))
+        name = row[0].strip()
+        if name in table:
+            raise DatasetError("%s line %d: image %s is listed twice" % (path, row_no, name))
+        table[name] = row[1].replace(";", " ").split()
     return table
 
 
 def build_custom_index(images_dir, labels_file, classes_file, val_images_dir=None,
-                       val_masks_dir=None, class_num=None, workers=1):
+                       val_masks_dir=None, class_num=None, workers=1, masks_dir=None):
     """The same index from a folder of images, per-image class names and a class-name list;
-    optional val images with palette-PNG masks of the same name stem."""
+    optional val images with palette-PNG masks of the same name stem, and optional training
+    masks (``masks_dir``: used only by the supervised bound and the cue reports). An image
+    listed with no class name is a background-only image (a one-class problem needs them)."""
     _require_dir(images_dir, "image folder")
     classes = read_class_file(classes_file)
     if class_num is not None and class_num != len(classes):
@@ -214,15 +256,34 @@ def build_custom_index(images_dir, labels_file, classes_file, val_images_dir=Non
                            "CLASS_NUM=%d" % (classes_file, len(classes), class_num, len(classes)))
     lookup = {name: i for i, name in enumerate(classes)}
     train = []
+    stems = {}
+    for name in _read_label_table(labels_file):
+        stem = os.path.splitext(name)[0]
+        if stem in stems:
+            raise DatasetError("%s: images %s and %s have the same id %r (the file name without "
+                               "its extension names an image's cues and masks); rename one"
+                               % (labels_file, stems[stem], name, stem))
+        stems[stem] = name
     for name, label_names in sorted(_read_label_table(labels_file).items()):
         unknown = [n for n in label_names if n not in lookup or n == "background"]
         if unknown:
             raise DatasetError("%s: image %s has unknown class names %s (known: %s)"
                                % (labels_file, name, unknown, ", ".join(classes[1:])))
-        train.append({"id": os.path.splitext(name)[0], "image": os.path.join(images_dir, name),
-                      "labels": sorted({lookup[n] for n in label_names}), "mask": None})
+        stem = os.path.splitext(name)[0]
+        train.append({"id": stem, "image": os.path.join(images_dir, name),
+                      "labels": sorted({lookup[n] for n in label_names}),
+                      "mask": os.path.join(masks_dir, stem + ".png") if masks_dir else None})
     if not train:
         raise DatasetError("%s lists no images" % labels_file)
+    if not any(e["labels"] for e in train):
+        raise DatasetError("%s gives no image a class name" % labels_file)
+    listed = {os.path.basename(e["image"]) for e in train}
+    unlisted = sorted(n for n in os.listdir(images_dir)
+                      if n.lower().endswith(IMAGE_EXTENSIONS) and n not in listed)
+    if unlisted:
+        raise DatasetError("%d images in %s have no row in %s (list background-only images "
+                           "with an empty label), e.g. %s" % (len(unlisted), images_dir,
+                                                              labels_file, unlisted[:5]))
     val = []
     if val_images_dir:
         _require_dir(val_images_dir, "val image folder")
@@ -230,8 +291,12 @@ def build_custom_index(images_dir, labels_file, classes_file, val_images_dir=Non
             stem = os.path.splitext(name)[0]
             mask = os.path.join(val_masks_dir, stem + ".png") if val_masks_dir else None
             val.append({"id": stem, "image": os.path.join(val_images_dir, name), "mask": mask})
-    train = _inspect_all(_absolute(train), len(classes), True, workers)
+    train = _inspect_all(_absolute(train), len(classes), False, workers)
     val = _inspect_all(_absolute(val), len(classes), False, workers)
+    empty = sum(1 for e in train if not e["labels"])
+    if empty:
+        logging.info("%d of %d training images are background-only (no class name)", empty,
+                     len(train))
     return {"classes": classes, "train": train, "val": [_strip_labels(e) for e in val]}
 
 
@@ -273,7 +338,7 @@ def create_dataset(cfg, names_file=None, custom=None):
     if custom:
         index = build_custom_index(custom["images"], custom["labels"], custom["classes"],
                                    custom.get("val_images"), custom.get("val_masks"),
-                                   cfg.CLASS_NUM, workers)
+                                   cfg.CLASS_NUM, workers, custom.get("masks"))
     else:
         index = build_voc_index(cfg.VOCDEVKIT_PATH, cfg.SBD_PATH, cfg.CLASS_NUM, names_file,
                                 workers)

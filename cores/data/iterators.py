@@ -131,7 +131,8 @@ def _part(cluster):
     return (cluster.rank, cluster.num_workers) if cluster is not None else (0, 1)
 
 
-def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0, cluster=None):
+def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0, cluster=None,
+                    mirror=False):
     """(data, label) batches for the saliency and CAM networks."""
     size, num_fg = cfg.INPUT_SIZE, cfg.CLASS_NUM - 1
 
@@ -142,12 +143,14 @@ def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0, cluster
     return TrainIter(entries, batch_size, epoch_size, cfg.SEED, transforms.load_multilabel,
                      make_job, [("data", (batch_size, 3, size, size))],
                      [("label", (batch_size, num_fg))], worker_count(cfg.DATA_WORKERS),
-                     cfg.PREFETCH, cfg.MIRROR, start_batch, _part(cluster))
+                     cfg.PREFETCH, mirror, start_batch, _part(cluster))
 
 
-def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=None):
+def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=None,
+             supervised=False):
     """(data, small_images, labels, cues) batches for SEC training; ``cues`` maps image id to
-    its (3, M) merged cue array."""
+    its (3, M) merged cue array. ``supervised``: (data, cues) only, for the bound trained on
+    ground-truth masks given as cues."""
     size, num_classes = cfg.INPUT_SIZE, cfg.CLASS_NUM
     missing = [e["id"] for e in entries if e["id"] not in cues]
     if missing:
@@ -159,19 +162,22 @@ def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=No
                 cues[entry["id"]], mirror)
 
     from cores.config import worker_count
-    return TrainIter(entries, batch_size, cfg.EPOCH_SIZE, cfg.SEED, transforms.load_sec,
-                     make_job,
-                     [("data", (batch_size, 3, size, size)),
-                      ("small_images", (batch_size, out_size, out_size, 3))],
-                     [("labels", (batch_size, num_classes)),
-                      ("cues", (batch_size, num_classes, out_size, out_size))],
+    data = [("data", (batch_size, 3, size, size))]
+    labels = [("cues", (batch_size, num_classes, out_size, out_size))]
+    if not supervised:
+        data.append(("small_images", (batch_size, out_size, out_size, 3)))
+        labels.insert(0, ("labels", (batch_size, num_classes)))
+    return TrainIter(entries, batch_size, cfg.EPOCH_SIZE, cfg.SEED,
+                     transforms.load_supervised if supervised else transforms.load_sec,
+                     make_job, data, labels,
                      worker_count(cfg.DATA_WORKERS), cfg.PREFETCH, cfg.MIRROR, start_batch,
                      _part(cluster))
 
 
-def inference_stream(cfg, entries, workers=None, prefetch=None):
+def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False):
     """Yields (entry, data (3,S,S), original RGB, mask or None) in list order, decoding ahead
-    in worker processes; memory stays flat in the number of images."""
+    in worker processes; memory stays flat in the number of images. ``corners``: resize on
+    the corner-aligned grid (evaluation's TEST_INTERPOLATION)."""
     from cores.config import worker_count
     workers = worker_count(cfg.DATA_WORKERS) if workers is None else workers
     ahead = max(2, (prefetch or cfg.PREFETCH) * max(1, workers))
@@ -182,7 +188,7 @@ def inference_stream(cfg, entries, workers=None, prefetch=None):
         while position < len(entries) or pending:
             while position < len(entries) and len(pending) < ahead:
                 entry = entries[position]
-                job = (entry, cfg.INPUT_SIZE, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER)
+                job = (entry, cfg.INPUT_SIZE, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER, corners)
                 pending.append((entry, loader.submit(transforms.load_inference, [job])[0]))
                 position += 1
             entry, future = pending.popleft()

@@ -1,10 +1,15 @@
-"""A small synthetic PASCAL VOC 2012 + SBD in their exact on-disk layouts (the embedded default).
+"""A seeded family of synthetic segmentation datasets in the exact on-disk formats of PASCAL VOC
+2012 + SBD (palette PNGs with a void band, ``cls/<id>.mat``) or of a user's own data (image
+folder, labels CSV, class list, palette-PNG masks).
 
-Each image holds one or two objects of distinct classes, each class with its own shape, colour
-and texture, on a cluttered background. VOC masks are palette PNGs with a 255 void band around
-objects; SBD masks are ``cls/<id>.mat`` files with ``GTcls.Segmentation`` (no void), and the SBD
-lists also name some VOC train and val ids, as the real SBD does.
+A variant fixes the number of classes, their shapes, colours and textures (classes may share a
+colour and differ only in shape or texture), background styles, object counts and sizes, image
+sizes and a share of background-only images; its seed fixes every pixel. The demo keeps the
+``demo`` variant; tests and the quality benchmark (bench/quality.py) use the others, some of
+which were held out of all tuning (``HELD_OUT``).
 """
+import csv
+import json
 import os
 
 import numpy as np
@@ -13,67 +18,221 @@ import scipy.ndimage as ndi
 import scipy.sparse
 from PIL import Image
 
-from cores.data.palette import save_palette_png
+from cores.data.palette import VOC_CLASSES, save_palette_png
 
-TOY_CLASSES = 4   # object classes 1..4 (VOC names aeroplane, bicycle, bird, boat)
-
-
-def _shape_mask(kind, h, w, cy, cx, r):
-    yy, xx = np.mgrid[:h, :w]
-    dy, dx = yy - cy, xx - cx
-    if kind == 1:                                   # disc
-        return dy ** 2 + dx ** 2 <= r ** 2
-    if kind == 2:                                   # square
-        return (np.abs(dy) <= r * 0.8) & (np.abs(dx) <= r * 0.8)
-    if kind == 3:                                   # upward triangle
-        return (dy <= r * 0.7) & (dy >= -r) & (np.abs(dx) <= (dy + r) * 0.6)
-    return np.abs(dy) + np.abs(dx) <= r             # diamond
+# ---------------------------------------------------------------- appearance
+COLOURS = {
+    "red": (205, 40, 40), "green": (40, 170, 60), "blue": (50, 70, 215), "yellow": (230, 195, 30),
+    "magenta": (200, 50, 190), "cyan": (40, 190, 200), "orange": (240, 120, 20),
+    "purple": (110, 40, 160), "brown": (130, 80, 40), "white": (235, 235, 235),
+    "black": (25, 25, 25), "pink": (250, 150, 170),
+}
 
 
-def _texture(kind, h, w, rng):
-    yy, xx = np.mgrid[:h, :w]
-    base = {1: (200, 40, 40), 2: (40, 170, 60), 3: (50, 70, 210), 4: (230, 190, 30)}[kind]
-    img = np.empty((h, w, 3), np.float32)
-    img[:] = base
-    if kind == 1:
-        img *= (0.75 + 0.25 * np.cos(np.hypot(yy, xx) * 0.8))[..., None]
-    elif kind == 2:
-        img *= (0.7 + 0.3 * ((yy // 3) % 2))[..., None]
-    elif kind == 3:
-        img *= (0.8 + 0.2 * np.sin(xx * 0.9))[..., None]
+def _shape(kind, u, v):
+    """Inside test of a unit-sized shape in rotated coordinates u (down), v (right)."""
+    if kind == "disc":
+        return u ** 2 + v ** 2 <= 1
+    if kind == "square":
+        return (np.abs(u) <= 0.8) & (np.abs(v) <= 0.8)
+    if kind == "triangle":
+        return (u <= 0.7) & (u >= -1) & (np.abs(v) <= (u + 1) * 0.6)
+    if kind == "diamond":
+        return np.abs(u) + np.abs(v) <= 1
+    if kind == "cross":
+        return ((np.abs(u) <= 0.3) & (np.abs(v) <= 1)) | ((np.abs(v) <= 0.3) & (np.abs(u) <= 1))
+    if kind == "ring":
+        r = u ** 2 + v ** 2
+        return (r <= 1) & (r >= 0.3)
+    if kind == "star":
+        angle, radius = np.arctan2(u, v), np.hypot(u, v)
+        return radius <= 0.55 + 0.45 * np.cos(5 * angle) ** 2
+    if kind == "ellipse":
+        return (u / 0.55) ** 2 + v ** 2 <= 1
+    if kind == "hexagon":
+        a, b = np.abs(u), np.abs(v)
+        return (a <= 0.87) & (a * 0.5 + b * 0.87 <= 0.87)
+    if kind == "crescent":
+        return (u ** 2 + v ** 2 <= 1) & ((u + 0.1) ** 2 + (v - 0.45) ** 2 > 0.6)
+    raise ValueError("unknown shape %r" % kind)
+
+
+SHAPES = ["disc", "square", "triangle", "diamond", "cross", "ring", "star", "ellipse",
+          "hexagon", "crescent"]
+TEXTURES = ["flat", "hstripes", "vstripes", "checker", "dots", "waves", "rings", "diagonal"]
+
+
+def _texture(kind, yy, xx):
+    """Brightness modulation in [0.55, 1] of a texture (pattern period a few pixels)."""
+    if kind == "flat":
+        t = np.ones_like(yy, np.float32)
+    elif kind == "hstripes":
+        t = (yy // 3) % 2
+    elif kind == "vstripes":
+        t = (xx // 3) % 2
+    elif kind == "checker":
+        t = ((yy // 4) + (xx // 4)) % 2
+    elif kind == "dots":
+        t = 1 - (((yy % 6) - 2.5) ** 2 + ((xx % 6) - 2.5) ** 2 < 4)
+    elif kind == "waves":
+        t = 0.5 + 0.5 * np.sin(xx * 0.9)
+    elif kind == "rings":
+        t = 0.5 + 0.5 * np.cos(np.hypot(yy, xx) * 0.8)
+    elif kind == "diagonal":
+        t = ((yy + xx) // 3) % 2
     else:
-        img *= (0.7 + 0.3 * (((yy // 4) + (xx // 4)) % 2))[..., None]
-    return img + rng.normal(0, 8, img.shape)
+        raise ValueError("unknown texture %r" % kind)
+    return 0.55 + 0.45 * np.asarray(t, np.float32)
 
 
-def _background(h, w, rng):
-    yy, xx = np.mgrid[:h, :w]
-    tone = rng.uniform(70, 170)
-    img = np.full((h, w, 3), tone, np.float32)
-    img += (yy / h * rng.uniform(-40, 40) + xx / w * rng.uniform(-40, 40))[..., None]
-    img += rng.normal(0, 12, (h, w, 3))
-    for _ in range(rng.randint(4, 9)):             # grey clutter: bars and blobs
-        y0, x0 = rng.randint(0, h), rng.randint(0, w)
-        y1, x1 = min(h, y0 + rng.randint(3, 20)), min(w, x0 + rng.randint(3, 20))
-        img[y0:y1, x0:x1] = rng.uniform(40, 220) + rng.normal(0, 6, (y1 - y0, x1 - x0, 1))
-    return img
+# ---------------------------------------------------------------- backgrounds
+def _random_colour(rng, saturated):
+    if saturated:
+        return rng.uniform(0, 255, 3)
+    return np.full(3, rng.uniform(50, 200)) + rng.uniform(-15, 15, 3)
 
 
-def render(rng, num_classes=TOY_CLASSES):
-    """One image (H, W, 3) uint8 RGB and its class map (H, W) uint8 without void."""
-    h, w = rng.randint(90, 131), rng.randint(90, 131)
-    img = _background(h, w, rng)
+def _background(style, h, w, rng):
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    if style == "flat":
+        img = np.empty((h, w, 3), np.float32)
+        img[:] = _random_colour(rng, rng.rand() < 0.5)
+    elif style == "gradient":
+        a, b = _random_colour(rng, True), _random_colour(rng, True)
+        angle = rng.uniform(0, np.pi)
+        t = (np.cos(angle) * yy / h + np.sin(angle) * xx / w)
+        t = (t - t.min()) / max(t.max() - t.min(), 1e-6)
+        img = a + (b - a) * t[..., None]
+    elif style == "fields":                      # colourful blobs of soft patches
+        cells = rng.randint(3, 7)
+        low = rng.uniform(0, 255, (cells, cells, 3)).astype(np.float32)
+        img = np.stack([ndi.zoom(low[..., k], (h / cells, w / cells), order=1)[:h, :w]
+                        for k in range(3)], axis=-1)
+        img = np.pad(img, ((0, h - img.shape[0]), (0, w - img.shape[1]), (0, 0)), mode="edge")
+    elif style == "stripes":
+        period = rng.randint(6, 20)
+        angle = rng.uniform(0, np.pi)
+        band = ((np.cos(angle) * yy + np.sin(angle) * xx) // period).astype(int) % 2
+        a, b = _random_colour(rng, rng.rand() < 0.7), _random_colour(rng, rng.rand() < 0.7)
+        img = np.where(band[..., None] == 1, a, b).astype(np.float32)
+    elif style == "clutter":                     # the demo's: grey gradient with bars and blobs
+        img = np.full((h, w, 3), rng.uniform(70, 170), np.float32)
+        img += (yy / h * rng.uniform(-40, 40) + xx / w * rng.uniform(-40, 40))[..., None]
+        for _ in range(rng.randint(4, 9)):
+            y0, x0 = rng.randint(0, h), rng.randint(0, w)
+            y1, x1 = min(h, y0 + rng.randint(3, 20)), min(w, x0 + rng.randint(3, 20))
+            img[y0:y1, x0:x1] = rng.uniform(40, 220) + rng.normal(0, 6, (y1 - y0, x1 - x0, 1))
+    elif style == "colour_clutter":              # coloured rectangles and lines
+        img = np.empty((h, w, 3), np.float32)
+        img[:] = _random_colour(rng, False)
+        for _ in range(rng.randint(5, 12)):
+            y0, x0 = rng.randint(0, h), rng.randint(0, w)
+            if rng.rand() < 0.5:
+                y1, x1 = min(h, y0 + rng.randint(2, 6)), min(w, x0 + rng.randint(10, 40))
+            else:
+                y1, x1 = min(h, y0 + rng.randint(4, 18)), min(w, x0 + rng.randint(4, 18))
+            img[y0:y1, x0:x1] = _random_colour(rng, True)
+    else:
+        raise ValueError("unknown background style %r" % style)
+    return img + rng.normal(0, 10, (h, w, 3))
+
+
+BACKGROUNDS = ["flat", "gradient", "fields", "stripes", "clutter", "colour_clutter"]
+
+
+# ---------------------------------------------------------------- variants
+BASE = dict(
+    seed=0, classes=5, shapes=SHAPES, textures=TEXTURES, colours=None,
+    backgrounds=["flat", "gradient", "fields", "stripes"], objects=(1, 3), radius=(0.12, 0.22),
+    size=(100, 140), bg_only=0.0, n_train=200, n_val=40, layout="voc", rotate=True)
+
+VARIANTS = {
+    # the demo's data set: four classes with their own shape, colour and texture on grey clutter
+    "demo": dict(seed=0, classes=4, shapes=["disc", "square", "triangle", "diamond"],
+                 textures=["rings", "hstripes", "waves", "checker"],
+                 colours=["red", "green", "blue", "yellow"], backgrounds=["clutter"],
+                 objects=(1, 2), radius=(0.13, 0.23), size=(90, 130), n_train=104, n_val=20,
+                 voc_train=24,
+                 rotate=False, fixed_appearance=True),
+    # tuned on (the recipe was chosen with these)
+    "stripes5": dict(seed=11, classes=5, backgrounds=["fields", "stripes"]),
+    "single": dict(seed=12, classes=1, bg_only=0.3, layout="custom",
+                   backgrounds=["flat", "gradient", "clutter", "colour_clutter"]),
+    "shared10": dict(seed=13, classes=10, colours=["red", "blue", "green", "yellow", "white"],
+                     backgrounds=["gradient", "clutter", "flat"], n_train=300),
+    # held out: never looked at while choosing the recipe
+    "large3": dict(seed=21, classes=3, size=(150, 220), radius=(0.1, 0.2),
+                   backgrounds=["flat", "gradient", "clutter", "colour_clutter"]),
+    "mixed8": dict(seed=22, classes=8, objects=(1, 4), backgrounds=BACKGROUNDS, n_train=300,
+                   colours=["red", "blue", "green", "orange"]),
+    "single_fields": dict(seed=23, classes=1, bg_only=0.25, layout="custom",
+                          backgrounds=["fields", "stripes"], shapes=["star", "ring"]),
+}
+HELD_OUT = ("large3", "mixed8", "single_fields")
+
+
+def variant(name, **overrides):
+    """The full spec of a named variant (BASE, the variant's entries, then ``overrides``)."""
+    if name not in VARIANTS:
+        raise ValueError("unknown toy variant %r; choose one of %s" % (name, ", ".join(VARIANTS)))
+    spec = dict(BASE, name=name, fixed_appearance=False)
+    spec.update(VARIANTS[name])
+    spec.update(overrides)
+    return spec
+
+
+def appearances(spec):
+    """[(shape, colour name, texture)] per foreground class; no two classes look alike.
+    Fixed-appearance variants take the lists in order; others draw from the variant's seed,
+    pairing shapes and textures so that every (shape, texture) pair is distinct."""
+    k = spec["classes"]
+    shapes, textures = list(spec["shapes"]), list(spec["textures"])
+    colours = list(spec["colours"] or COLOURS)
+    if spec.get("fixed_appearance"):
+        return [(shapes[i], colours[i], textures[i]) for i in range(k)]
+    if k > len(shapes) * len(textures):
+        raise ValueError("%d classes need more shape/texture pairs" % k)
+    rng = np.random.RandomState(spec["seed"] + 1000)
+    shapes = [shapes[i] for i in rng.permutation(len(shapes))]
+    textures = [textures[i] for i in rng.permutation(len(textures))]
+    colours = [colours[i] for i in rng.permutation(len(colours))]
+    return [(shapes[i % len(shapes)], colours[i % len(colours)],
+             textures[(i // len(shapes) + i) % len(textures)]) for i in range(k)]
+
+
+def render(rng, spec, looks, background_only=False):
+    """One image (H, W, 3) uint8 RGB and its class map (H, W) uint8 (no void)."""
+    h, w = rng.randint(spec["size"][0], spec["size"][1] + 1, size=2)
+    img = _background(spec["backgrounds"][rng.randint(len(spec["backgrounds"]))], h, w, rng)
     mask = np.zeros((h, w), np.uint8)
-    count = 1 if rng.rand() < 0.6 else 2
-    for kind in rng.choice(np.arange(1, num_classes + 1), size=count, replace=False):
-        for _ in range(20):                        # find a place that overlaps nothing
-            r = rng.randint(14, 26)
-            cy, cx = rng.randint(r, h - r), rng.randint(r, w - r)
-            shape = _shape_mask(int(kind), h, w, cy, cx, r)
-            if not (ndi.binary_dilation(shape, iterations=3) & (mask > 0)).any():
+    if background_only:
+        return np.clip(img, 0, 255).astype(np.uint8), mask
+    lo, hi = spec["objects"]
+    count = min(rng.randint(lo, hi + 1), len(looks) if spec["classes"] > 1 else hi)
+    if spec["classes"] > 1:
+        kinds = rng.choice(np.arange(1, len(looks) + 1), size=count, replace=False)
+    else:
+        kinds = np.ones(count, int)
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    side = min(h, w)
+    for kind in kinds:
+        shape_name, colour, texture = looks[int(kind) - 1]
+        for _ in range(30):                         # a place that overlaps nothing
+            r = rng.uniform(*spec["radius"]) * side
+            cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
+            angle = rng.uniform(-0.5, 0.5) if spec["rotate"] else 0.0
+            du, dv = (yy - cy) / r, (xx - cx) / r
+            u = np.cos(angle) * du - np.sin(angle) * dv
+            v = np.sin(angle) * du + np.cos(angle) * dv
+            shape = _shape(shape_name, u, v)
+            if shape.sum() and not (ndi.binary_dilation(shape, iterations=3) & (mask > 0)).any():
                 break
-        tex = _texture(int(kind), h, w, rng)
-        img[shape] = tex[shape]
+        else:
+            continue
+        tone = np.asarray(COLOURS[colour], np.float32) * rng.uniform(0.85, 1.1)
+        tex = _texture(texture, (yy - cy).astype(int), (xx - cx).astype(int))
+        obj = tone * tex[..., None] + rng.normal(0, 8, (h, w, 3))
+        img[shape] = obj[shape]
         mask[shape] = kind
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
@@ -101,27 +260,50 @@ def _save_sbd_mat(path, mask, num_classes):
     scipy.io.savemat(path, {"GTcls": gtcls}, do_compression=True)
 
 
-def make_toy_voc(root, seed=0, n_voc_train=24, n_voc_val=20, n_sbd_only=80,
-                 num_classes=TOY_CLASSES):
-    """Write ``root/VOCdevkit/VOC2012`` and ``root/benchmark_RELEASE/dataset``; returns the ids
-    as a dict of lists (voc_train, voc_val, sbd_train, sbd_val)."""
-    rng = np.random.RandomState(seed)
+def class_names(spec):
+    """Foreground class names: VOC's first names in the VOC layout, else colour_texture_shape."""
+    if spec["layout"] == "voc":
+        return VOC_CLASSES[1:spec["classes"] + 1]
+    return ["%s_%s_%s" % (c, t, s) for s, c, t in appearances(spec)]
+
+
+def _images(spec):
+    """Yields (index, image, mask) for n_train + n_val images; background-only images are
+    spread evenly over the training part."""
+    rng = np.random.RandomState(spec["seed"])
+    looks = appearances(spec)
+    empty = set()
+    if spec["bg_only"] > 0:
+        step = 1.0 / spec["bg_only"]
+        empty = {int(i * step) for i in range(int(spec["n_train"] * spec["bg_only"]))}
+    for i in range(spec["n_train"] + spec["n_val"]):
+        image, mask = render(rng, spec, looks, background_only=i in empty)
+        yield i, image, mask
+
+
+def _write_voc(root, spec):
     voc = os.path.join(root, "VOCdevkit", "VOC2012")
     sbd = os.path.join(root, "benchmark_RELEASE", "dataset")
     for d in (os.path.join(voc, "JPEGImages"), os.path.join(voc, "SegmentationClass"),
               os.path.join(voc, "ImageSets", "Segmentation"), os.path.join(sbd, "img"),
               os.path.join(sbd, "cls")):
         os.makedirs(d, exist_ok=True)
-    total = n_voc_train + n_voc_val + n_sbd_only
-    ids = ["%d_%06d" % (2007 + i % 5, 100 + i) for i in range(total)]
-    voc_train, voc_val = ids[:n_voc_train], ids[n_voc_train:n_voc_train + n_voc_val]
-    sbd_only = ids[n_voc_train + n_voc_val:]
-    # Like the real SBD: its lists also name VOC train and val images.
-    sbd_train = sbd_only[: int(0.75 * n_sbd_only)] + voc_train[:6] + voc_val[:4]
-    sbd_val = sbd_only[int(0.75 * n_sbd_only):] + voc_train[6:8] + voc_val[4:6]
+    n_train, n_val = spec["n_train"], spec["n_val"]
+    n_voc_train = spec.get("voc_train") or max(2, n_train // 4)
+    ids = ["%d_%06d" % (2007 + i % 5, 100 + i) for i in range(n_train + n_val)]
+    # the demo's order: VOC train, VOC val, then SBD-only images
+    voc_train = ids[:n_voc_train]
+    voc_val = ids[n_voc_train:n_voc_train + n_val]
+    sbd_only = ids[n_voc_train + n_val:]
+    # like the real SBD, its lists also name VOC train and val images
+    cut = int(0.75 * len(sbd_only))
+    sbd_train = sbd_only[:cut] + voc_train[:n_voc_train // 4] + voc_val[:n_val // 5]
+    sbd_val = (sbd_only[cut:] + voc_train[n_voc_train // 4:n_voc_train // 3]
+               + voc_val[n_val // 5:n_val // 3])
     in_sbd = set(sbd_train) | set(sbd_val)
-    for image_id in ids:
-        image, mask = render(rng, num_classes)
+    order = voc_train + voc_val + sbd_only
+    for i, image, mask in _images(dict(spec, bg_only=0.0)):
+        image_id = order[i]
         jpeg = Image.fromarray(image)
         jpeg.save(os.path.join(voc, "JPEGImages", image_id + ".jpg"), quality=92)
         if image_id in voc_train or image_id in voc_val:
@@ -139,3 +321,47 @@ def make_toy_voc(root, seed=0, n_voc_train=24, n_voc_val=20, n_sbd_only=80,
             f.write("".join(n + "\n" for n in names))
     return dict(voc_train=voc_train, voc_val=voc_val, sbd_train=sorted(sbd_train),
                 sbd_val=sorted(sbd_val))
+
+
+def _write_custom(root, spec):
+    dirs = {k: os.path.join(root, k) for k in ("images", "masks", "val_images", "val_masks")}
+    for d in dirs.values():
+        os.makedirs(d, exist_ok=True)
+    names = class_names(spec)
+    with open(os.path.join(root, "classes.txt"), "w") as f:
+        f.write("".join(n + "\n" for n in names))
+    rows = []
+    for i, image, mask in _images(spec):
+        train = i < spec["n_train"]
+        stem = "img_%05d" % i if train else "val_%05d" % i
+        Image.fromarray(image).save(os.path.join(dirs["images" if train else "val_images"],
+                                                 stem + ".jpg"), quality=92)
+        save_palette_png(os.path.join(dirs["masks" if train else "val_masks"], stem + ".png"),
+                         void_border(mask))
+        if train:
+            rows.append((stem + ".jpg", ";".join(names[c - 1] for c in np.unique(mask) if c)))
+    with open(os.path.join(root, "labels.csv"), "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "labels"])
+        writer.writerows(rows)
+    return dict(train=len(rows), val=spec["n_val"], background_only=sum(1 for r in rows
+                                                                          if not r[1]))
+
+
+def make_dataset(root, spec):
+    """Write a variant under ``root`` (VOCdevkit/ + benchmark_RELEASE/, or images/, labels.csv,
+    classes.txt, masks/, val_images/, val_masks/) and ``root/variant.json``; returns the ids or
+    counts written."""
+    os.makedirs(root, exist_ok=True)
+    written = (_write_voc if spec["layout"] == "voc" else _write_custom)(root, spec)
+    info = dict(spec, appearances=appearances(spec), class_names=class_names(spec))
+    with open(os.path.join(root, "variant.json"), "w") as f:
+        json.dump(info, f, indent=1)
+    return written
+
+
+def make_toy_voc(root, seed=0, n_voc_train=24, n_voc_val=20, n_sbd_only=80, num_classes=4):
+    """The demo variant in the VOC layout (tests use small ones); returns the ids per list."""
+    spec = variant("demo", seed=seed, classes=num_classes, voc_train=n_voc_train,
+                   n_train=n_voc_train + n_sbd_only, n_val=n_voc_val)
+    return make_dataset(root, spec)

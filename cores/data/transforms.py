@@ -11,23 +11,47 @@ cv2.setNumThreads(1)  # one decoding process per core already
 
 
 def load_rgb(path):
-    """(H, W, 3) uint8 RGB; grayscale, CMYK or unreadable files raise an error naming them."""
+    """(H, W, 3) uint8 RGB; grayscale, palette, CMYK and RGBA images are converted (spec 6),
+    unreadable or truncated files raise an error naming them."""
     try:
         with Image.open(path) as im:
-            mode = im.mode
-            if mode == "RGB":
+            if im.mode == "RGB":
                 return np.array(im, dtype=np.uint8)
+            return np.array(im.convert("RGB"), dtype=np.uint8)
     except FileNotFoundError:
         raise DatasetError("image not found: %s" % path) from None
     except Exception as e:
-        raise DatasetError("cannot read image %s: %s" % (path, e)) from None
-    raise DatasetError("image %s has mode %s, not RGB (grayscale/CMYK/alpha images must be "
-                       "converted to RGB)" % (path, mode))
+        raise DatasetError("cannot read image %s (unreadable or truncated): %s" % (path, e)) \
+            from None
 
 
-def resize_rgb(rgb, size):
-    """Bilinear resize to size x size, float32 (spec 2)."""
+def resize_rgb(rgb, size, corners=False):
+    """Bilinear resize to size x size, float32 (spec 2): OpenCV's half-pixel grid (Caffe's
+    training data layer), or with ``corners`` the corner-aligned grid of
+    ``scipy.ndimage.zoom(order=1)`` (the authors' test time, spec 6)."""
+    if corners:
+        return zoom_linear(rgb.astype(np.float32).transpose(2, 0, 1), size, size).transpose(
+            1, 2, 0)
     return cv2.resize(rgb.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
+
+
+def _corner_weights(n_in, n_out):
+    """Source indices and weights of linear interpolation with aligned corners."""
+    x = np.arange(n_out, dtype=np.float64) * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    lo = np.minimum(np.floor(x).astype(np.int64), n_in - 1)
+    hi = np.minimum(lo + 1, n_in - 1)
+    return lo, hi, (x - lo).astype(np.float32)
+
+
+def zoom_linear(maps, height, width):
+    """(C, h, w) -> (C, height, width) float32 by linear interpolation on the corner-aligned
+    grid of ``scipy.ndimage.zoom(maps, (1, height/h, width/w), order=1)`` (the authors'
+    upsampling of the scores, spec 6), separably and without per-pixel Python."""
+    maps = np.asarray(maps, np.float32)
+    lo, hi, w = _corner_weights(maps.shape[1], height)
+    rows = maps[:, lo] * (1 - w)[None, :, None] + maps[:, hi] * w[None, :, None]
+    lo, hi, w = _corner_weights(maps.shape[2], width)
+    return rows[:, :, lo] * (1 - w) + rows[:, :, hi] * w
 
 
 def to_net_input(resized, mean, channel_order):
@@ -84,13 +108,21 @@ def load_sec(job):
             np.ascontiguousarray(cues))
 
 
+def load_supervised(job):
+    """Worker task: (data, cues (C,H,W)) for the supervised bound (the SEC task without the
+    CRF image and labels)."""
+    data, _, _, cues = load_sec(job)
+    return data, cues
+
+
 def load_inference(job):
-    """Worker task: (data (3,S,S), original RGB (H,W,3) uint8, mask (H,W) or None)."""
-    entry, size, mean, order = job
+    """Worker task: (data (3,S,S), original RGB (H,W,3) uint8, mask (H,W) or None); the
+    resize on the corner-aligned grid when ``corners`` (evaluation, spec 6)."""
+    entry, size, mean, order, corners = job
     rgb = load_rgb(entry["image"])
     mask = read_mask(entry["mask"]) if entry.get("mask") else None
     if mask is not None and mask.shape != rgb.shape[:2]:
         raise DatasetError("mask %s is %dx%d but image %s is %dx%d" % (
             entry["mask"], mask.shape[1], mask.shape[0], entry["image"], rgb.shape[1],
             rgb.shape[0]))
-    return to_net_input(resize_rgb(rgb, size), mean, order), rgb, mask
+    return to_net_input(resize_rgb(rgb, size, corners), mean, order), rgb, mask

@@ -27,10 +27,10 @@ def cam_maps(fc7, num_fg, width_mult=1.0):
                               name="cam")
 
 
-def saliency_head(feature, num_fg, width_mult=1.0, adapt=False, workspace=512):
+def saliency_head(feature, num_fg, width_mult=1.0, adapt=False, workspace=512, dropout=False):
     """Classifier head: [1x1 adapt conv ->512 for ResNet], fc6 and fc7 fully connected -> 1024
-    with ReLU, fc8 -> C-1. Names end in ``_saliency`` so that they never collide with the
-    pretrained convolutional fc6/fc7."""
+    with ReLU (and dropout 0.5 in training, the authors' recipe), fc8 -> C-1. Names end in
+    ``_saliency`` so that they never collide with the pretrained convolutional fc6/fc7."""
     x = feature
     if adapt:
         x = L.conv(x, "adapt_saliency", L.channels(512, width_mult), kernel=1, kind=L.NEW,
@@ -40,4 +40,6 @@ def saliency_head(feature, num_fg, width_mult=1.0, adapt=False, workspace=512):
     for name in ("fc6_saliency", "fc7_saliency"):
         x = L.fully_connected(x, name, L.channels(1024, width_mult), kind=L.NEW)
         x = L.relu(x, "relu_" + name)
+        if dropout:
+            x = L.dropout(x, "drop_" + name)
     return L.fully_connected(x, "fc8_saliency", num_fg, kind=L.NEW)

@@ -58,12 +58,27 @@ def fully_connected(data, name, num_hidden, no_bias=False, kind=PRETRAINED):
     return mx.sym.FullyConnected(**kwargs)
 
 
-def frozen_batchnorm(data, name):
-    """Caffe BatchNorm+Scale with global statistics and frozen scale/shift (DeepLab's ResNet)."""
+def frozen_batchnorm(data, name, train=False):
+    """Caffe BatchNorm+Scale with global statistics and frozen scale/shift (DeepLab's ResNet);
+    ``train``: an ordinary trained BatchNorm (batch statistics), for backbone pretraining."""
+    if train:
+        return batchnorm(data, name, eps=1e-5)
     gamma = mx.sym.Variable(name + "_gamma", lr_mult=0.0, wd_mult=0.0)
     beta = mx.sym.Variable(name + "_beta", lr_mult=0.0, wd_mult=0.0)
     return mx.sym.BatchNorm(data=data, gamma=gamma, beta=beta, name=name, fix_gamma=False,
                             use_global_stats=True, eps=1e-5)
+
+
+BN_EPS = 1e-3
+
+
+def batchnorm(data, name, eps=BN_EPS):
+    """A trained BatchNorm (scale and shift learned, no decay): used only while pretraining a
+    backbone from scratch; cores/pretrain.py folds it into the convolution before it."""
+    gamma = mx.sym.Variable(name + "_gamma", wd_mult=0.0)
+    beta = mx.sym.Variable(name + "_beta", wd_mult=0.0)
+    return mx.sym.BatchNorm(data=data, gamma=gamma, beta=beta, name=name, fix_gamma=False,
+                            eps=eps)
 
 
 def relu(data, name):

@@ -11,15 +11,18 @@ from cores.symbols import layers as L
 from cores.symbols import crf_op  # noqa: F401  (registers the ``sec_crf`` operator)
 
 
-def _vgg16_sec(cfg, data, dropout=True):
+def _vgg16_sec(cfg, data, dropout=True, batch_norm=False):
     x = vgg16.vgg16_body(data, vgg16.LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
-                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
-    return vgg16.largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
+                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                         batch_norm=batch_norm)
+    return vgg16.largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout,
+                               batch_norm)
 
 
-def _resnet50_sec(cfg, data, dropout=True):
+def _resnet50_sec(cfg, data, dropout=True, batch_norm=False):
     x = resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
-                               convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
+                               convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                               batch_norm=batch_norm)
     return resnet50.sec_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
 
 
@@ -33,20 +36,20 @@ def _resnet50_cam_body(cfg, data):
                                   convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
 
 
-def _vgg16_saliency(cfg, data, hook=None):
+def _vgg16_saliency(cfg, data, hook=None, dropout=False):
     x = vgg16.vgg16_body(data, vgg16.CLASSIFIER_POOLS, width_mult=cfg.WIDTH_MULT,
                          convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
                          preact_hook=hook)
     return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=False,
-                               workspace=cfg.WORKSPACE)
+                               workspace=cfg.WORKSPACE, dropout=dropout)
 
 
-def _resnet50_saliency(cfg, data, hook=None):
+def _resnet50_saliency(cfg, data, hook=None, dropout=False):
     x = resnet50.resnet50_body(data, dilated=False, width_mult=cfg.WIDTH_MULT,
                                convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
                                preact_hook=hook)
     return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=True,
-                               workspace=cfg.WORKSPACE)
+                               workspace=cfg.WORKSPACE, dropout=dropout)
 
 
 BACKBONES = {
@@ -64,9 +67,11 @@ def _backbone(cfg):
                          % (cfg.BASE_NET, ", ".join(sorted(BACKBONES)))) from None
 
 
-def sec_scores(cfg, data, dropout=None):
-    """fc8 scores (N, C, H, W) of the SEC network (dropout as cfg.DROPOUT unless given)."""
-    return _backbone(cfg)["sec"](cfg, data, cfg.DROPOUT if dropout is None else dropout)
+def sec_scores(cfg, data, dropout=None, batch_norm=False):
+    """fc8 scores (N, C, H, W) of the SEC network (dropout as cfg.DROPOUT unless given);
+    ``batch_norm``: trained BatchNorm layers, for backbone pretraining only."""
+    return _backbone(cfg)["sec"](cfg, data, cfg.DROPOUT if dropout is None else dropout,
+                                 batch_norm)
 
 
 def sec_train_symbol(cfg):
@@ -90,6 +95,21 @@ def sec_train_symbol(cfg):
         mx.sym.MakeLoss(sec_losses.constrain_loss(probs, crf_log_probs), name="constrain_loss"),
     ]
     return mx.sym.Group(losses)
+
+
+def supervised_train_symbol(cfg):
+    """The same SEC network trained on ground-truth masks: softmax cross-entropy on the score
+    grid (the seeding loss with every labelled pixel as a cue, void left out), the fully
+    supervised upper bound of SEC. Inputs ``data`` and ``cues`` (N, C, H, W) one-hot."""
+    scores = sec_scores(cfg, mx.sym.Variable("data"))
+    probs = sec_losses.softmax_with_floor(scores, cfg.MIN_PROB)
+    return mx.sym.Group([mx.sym.MakeLoss(sec_losses.seed_loss(probs, mx.sym.Variable("cues")),
+                                         name="ce_loss")])
+
+
+def loss_names(symbol):
+    """The names of a training symbol's MakeLoss outputs, in output order."""
+    return [name[:-len("_output")] for name in symbol.list_outputs()]
 
 
 def sec_infer_symbol(cfg):
@@ -117,7 +137,8 @@ def cam_symbol(cfg):
 
 def saliency_train_symbol(cfg):
     """Saliency classifier trained with the multi-label logistic loss on ``label``."""
-    scores = _backbone(cfg)["saliency"](cfg, mx.sym.Variable("data"))
+    scores = _backbone(cfg)["saliency"](cfg, mx.sym.Variable("data"),
+                                        dropout=cfg.SALIENCY_DROPOUT)
     return mx.sym.LogisticRegressionOutput(scores, mx.sym.Variable("label"),
                                            name="saliency_loss")
 
@@ -144,8 +165,9 @@ def saliency_parts(cfg):
 def classifier_train_symbol(cfg):
     """The SEC network's layers up to fc7, global average pooling and a new fully connected
     classifier, trained with the multi-label logistic loss: a stand-in for ImageNet
-    pretraining when no pretrained weights exist (toy data, a user's own domain)."""
-    scores = sec_scores(cfg, mx.sym.Variable("data"))
+    pretraining when no pretrained weights exist (toy data, a user's own domain). With
+    PRETRAIN_BN the backbone trains with BatchNorm layers (cores/pretrain.py folds them)."""
+    scores = sec_scores(cfg, mx.sym.Variable("data"), batch_norm=cfg.PRETRAIN_BN)
     fc7 = scores.get_internals()["relu7_output"]
     pooled = mx.sym.Pooling(fc7, kernel=(1, 1), global_pool=True, pool_type="avg",
                             name="gap_pretrain")

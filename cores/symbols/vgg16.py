@@ -22,11 +22,13 @@ CLASSIFIER_POOLS = [(2, 2, 0)] * 5
 
 
 def vgg16_body(data, pools, conv5_dilate=1, width_mult=1.0, convention="full", workspace=512,
-               preact_hook=None):
+               preact_hook=None, batch_norm=False):
     """Features of VGG16 (after the last pooling layer given).
 
     ``preact_hook`` receives the conv4_1 pre-activation (spec 3: the saliency layer) and returns
     the symbol to continue from, so that the saliency network can be cut there.
+    ``batch_norm`` adds a BatchNorm ``<conv>_bn`` after every convolution: backbone pretraining
+    from scratch only, folded into the convolutions afterwards (the topology stays VGG16's).
     """
     x = data
     for stage, (prefix, widths) in enumerate(STAGES, start=1):
@@ -35,6 +37,8 @@ def vgg16_body(data, pools, conv5_dilate=1, width_mult=1.0, convention="full", w
             name = "%s_%d" % (prefix, i)
             x = L.conv(x, name, L.channels(width, width_mult), kernel=3, dilate=dilate,
                        workspace=workspace)
+            if batch_norm:
+                x = L.batchnorm(x, name + "_bn")
             if name == "conv4_1" and preact_hook is not None:
                 x = preact_hook(x)
             x = L.relu(x, "relu%d_%d" % (stage, i))
@@ -44,14 +48,19 @@ def vgg16_body(data, pools, conv5_dilate=1, width_mult=1.0, convention="full", w
     return x
 
 
-def largefov_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True):
+def largefov_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True,
+                  batch_norm=False):
     """DeepLab-LargeFOV head: pool5a, fc6 (3x3, dilation 12) and fc7 pretrained, fc8 new."""
     x = L.pool(feature, "pool5a", 3, 1, 1, pool_type="avg")
     x = L.conv(x, "fc6", L.channels(1024, width_mult), kernel=3, dilate=12, workspace=workspace)
+    if batch_norm:
+        x = L.batchnorm(x, "fc6_bn")
     x = L.relu(x, "relu6")
     if dropout:
         x = L.dropout(x, "drop6")
     x = L.conv(x, "fc7", L.channels(1024, width_mult), kernel=1, workspace=workspace)
+    if batch_norm:
+        x = L.batchnorm(x, "fc7_bn")
     x = L.relu(x, "relu7")
     if dropout:
         x = L.dropout(x, "drop7")

@@ -1,0 +1,204 @@
+"""The quality benchmark: the whole pipeline, as a user runs it, on several variants of the
+generated dataset family (cores/data/toy.py), beside the fully supervised bound.
+
+For each variant: generate the data, create_dataset.py, backbone pretraining, both cue stages,
+train_SEC.py, train_SEC.py --supervised, eval.py (plain, --crf, --crf --flip) of both, and the
+baselines. Writes ROOT/quality.json and ROOT/quality.md (one row per variant: classification
+mAP of the backbone and cue networks, fg/bg cue precision and coverage, all-background, cues
+alone, SEC, SEC --crf, SEC --crf --flip, the supervised bound and SEC as a share of it).
+
+    python bench/quality.py                         # the default variants, VGG16
+    python bench/quality.py --variants stripes5 --set BASE_NET=resnet50 --tag resnet50
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from cores.data import toy  # noqa: E402
+
+DEFAULT_VARIANTS = ["stripes5", "single", "shared10", "large3", "mixed8", "single_fields"]
+
+
+def _run(args, log):
+    """Run a script of the repository; its output goes to ``log``; a failure ends the
+    variant with the script's last lines."""
+    with open(log, "a") as f:
+        f.write("\n=== %s\n" % " ".join(args))
+        f.flush()
+        done = subprocess.run([sys.executable] + args, cwd=ROOT, stdout=f,
+                              stderr=subprocess.STDOUT)
+    if done.returncode:
+        with open(log) as f:
+            tail = f.read()[-1500:]
+        raise RuntimeError("%s failed:\n%s" % (" ".join(args), tail))
+
+
+def _json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def variant_config(work, spec):
+    """--set overrides that point every stage of a variant at its own folders."""
+    paths = dict(DATASET_PATH="dataset", MODEL_PATH="models", SNAPSHOT_PATH="snapshots",
+                 CACHE_PATH="cache", OUTPUT_PATH="outputs", LOG_PATH="log")
+    sets = ["%s=%s" % (k, os.path.join(work, v)) for k, v in paths.items()]
+    sets.append("CLASS_NUM=%d" % (spec["classes"] + 1))
+    if spec["layout"] == "voc":
+        data = os.path.join(work, "data")
+        sets += ["VOCDEVKIT_PATH=%s" % os.path.join(data, "VOCdevkit", "VOC2012"),
+                 "SBD_PATH=%s" % os.path.join(data, "benchmark_RELEASE", "dataset")]
+    return sets
+
+
+def dataset_args(work, spec):
+    if spec["layout"] == "voc":
+        return []
+    data = os.path.join(work, "data")
+    return ["--images", os.path.join(data, "images"), "--labels",
+            os.path.join(data, "labels.csv"), "--classes", os.path.join(data, "classes.txt"),
+            "--masks", os.path.join(data, "masks"), "--val-images",
+            os.path.join(data, "val_images"), "--val-masks", os.path.join(data, "val_masks")]
+
+
+def run_variant(name, work, cfg_file, extra_sets):
+    """Every stage of one variant; returns its row of results."""
+    from cores.config import load_config
+    spec = toy.variant(name)
+    os.makedirs(work, exist_ok=True)
+    log = os.path.join(work, "run.log")
+    data = os.path.join(work, "data")
+    if not os.path.isfile(os.path.join(data, "variant.json")):
+        toy.make_dataset(data, spec)
+    sets = variant_config(work, spec) + list(extra_sets)
+    common = ["--cfg", cfg_file, "--set"] + sets
+    cfg = load_config(cfg_file, sets)
+    times = {}
+
+    def stage(key, args):
+        tic = time.time()
+        _run(args + common, log)
+        times[key] = round(time.time() - tic, 1)
+
+    stage("create_dataset", ["create_dataset.py"] + dataset_args(work, spec))
+    if not os.path.isfile(os.path.join(cfg.MODEL_PATH, cfg.BASE_NET + ".params")):
+        stage("pretrain", ["demo/pretrain_backbone.py"])
+    stage("bg_cues", ["train_bg_cues.py"])
+    stage("fg_cues", ["train_fg_cues.py"])
+    stage("sec", ["train_SEC.py"])
+    stage("supervised", ["train_SEC.py", "--supervised"])
+    for flags in ([], ["--crf"], ["--crf", "--flip"]):
+        stage("eval " + " ".join(flags), ["eval.py"] + flags)
+        stage("eval supervised " + " ".join(flags), ["eval.py", "--supervised"] + flags)
+    stage("baselines", ["tools/baselines.py", "--out", os.path.join(work, "baselines.json")])
+    return collect(work, cfg, spec, times)
+
+
+def _metrics(cfg, supervised, flip, crf):
+    from cores.checkpoint import latest_epoch
+    from cores.evaluation import output_dir
+    from cores.sec import sec_prefix
+    epoch = latest_epoch(sec_prefix(cfg, supervised))
+    return _json(os.path.join(output_dir(cfg, epoch, flip, crf, supervised), "metrics.json"))
+
+
+def collect(work, cfg, spec, times):
+    from cores.localization import stage_prefix
+    base = _json(os.path.join(work, "baselines.json"))
+    fg = _json(os.path.join(cfg.CACHE_PATH, "fg_report.json"))
+    bg = _json(os.path.join(cfg.CACHE_PATH, "bg_report.json"))
+
+    def fg_coverage(report):
+        rows = [r for n, r in report["classes"].items() if n != "background"
+                and r["coverage"] is not None]
+        return sum(r["coverage"] for r in rows) / len(rows) if rows else None
+
+    pre = os.path.join(stage_prefix(cfg, "pretrain") + "-classification.json")
+    row = {
+        "variant": spec["name"], "classes": spec["classes"], "base_net": cfg.BASE_NET,
+        "held_out": spec["name"] in toy.HELD_OUT,
+        "backbone_mAP": _json(pre)["mAP"] if os.path.isfile(pre) else None,
+        "saliency_mAP": _json(os.path.join(cfg.CACHE_PATH, "bg_classification.json"))["mAP"],
+        "cam_mAP": _json(os.path.join(cfg.CACHE_PATH, "fg_classification.json"))["mAP"],
+        "fg_precision": fg["fg_precision"], "fg_coverage": fg_coverage(fg),
+        "bg_precision": bg["bg_precision"],
+        "bg_coverage": bg["classes"]["background"]["coverage"],
+        "all_background": base["all_background"]["mIoU"], "cues": base["cues"]["mIoU"],
+        "sec": _metrics(cfg, False, False, False)["mIoU"],
+        "sec_crf": _metrics(cfg, False, False, True)["mIoU"],
+        "sec_crf_flip": _metrics(cfg, False, True, True)["mIoU"],
+        "supervised": _metrics(cfg, True, False, False)["mIoU"],
+        "supervised_crf": _metrics(cfg, True, False, True)["mIoU"],
+        "supervised_crf_flip": _metrics(cfg, True, True, True)["mIoU"],
+        "seconds": times,
+    }
+    row["ratio"] = row["sec_crf_flip"] / row["supervised_crf_flip"]
+    return row
+
+
+COLUMNS = [("variant", "%s"), ("base_net", "%s"), ("classes", "%d"), ("held_out", "%s"),
+           ("backbone_mAP", "%.3f"), ("cam_mAP", "%.3f"), ("saliency_mAP", "%.3f"),
+           ("fg_precision", "%.3f"), ("fg_coverage", "%.3f"), ("bg_precision", "%.3f"),
+           ("bg_coverage", "%.3f"), ("all_background", "%.3f"), ("cues", "%.3f"),
+           ("sec", "%.3f"), ("sec_crf", "%.3f"), ("sec_crf_flip", "%.3f"),
+           ("supervised", "%.3f"), ("supervised_crf_flip", "%.3f"), ("ratio", "%.2f")]
+
+
+def table(rows):
+    lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |",
+             "|" + "---|" * len(COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(
+            (fmt % row[c]) if row.get(c) is not None else "-" for c, fmt in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
+                        help="comma-separated names from cores/data/toy.py VARIANTS")
+    parser.add_argument("--cfg", default="demo/toy.yaml", help="the recipe (YAML)")
+    parser.add_argument("--set", nargs="+", default=[], action="extend",
+                        help="extra KEY=VALUE overrides for every stage")
+    parser.add_argument("--root", default="quality_run", help="folder of every output")
+    parser.add_argument("--tag", default="", help="suffix of the variants' folders")
+    args = parser.parse_args()
+    rows, failed = [], {}
+    for name in args.variants.split(","):
+        work = os.path.abspath(os.path.join(args.root, name + (("_" + args.tag) if args.tag
+                                                                else "")))
+        tic = time.time()
+        print("=== %s (%s)" % (name, work), flush=True)
+        try:
+            row = run_variant(name, work, args.cfg, args.set)
+        except RuntimeError as e:
+            failed[name] = str(e)
+            print("FAILED %s\n%s" % (name, e), flush=True)
+            continue
+        row["minutes"] = round((time.time() - tic) / 60, 1)
+        rows.append(row)
+        print(table([row]), flush=True)
+        with open(os.path.join(work, "quality.json"), "w") as f:
+            json.dump(row, f, indent=1)
+    os.makedirs(args.root, exist_ok=True)
+    out = os.path.join(args.root, "quality%s" % (("_" + args.tag) if args.tag else ""))
+    with open(out + ".json", "w") as f:
+        json.dump({"rows": rows, "failed": failed, "cfg": args.cfg, "set": args.set}, f,
+                  indent=1)
+    with open(out + ".md", "w") as f:
+        f.write(table(rows) + "\n")
+    print("\n" + table(rows))
+    if failed:
+        print("failed: %s" % ", ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

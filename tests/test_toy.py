@@ -1,0 +1,87 @@
+"""The generated dataset family: variants in both on-disk layouts, accepted by create_dataset,
+with the promised class counts, shared colours and background-only images."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from cores.data import toy
+from cores.data.dataset import DatasetError, build_custom_index, read_mask
+from tests.conftest import toy_config
+
+
+def test_variants_are_valid_and_distinct():
+    for name in toy.VARIANTS:
+        spec = toy.variant(name)
+        looks = toy.appearances(spec)
+        assert len(looks) == spec["classes"]
+        assert len(set(looks)) == len(looks), name           # no two classes look alike
+    shared = toy.appearances(toy.variant("shared10"))
+    colours = [c for _, c, _ in shared]
+    assert len(set(colours)) == 5                            # classes share colours ...
+    assert len({(s, t) for s, _, t in shared}) == 10         # ... and differ in shape/texture
+    assert set(toy.HELD_OUT) <= set(toy.VARIANTS)
+    with pytest.raises(ValueError, match="unknown toy variant"):
+        toy.variant("nope")
+
+
+def test_render_is_seeded_and_masks_match_objects():
+    spec = toy.variant("mixed8")
+    looks = toy.appearances(spec)
+    a = toy.render(np.random.RandomState(3), spec, looks)
+    b = toy.render(np.random.RandomState(3), spec, looks)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    counts = []
+    rng = np.random.RandomState(0)
+    for _ in range(20):
+        image, mask = toy.render(rng, spec, looks)
+        assert image.shape[:2] == mask.shape and image.dtype == np.uint8
+        assert spec["size"][0] <= mask.shape[0] <= spec["size"][1]
+        present = set(np.unique(mask)) - {0}
+        assert present <= set(range(1, spec["classes"] + 1))
+        counts.append(len(present))
+    assert min(counts) >= 1 and max(counts) > 1
+    image, mask = toy.render(rng, spec, looks, background_only=True)
+    assert not mask.any()
+
+
+def test_voc_layout_builds_an_index(tmp_path):
+    spec = toy.variant("stripes5", n_train=24, n_val=6)
+    toy.make_dataset(str(tmp_path), spec)
+    with open(tmp_path / "variant.json") as f:
+        assert json.load(f)["classes"] == 5
+    cfg = toy_config(str(tmp_path), str(tmp_path / "work"), CLASS_NUM=6)
+    from cores.data.dataset import create_dataset
+    index = create_dataset(cfg)
+    assert len(index["train"]) == 24 and len(index["val"]) == 6
+    assert all(1 <= len(e["labels"]) <= 3 for e in index["train"])
+
+
+def test_custom_layout_with_background_only_images(tmp_path):
+    spec = toy.variant("single", n_train=20, n_val=4)
+    written = toy.make_dataset(str(tmp_path), spec)
+    assert written["background_only"] == 6                   # 30% of 20
+    d = str(tmp_path)
+    index = build_custom_index(os.path.join(d, "images"), os.path.join(d, "labels.csv"),
+                               os.path.join(d, "classes.txt"), os.path.join(d, "val_images"),
+                               os.path.join(d, "val_masks"), 2,
+                               masks_dir=os.path.join(d, "masks"))
+    empty = [e for e in index["train"] if not e["labels"]]
+    assert len(empty) == 6
+    for e in empty:
+        assert not (read_mask(e["mask"]) % 255).any()        # truly background only
+    assert all(e["labels"] == [1] for e in index["train"] if e["labels"])
+
+
+def test_custom_layout_refuses_unlisted_images(tmp_path):
+    spec = toy.variant("single", n_train=6, n_val=2)
+    toy.make_dataset(str(tmp_path), spec)
+    d = str(tmp_path)
+    with open(os.path.join(d, "labels.csv")) as f:
+        rows = f.read().splitlines()
+    with open(os.path.join(d, "labels.csv"), "w") as f:
+        f.write("\n".join(rows[:-1]) + "\n")                  # drop the last image's row
+    with pytest.raises(DatasetError, match="have no row in"):
+        build_custom_index(os.path.join(d, "images"), os.path.join(d, "labels.csv"),
+                           os.path.join(d, "classes.txt"))
