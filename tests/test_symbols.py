@@ -101,6 +101,23 @@ def test_saliency_layer_is_the_pre_activation():
         networks.saliency_train_symbol(_cfg("vgg16")).list_arguments())
 
 
+def _dropouts(sym):
+    return sorted(n[:-len("_output")] for n in sym.get_internals().list_outputs()
+                  if n.startswith("drop") and n.endswith("_output"))
+
+
+def test_saliency_dropout_in_training_only():
+    """The authors' saliency network: dropout 0.5 after fc6 and fc7 in training, none when
+    the cues are extracted (its gradient is taken in training mode); the port: none."""
+    cfg = _cfg("vgg16")
+    assert _dropouts(networks.saliency_train_symbol(cfg)) == ["drop_fc6_saliency",
+                                                             "drop_fc7_saliency"]
+    front, back = networks.saliency_parts(cfg)
+    assert _dropouts(front) == [] and _dropouts(back) == []
+    port = type(cfg)(cfg, SALIENCY_DROPOUT=False)
+    assert _dropouts(networks.saliency_train_symbol(port)) == []
+
+
 @pytest.mark.parametrize("net,expected", [("vgg16", VGG16_SEC_PARAMS),
                                           ("resnet50", RESNET50_SEC_PARAMS)])
 def test_sec_parameter_names(net, expected):
