@@ -180,13 +180,15 @@ def run_eval(stage, backbone, size, images, warmup):
                   [mx.cpu()])
     arg, aux = mod.get_params()
     checkpoint.save_snapshot(sec_prefix(cfg), 1, arg, aux, cfg)
-    from cores.data.toy import render
+    from cores.data import toy
+    spec = toy.variant("demo")
+    looks = toy.appearances(spec)
     rng = np.random.RandomState(0)
     entries = []
     for i in range(images + warmup):
         path = os.path.join(work, "%03d.jpg" % i)
         # toy scenes at VOC's typical 500x375: the CRF's lattice costs more on pure noise
-        Image.fromarray(render(rng)[0]).resize((500, 375), Image.BILINEAR).save(path)
+        Image.fromarray(toy.render(rng, spec, looks)[0]).resize((500, 375), Image.BILINEAR).save(path)
         entries.append({"id": "%03d" % i, "image": path, "mask": None})
     flip, use_crf = "flip" in stage, "crf" in stage
     run_inference(cfg, [mx.cpu()], entries[:warmup], 1, flip, use_crf,

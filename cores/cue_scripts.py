@@ -1,8 +1,5 @@
 """The command line shared by train_bg_cues.py and train_fg_cues.py."""
-import os
-
 from cores.checkpoint import CheckpointError
-from cores.config import save_config
 from cores.data.dataset import DatasetError
 from cores.distributed import add_kvstore_arg, cluster as make_cluster
 from cores.localization import LearningError, run_cue_stage
@@ -26,9 +23,6 @@ def main(kind, description):
     args, cfg = parse_args(description, add_arguments)
     cluster = make_cluster(args.kvstore)
     setup_logging(cfg, "train_%s_cues" % kind, cluster.rank)
-    if cluster.is_root:
-        os.makedirs(cfg.CACHE_PATH, exist_ok=True)
-        save_config(cfg, os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind))
     try:
         run_cue_stage(cfg, kind, contexts(args), args.skip_train, args.resume, args.epoch,
                       args.vis, cluster, args.allow_config_change)

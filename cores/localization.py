@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cores import checkpoint, cues
+from cores.config import save_config
 from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import inference_stream, multilabel_iter
 from cores.data.transforms import load_rgb, resize_rgb
@@ -276,6 +277,9 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
             return None
         cue_set = merge_shares(cue_path(cfg, kind), cluster.num_workers, [e["id"] for e in train])
     cues.save_cues(cue_path(cfg, kind), cue_set, size)
+    # the config that made this cue file, written with it (a failed stage leaves both as they
+    # were)
+    save_config(cfg, os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind))
     logging.info("wrote %s (%d images)", cue_path(cfg, kind), len(cue_set))
     return report_cues(cfg, kind, cue_set, size, train, classes, vis)
 

@@ -105,6 +105,9 @@ def load_inference_params(cfg, epoch, supervised=False):
     """(arg, aux) of SEC (or supervised-bound) snapshot ``epoch`` (default: the latest),
     checked against the inference network."""
     prefix = sec_prefix(cfg, supervised)
+    if epoch is not None and epoch < 1:
+        raise checkpoint.CheckpointError("--epoch %d: snapshot epochs start at 1 (leave --epoch "
+                                         "out for the latest)" % epoch)
     epoch = epoch or checkpoint.latest_epoch(prefix)
     if not epoch:
         raise checkpoint.CheckpointError("no snapshot %s-NNNN.params; run train_SEC.py%s "

@@ -41,6 +41,20 @@ def _restore_optimizer_state(mod, saved):
             updater.states_synced[index] = False
 
 
+def remove_stale_temporaries(prefix):
+    """Delete the temporary files a killed run left beside ``prefix``'s snapshots (atomic writes
+    never leave one otherwise); returns their names."""
+    import glob
+    folder, base = os.path.split(prefix)
+    stale = glob.glob(os.path.join(folder or ".", "." + glob.escape(base) + "-*.tmp*"))
+    for path in stale:
+        os.remove(path)
+    if stale:
+        logging.info("removed %d temporary files left by an interrupted run: %s", len(stale),
+                     ", ".join(os.path.basename(p) for p in stale))
+    return stale
+
+
 def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
         batch_loss, arg_params=None, aux_params=None, begin_epoch=0, optimizer_state=None,
         mean_losses=False, cluster=None, log_every=10):
@@ -81,6 +95,8 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
                        optimizer_params=params)
     if optimizer_state and mod._updater is not None:
         _restore_optimizer_state(mod, optimizer_state)
+    if cluster.is_root:
+        remove_stale_temporaries(prefix)
     history_path = prefix + "-history.json"
     history = []
     if begin_epoch and os.path.isfile(history_path):

@@ -15,7 +15,10 @@ sys.path.insert(0, ROOT)
 def run(step, args):
     print("\n=== %s: %s" % (step, " ".join(args)), flush=True)
     tic = time.time()
-    subprocess.run([sys.executable] + args, cwd=ROOT, check=True)
+    done = subprocess.run([sys.executable] + args, cwd=ROOT)
+    if done.returncode:
+        sys.exit("demo stopped: the %s stage (%s) failed with exit status %d; its message is "
+                 "above" % (step, args[0], done.returncode))
     return time.time() - tic
 
 

@@ -1,0 +1,61 @@
+"""Atomic outputs: renamed into place complete, with the permissions the umask gives."""
+import os
+import stat
+
+import pytest
+
+from cores.io import atomic_path, atomic_write_text
+
+
+def test_outputs_honour_the_umask(tmp_path):
+    """Issue 11.13: mkstemp's 0600 made every index, cue file and snapshot owner-only."""
+    old = os.umask(0o022)
+    try:
+        path = tmp_path / "out.json"
+        atomic_write_text(str(path), "{}")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+        os.umask(0o007)
+        atomic_write_text(str(path), "{}")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+    finally:
+        os.umask(old)
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "cues.npz"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(str(path)) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half")
+            raise RuntimeError("killed")
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["cues.npz"]
+
+
+def test_a_failed_cue_stage_leaves_the_cue_config_alone(toy_index, monkeypatch, tmp_path):
+    """Issue 11.11: <kind>_cues_config.json describes the cue file beside it, so it is written
+    with the cues, not before training."""
+    import mxnet as mx
+    from cores import localization
+    cfg = type(toy_index[0])(toy_index[0], CACHE_PATH=str(tmp_path))
+    config = tmp_path / "fg_cues_config.json"
+    config.write_text('{"made": "with the cues beside it"}')
+
+    def crash(*args, **kwargs):
+        raise localization.LearningError("training failed")
+    monkeypatch.setattr(localization, "train_cue_network", crash)
+    with pytest.raises(localization.LearningError):
+        localization.run_cue_stage(cfg, "fg", [mx.cpu()])
+    assert config.read_text() == '{"made": "with the cues beside it"}'
+
+
+def test_temporaries_of_a_killed_run_are_removed_at_the_next_start(tmp_path):
+    from cores.train import remove_stale_temporaries
+    prefix = str(tmp_path / "sec_vgg16")
+    for name in (".sec_vgg16-0003.abc.tmp.params", ".sec_vgg16-history.x1.tmp.json",
+                 ".other-0001.abc.tmp.params", "sec_vgg16-0002.params"):
+        (tmp_path / name).write_text("x")
+    removed = remove_stale_temporaries(prefix)
+    assert len(removed) == 2
+    assert sorted(os.listdir(tmp_path)) == [".other-0001.abc.tmp.params",
+                                            "sec_vgg16-0002.params"]
