@@ -2,6 +2,7 @@
 #   make test    set up, then run the test suite
 #   make demo    set up, then run the whole pipeline on the generated toy dataset (CPU)
 #   make bench   set up, then run the speed benchmark
+#   make quality set up, then run the quality benchmark (about an hour on 2 cores; not in CI)
 # GPU machines: make setup MXNET=mxnet-cu112==1.9.1   (any mxnet-cu1xx 1.9.1 wheel)
 PYTHON ?= python3
 VENV ?= .venv
@@ -9,7 +10,7 @@ MXNET ?= mxnet==1.9.1
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(subst =,_,$(MXNET))
 
-.PHONY: setup test demo bench clean
+.PHONY: setup test demo bench quality clean
 
 setup: $(STAMP)
 
@@ -29,6 +30,9 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run_bench.py
+
+quality: setup
+	$(PY) bench/quality.py
 
 clean:
 	rm -rf $(VENV)

@@ -1,24 +1,30 @@
-"""Write the synthetic toy VOC 2012 + SBD data set (the embedded default of every stage)."""
+"""Write a variant of the generated dataset family (cores/data/toy.py): the demo's ``demo``
+variant by default, in the VOC 2012 + SBD layout (or, for custom-layout variants, an image
+folder, labels.csv, classes.txt and masks)."""
 import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from cores.data.toy import make_toy_voc  # noqa: E402
+from cores.data import toy  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("root", nargs="?", default="dataset",
-                        help="folder that receives VOCdevkit/ and benchmark_RELEASE/")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--voc-train", type=int, default=24)
-    parser.add_argument("--voc-val", type=int, default=20)
-    parser.add_argument("--sbd-only", type=int, default=80)
+                        help="folder that receives the data set")
+    parser.add_argument("--variant", default="demo", choices=sorted(toy.VARIANTS))
+    parser.add_argument("--seed", type=int, default=None, help="override the variant's seed")
+    parser.add_argument("--train", type=int, default=None, help="training images")
+    parser.add_argument("--val", type=int, default=None, help="validation images")
     args = parser.parse_args()
-    ids = make_toy_voc(args.root, args.seed, args.voc_train, args.voc_val, args.sbd_only)
-    print("toy VOC written to %s: %s" % (args.root, ", ".join(
-        "%s %d" % (k, len(v)) for k, v in ids.items())))
+    overrides = {k: v for k, v in (("seed", args.seed), ("n_train", args.train),
+                                   ("n_val", args.val)) if v is not None}
+    spec = toy.variant(args.variant, **overrides)
+    written = toy.make_dataset(args.root, spec)
+    print("%s variant written to %s (%d classes, %s layout): %s" % (
+        args.variant, args.root, spec["classes"], spec["layout"], ", ".join(
+            "%s %s" % (k, len(v) if isinstance(v, list) else v) for k, v in written.items())))
 
 
 if __name__ == "__main__":
