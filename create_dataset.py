@@ -4,8 +4,8 @@ VOC mode (default): reads VOCDEVKIT_PATH and SBD_PATH, writes DATASET_PATH/{clas
 val}.json. Custom mode: --images DIR --labels FILE.csv|json --classes FILE [--val-images DIR
 --val-masks DIR].
 """
-from cores.data.dataset import DatasetError, create_dataset
-from cores.runtime import fail, parse_args, setup_logging
+from cores.data.dataset import create_dataset
+from cores.runtime import fail, parse_args, run_script, setup_logging
 from cores.config import save_config
 import logging
 import os
@@ -33,14 +33,11 @@ def main():
             fail("custom mode needs --images, --labels and --classes")
         custom = dict(images=args.images, labels=args.labels, classes=args.classes,
                       val_images=args.val_images, val_masks=args.val_masks, masks=args.masks)
-    try:
-        index = create_dataset(cfg, args.class_names, custom)
-    except DatasetError as e:
-        fail(str(e))
+    index = create_dataset(cfg, args.class_names, custom)
     save_config(cfg, os.path.join(cfg.DATASET_PATH, "config.json"))
     logging.info("dataset index written to %s: %d train_aug images, %d val images, %d classes",
                  cfg.DATASET_PATH, len(index["train"]), len(index["val"]), len(index["classes"]))
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -1,9 +1,7 @@
 """Evaluate a SEC snapshot on the val list (mIoU, metrics.json), or segment your own images
 with --images (masks and overlays)."""
-from cores.checkpoint import CheckpointError
-from cores.data.dataset import DatasetError
 from cores.evaluation import evaluate, segment_images
-from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging
+from cores.runtime import add_device_args, contexts, parse_args, run_script, setup_logging
 
 
 def add_arguments(parser):
@@ -24,15 +22,12 @@ def add_arguments(parser):
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
     setup_logging(cfg, "eval")
-    try:
-        if args.images:
-            segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf)
-        else:
-            evaluate(cfg, contexts(args), args.epoch, args.flip, args.crf, args.savemask,
-                     args.savescoremap, args.supervised)
-    except (DatasetError, CheckpointError, FileNotFoundError) as e:
-        fail(str(e))
+    if args.images:
+        segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf)
+    else:
+        evaluate(cfg, contexts(args), args.epoch, args.flip, args.crf, args.savemask,
+                 args.savescoremap, args.supervised)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

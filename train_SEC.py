@@ -1,13 +1,10 @@
 """Train the SEC network on the merged localization cues (spec 4, 6)."""
 import logging
 
-from cores.checkpoint import CheckpointError
-from cores.data.dataset import DatasetError
 from cores.distributed import add_kvstore_arg, cluster as make_cluster
-from cores.runtime import (add_device_args, add_resume_args, contexts, fail, parse_args,
+from cores.runtime import (add_device_args, add_resume_args, contexts, parse_args, run_script,
                            setup_logging)
 from cores.sec import train_sec
-from cores.train import TrainingError
 
 
 def add_arguments(parser):
@@ -30,13 +27,10 @@ def main():
     args, cfg = parse_args(__doc__, add_arguments)
     cluster = make_cluster(args.kvstore)
     setup_logging(cfg, "train_SEC", cluster.rank)
-    try:
-        train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues, cluster,
-                  args.supervised, args.allow_config_change)
-    except (DatasetError, CheckpointError, TrainingError, FileNotFoundError, ValueError) as e:
-        fail(str(e))
+    train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues, cluster,
+              args.supervised, args.allow_config_change)
     logging.info("done")
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -2,12 +2,13 @@
 for the messages that hold weights (NetParameter, LayerParameter / V1LayerParameter,
 BlobProto, BlobShape), following caffe.proto's field numbers."""
 import numpy as np
+from cores.errors import SECError
 
 # V1LayerParameter.LayerType values of the layers that carry weights
 V1_TYPES = {4: "Convolution", 14: "InnerProduct", 39: "Deconvolution"}
 
 
-class CaffeFormatError(ValueError):
+class CaffeFormatError(SECError, ValueError):
     """Not a caffemodel, or one this reader does not understand; the message names it."""
 
 

@@ -9,6 +9,7 @@ import re
 import mxnet as mx
 
 from cores.config import save_config
+from cores.errors import SECError
 from cores.io import atomic_path
 from cores.symbols.layers import new_param_names
 
@@ -18,8 +19,15 @@ WEIGHTS_HELP = (
     "for toy runs.")
 
 
-class CheckpointError(Exception):
+class CheckpointError(SECError):
     """A missing or mismatching parameter file; the message names it."""
+
+
+def _first_line(error):
+    """MXNet's messages carry its C++ stack trace after the first lines: keep the reason."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    reason = [line for line in lines if "Check failed" in line or "Error" in line]
+    return (reason or lines or [type(error).__name__])[0].strip()
 
 
 def load_params_file(path):
@@ -29,7 +37,8 @@ def load_params_file(path):
     try:
         loaded = mx.nd.load(path)
     except Exception as e:
-        raise CheckpointError("cannot read parameter file %s: %s" % (path, e)) from None
+        raise CheckpointError("cannot read parameter file %s (truncated or not an MXNet "
+                              ".params file): %s" % (path, _first_line(e))) from None
     if not isinstance(loaded, dict):
         raise CheckpointError("%s holds a list of arrays, not named parameters" % path)
     arg, aux = {}, {}
@@ -37,6 +46,8 @@ def load_params_file(path):
         kind, _, name = key.partition(":")
         if not name:
             kind, name = "", key
+        if kind == "meta":
+            continue
         (aux if kind == "aux" or (not kind and "moving_" in name) else arg)[name] = value
     return arg, aux
 
@@ -82,8 +93,15 @@ def pretrained_params(cfg, symbol, input_shapes):
         raise CheckpointError("pretrained weights not found: %s. %s" % (path, WEIGHTS_HELP))
     sidecar = os.path.splitext(path)[0] + ".json"
     if os.path.isfile(sidecar):
-        with open(sidecar) as f:
-            meta = json.load(f)
+        try:
+            with open(sidecar) as f:
+                meta = json.load(f)
+        except (OSError, ValueError) as e:
+            raise CheckpointError("cannot read %s, the sidecar of %s: %s" % (sidecar, path, e)) \
+                from None
+        if not isinstance(meta, dict):
+            raise CheckpointError("%s, the sidecar of %s, is not a JSON object" % (sidecar,
+                                                                                   path))
         order, mean = meta.get("channel_order"), meta.get("pixel_mean")
         if order and order != cfg.CHANNEL_ORDER:
             raise CheckpointError("%s expects %s input (%s) but CHANNEL_ORDER=%s; set "
@@ -119,10 +137,13 @@ def latest_epoch(prefix):
     return max(epochs, default=0)
 
 
-def save_snapshot(prefix, epoch, arg, aux, cfg, optimizer_state=None):
+def save_snapshot(prefix, epoch, arg, aux, cfg, optimizer_state=None, iteration=None):
     """prefix-NNNN.params (+ prefix-NNNN.optimizer.params) and the effective config beside
-    them (prefix-config.json)."""
+    them (prefix-config.json); ``iteration``, the number of updates so far, is stored in the
+    snapshot (``meta:iteration``)."""
     payload = {"arg:" + k: v for k, v in arg.items()}
+    if iteration is not None:
+        payload["meta:iteration"] = mx.nd.array([iteration], dtype="int64")
     payload.update({"aux:" + k: v for k, v in aux.items()})
     if optimizer_state:
         with atomic_path("%s-%04d.optimizer.params" % (prefix, epoch)) as tmp:
@@ -139,10 +160,21 @@ def load_snapshot(prefix, epoch, symbol, input_shapes):
         found = latest_epoch(prefix)
         raise CheckpointError("snapshot not found: %s (latest epoch there: %s)"
                               % (path, found or "none"))
-    arg, aux = load_params_file(path)
+    hint = (" Resume from the snapshot before it with --epoch %d, or delete it" % (epoch - 1)
+            if epoch > 1 else "")
+    try:
+        arg, aux = load_params_file(path)
+    except CheckpointError as e:
+        raise CheckpointError(str(e) + "." + hint) from None
     arg, aux = _check(path, symbol, input_shapes, arg, aux)
     state_path = "%s-%04d.optimizer.params" % (prefix, epoch)
-    state = mx.nd.load(state_path) if os.path.isfile(state_path) else None
+    state = None
+    if os.path.isfile(state_path):
+        try:
+            state = mx.nd.load(state_path)
+        except Exception as e:
+            raise CheckpointError("cannot read optimizer state %s (truncated?): %s.%s"
+                                  % (state_path, _first_line(e), hint)) from None
     return arg, aux, state
 
 
@@ -167,8 +199,19 @@ def config_changes(prefix, cfg, keys):
     return {k: (saved[k], cfg[k]) for k in keys if k in saved and saved[k] != cfg[k]}
 
 
+def snapshot_iteration(prefix, epoch):
+    """The iteration stored in snapshot ``epoch`` (None for snapshots without one)."""
+    try:
+        loaded = mx.nd.load(snapshot_path(prefix, epoch))
+    except Exception as e:
+        raise CheckpointError("cannot read %s: %s" % (snapshot_path(prefix, epoch),
+                                                      _first_line(e))) from None
+    value = loaded.get("meta:iteration") if isinstance(loaded, dict) else None
+    return int(value.asnumpy()[0]) if value is not None else None
+
+
 def initial_params(cfg, prefix, symbol, shapes, resume=False, epoch=None, stage_keys=(),
-                   allow_config_change=False):
+                   allow_config_change=False, epoch_size=None):
     """(arg, aux, optimizer state or None, begin epoch) for a training stage: the snapshot
     ``epoch`` of ``prefix``, or its latest with ``resume``, else the pretrained weights.
     A resume whose training config (RESUME_KEYS + ``stage_keys``) differs from the one saved
@@ -191,5 +234,12 @@ def initial_params(cfg, prefix, symbol, shapes, resume=False, epoch=None, stage_
     if changed:
         logging.warning("resuming with changed config: %s", ", ".join(sorted(changed)))
     arg, aux, state = load_snapshot(prefix, begin, symbol, shapes)
-    logging.info("resuming from %s", snapshot_path(prefix, begin))
+    stored = snapshot_iteration(prefix, begin)
+    if epoch_size and stored is not None and stored != begin * epoch_size:
+        raise CheckpointError(
+            "cannot resume %s: it was saved at iteration %d, but epoch %d with the current "
+            "epoch size %d would restart at iteration %d; resume with the saved epoch size "
+            "(%s)" % (snapshot_path(prefix, begin), stored, begin, epoch_size,
+                      begin * epoch_size, prefix + "-config.json"))
+    logging.info("resuming from %s (iteration %s)", snapshot_path(prefix, begin), stored)
     return arg, aux, state, begin

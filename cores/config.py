@@ -9,6 +9,8 @@ import os
 
 import yaml
 
+from cores.errors import SECError
+
 DEFAULTS = {
     # --- paths ---
     "DATASET_PATH": "dataset",                      # the project's dataset index (create_dataset.py)
@@ -88,13 +90,14 @@ DEFAULTS = {
     "CRF_TEST_SCALE": 1.0,
     "CRF_TEST_BI_RGB_STD": 13.0,                    # the port used 10
     "CRF_TEST_MIN_PROB": 1e-5,
+    "CRF_TEST_MAX_SIDE": 1000,                      # larger images: CRF on a scaled copy
     "CRF_TEST_CHANNEL_ORDER": "RGB",                # the authors' demo; BGR: this code's former
     # --- evaluation (spec 6) ---
     "TEST_INTERPOLATION": "corners",                # zoom(order=1) grid; half_pixel: OpenCV
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(SECError, ValueError):
     """A configuration file or override that cannot be applied."""
 
 
@@ -196,7 +199,7 @@ POSITIVE = ("BATCH_SIZE", "BATCH_SIZE_BG", "BATCH_SIZE_FG", "BATCH_SIZE_PRE", "E
 UNIT_INTERVAL = ("Q_FG", "Q_BG", "BG_FRACTION", "FG_THRESHOLD", "LR_FACTOR", "MIN_PROB",
                  "CRF_TEST_MIN_PROB")
 NON_NEGATIVE = ("WARMUP_ITER", "CLIP_GRADIENT", "MOMENTUM", "WD", "DATA_WORKERS", "CRF_WORKERS",
-                "MIN_CLASSIFIER_MAP")
+                "MIN_CLASSIFIER_MAP", "CRF_TEST_MAX_SIDE")
 
 
 def _check_ranges(cfg):

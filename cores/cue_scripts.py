@@ -1,14 +1,16 @@
 """The command line shared by train_bg_cues.py and train_fg_cues.py."""
-from cores.checkpoint import CheckpointError
-from cores.data.dataset import DatasetError
 from cores.distributed import add_kvstore_arg, cluster as make_cluster
-from cores.localization import LearningError, run_cue_stage
-from cores.runtime import (add_device_args, add_resume_args, contexts, fail, parse_args,
+from cores.localization import run_cue_stage
+from cores.runtime import (add_device_args, add_resume_args, contexts, parse_args, run_script,
                            setup_logging)
-from cores.train import TrainingError
 
 
 def main(kind, description):
+    """The script for the cue stage ``kind`` ('bg' or 'fg')."""
+    run_script(lambda: _main(kind, description))
+
+
+def _main(kind, description):
     def add_arguments(parser):
         add_device_args(parser)
         add_kvstore_arg(parser)
@@ -23,9 +25,5 @@ def main(kind, description):
     args, cfg = parse_args(description, add_arguments)
     cluster = make_cluster(args.kvstore)
     setup_logging(cfg, "train_%s_cues" % kind, cluster.rank)
-    try:
-        run_cue_stage(cfg, kind, contexts(args), args.skip_train, args.resume, args.epoch,
-                      args.vis, cluster, args.allow_config_change)
-    except (DatasetError, CheckpointError, TrainingError, LearningError,
-            FileNotFoundError) as e:
-        fail(str(e))
+    run_cue_stage(cfg, kind, contexts(args), args.skip_train, args.resume, args.epoch, args.vis,
+                  cluster, args.allow_config_change)

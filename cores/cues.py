@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import scipy.ndimage as ndi
 
+from cores.errors import SECError
 from cores.io import atomic_path, atomic_save_npz
 
 
@@ -94,15 +95,43 @@ def save_cues(path, cues, size, labels=None):
                     size=np.int64(size), **extra)
 
 
+class CueFileError(SECError):
+    """A cue file that is missing, unreadable or inconsistent; the message names it."""
+
+
 def load_cues(path, with_labels=False):
-    """({id: (3, M) int64}, grid size) [, {id: labels} when stored and asked for]."""
+    """({id: (3, M) int64}, grid size) [, {id: labels} when stored and asked for]. A truncated
+    file, missing arrays, inconsistent offsets or coordinates outside the grid are a
+    CueFileError naming the file (and the image)."""
     if not os.path.isfile(path):
-        raise FileNotFoundError("cue file not found: %s" % path)
-    with np.load(path, allow_pickle=False) as z:
-        ids, offsets, data, size = z["ids"], z["offsets"], z["cues"].astype(np.int64), z["size"]
-        label_offsets = z["label_offsets"] if "label_offsets" in z.files else None
-        label_data = z["labels"] if "labels" in z.files else None
+        raise CueFileError("cue file not found: %s" % path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in ("ids", "offsets", "cues", "size") if k not in z.files]
+            if missing:
+                raise CueFileError("%s is not a cue file: it lacks %s" % (path,
+                                                                         ", ".join(missing)))
+            ids, offsets, data = z["ids"], z["offsets"], z["cues"].astype(np.int64)
+            size = int(z["size"])
+            label_offsets = z["label_offsets"] if "label_offsets" in z.files else None
+            label_data = z["labels"] if "labels" in z.files else None
+    except CueFileError:
+        raise
+    except Exception as e:  # a truncated or foreign file
+        raise CueFileError("cannot read cue file %s (truncated or not a cue file): %s"
+                           % (path, e)) from None
+    if (data.ndim != 2 or data.shape[0] != 3 or len(offsets) != len(ids) + 1
+            or offsets[-1] != data.shape[1] or np.any(np.diff(offsets) < 0)):
+        raise CueFileError("%s is inconsistent: %d ids, offsets up to %s, cues of shape %s"
+                           % (path, len(ids), offsets[-1] if len(offsets) else None,
+                              data.shape))
     cue_set = {str(i): data[:, offsets[k]:offsets[k + 1]] for k, i in enumerate(ids)}
+    outside = (data[1:] < 0) | (data[1:] >= size)
+    if outside.any():
+        column = int(np.nonzero(outside.any(axis=0))[0][0])
+        image = str(ids[np.searchsorted(offsets, column, side="right") - 1])
+        raise CueFileError("%s: image %s has cue coordinates outside the %dx%d grid"
+                           % (path, image, size, size))
     if not with_labels:
         return cue_set, int(size)
     labels = None
@@ -112,16 +141,25 @@ def load_cues(path, with_labels=False):
     return cue_set, int(size), labels
 
 
+def check_classes(cue_set, num_classes, path):
+    """Every cue's class below ``num_classes`` (CLASS_NUM), or a CueFileError naming the
+    image."""
+    for image_id, sparse in cue_set.items():
+        if len(sparse[0]) and (sparse[0].min() < 0 or sparse[0].max() >= num_classes):
+            raise CueFileError("%s: image %s has cues of class %d, but CLASS_NUM=%d"
+                               % (path, image_id, int(sparse[0].max()), num_classes))
+
+
 def merge_cue_files(fg_path, bg_path, out_path):
     """SEC training cues from the stage outputs; every fg image must have bg cues."""
     fg, size = load_cues(fg_path)
     bg, bg_size = load_cues(bg_path)
     if size != bg_size:
-        raise ValueError("%s is on a %dx%d grid but %s on %dx%d" % (fg_path, size, size,
+        raise CueFileError("%s is on a %dx%d grid but %s on %dx%d" % (fg_path, size, size,
                                                                    bg_path, bg_size, bg_size))
     missing = sorted(set(fg) ^ set(bg))
     if missing:
-        raise ValueError("%s and %s cover different images, e.g. %s" % (fg_path, bg_path,
+        raise CueFileError("%s and %s cover different images, e.g. %s" % (fg_path, bg_path,
                                                                        missing[:5]))
     merged = {}
     for image_id in fg:

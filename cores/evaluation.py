@@ -21,7 +21,7 @@ from cores.data.dataset import IMAGE_EXTENSIONS, DatasetError, load_index
 from cores.data.iterators import inference_stream
 from cores.data.palette import save_palette_png
 from cores.data.transforms import zoom_linear
-from cores.io import atomic_path, atomic_save_npz
+from cores.io import atomic_path, atomic_save_npz, check_writable
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
 from cores.sec import bind_inference, load_inference_params
 from cores.workers import shared_pool
@@ -43,14 +43,26 @@ def upsample(probs, height, width, corners=True):
 def test_time_crf(rgb, probs, params):
     """Spec 5, test time: CRF at full resolution with unary log(max(p, floor)), on the image
     in RGB order as the authors' demo (CRF_TEST_CHANNEL_ORDER: BGR for this project's former
-    choice)."""
+    choice). Images whose long side exceeds CRF_TEST_MAX_SIDE run the CRF on a copy scaled
+    down to it (spatial deviations scaled alike) and the marginals are scaled back: memory
+    stays bounded (a 4000x3000 image would need ~4 GB at 5 classes)."""
+    height, width = rgb.shape[:2]
+    cap = params.get("max_side") or 0
+    factor = 1.0
+    if cap and max(height, width) > cap:
+        factor = cap / max(height, width)
+        small = (max(1, round(height * factor)), max(1, round(width * factor)))
+        rgb = cv2.resize(rgb, (small[1], small[0]), interpolation=cv2.INTER_AREA)
+        probs = zoom_linear(probs, *small)
     unary = np.log(np.maximum(probs, params["min_prob"]))
     image = rgb[:, :, ::-1] if params["channel_order"] == "BGR" else rgb
-    return crf.dense_crf(np.ascontiguousarray(image), unary,
-                         scale_factor=params["scale_factor"], pos_xy_std=params["pos_xy_std"],
-                         pos_w=params["pos_w"], bi_xy_std=params["bi_xy_std"],
-                         bi_rgb_std=params["bi_rgb_std"], bi_w=params["bi_w"],
-                         maxiter=params["maxiter"])
+    q = crf.dense_crf(np.ascontiguousarray(image), unary,
+                      scale_factor=params["scale_factor"] / factor,
+                      pos_xy_std=params["pos_xy_std"], pos_w=params["pos_w"],
+                      bi_xy_std=params["bi_xy_std"],
+                      bi_rgb_std=params["bi_rgb_std"], bi_w=params["bi_w"],
+                      maxiter=params["maxiter"])
+    return q if factor == 1.0 else zoom_linear(q, height, width)
 
 
 def postprocess(job):
@@ -75,7 +87,7 @@ def crf_test_params(cfg):
                 pos_w=cfg.CRF_POS_W, bi_xy_std=cfg.CRF_BI_XY_STD,
                 bi_rgb_std=cfg.CRF_TEST_BI_RGB_STD, bi_w=cfg.CRF_BI_W,
                 maxiter=cfg.CRF_MAXITER, min_prob=cfg.CRF_TEST_MIN_PROB,
-                channel_order=cfg.CRF_TEST_CHANNEL_ORDER)
+                channel_order=cfg.CRF_TEST_CHANNEL_ORDER, max_side=cfg.CRF_TEST_MAX_SIDE)
 
 
 def predict_probs(mod, data, flip):
@@ -92,9 +104,11 @@ def predict_probs(mod, data, flip):
 
 
 def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask_dir=None,
-                  overlay_dir=None, scoremap_dir=None, workers=None, supervised=False):
+                  overlay_dir=None, scoremap_dir=None, workers=None, supervised=False,
+                  skipped=None):
     """Segment ``entries``; returns (confusion matrix summed over images with masks, count of
-    those images, snapshot epoch)."""
+    those images, snapshot epoch). ``skipped``, a list: unreadable images are passed over and
+    listed there (--images) instead of ending the run (evaluation)."""
     symbol, arg, aux, epoch = load_inference_params(cfg, epoch, supervised)
     mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
     workers = worker_count(cfg.CRF_WORKERS) if workers is None else workers
@@ -116,9 +130,14 @@ def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask
             counted += 1
 
     corners = cfg.TEST_INTERPOLATION == "corners"
-    for entry, data, rgb, mask in tqdm(inference_stream(cfg, entries, corners=corners),
+    for entry, data, rgb, mask in tqdm(inference_stream(cfg, entries, corners=corners,
+                                                        skipped=skipped),
                                        total=len(entries), desc="segmenting"):
         probs = predict_probs(mod, data, flip)
+        if params and params["max_side"] and max(rgb.shape[:2]) > params["max_side"]:
+            logging.info("%s is %dx%d: its CRF runs on a copy scaled to a long side of %d "
+                         "(CRF_TEST_MAX_SIDE)", entry["image"], rgb.shape[1], rgb.shape[0],
+                         params["max_side"])
         if scoremap_dir:
             atomic_save_npz(os.path.join(scoremap_dir, entry["id"] + ".npz"),
                             probs=probs.astype(np.float16))
@@ -158,6 +177,7 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
         raise DatasetError("the val list of %s has no images with masks" % cfg.DATASET_PATH)
     _, _, _, epoch = load_inference_params(cfg, epoch, supervised)
     out = output_dir(cfg, epoch, flip, use_crf, supervised)
+    check_writable(out)
     conf, counted, epoch = run_inference(
         cfg, ctx, val, epoch, flip, use_crf, os.path.join(out, "masks") if savemask else None,
         None, os.path.join(out, "scoremaps") if savescoremap else None, supervised=supervised)
@@ -195,7 +215,13 @@ def segment_images(cfg, ctx, path, epoch=None, flip=False, use_crf=False):
     entries = image_entries(path)
     _, _, _, epoch = load_inference_params(cfg, epoch)
     out = os.path.join(output_dir(cfg, epoch, flip, use_crf), "images")
+    check_writable(out)
+    skipped = []
     run_inference(cfg, ctx, entries, epoch, flip, use_crf, os.path.join(out, "masks"),
-                  os.path.join(out, "overlays"))
-    logging.info("wrote masks and overlays of %d images to %s", len(entries), out)
+                  os.path.join(out, "overlays"), skipped=skipped)
+    logging.info("wrote masks and overlays of %d images to %s", len(entries) - len(skipped),
+                 out)
+    if skipped:
+        logging.warning("WARNING: %d of %d images could not be read and were skipped:\n%s",
+                        len(skipped), len(entries), "\n".join(m for _, m in skipped))
     return out

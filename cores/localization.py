@@ -14,6 +14,8 @@ from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import inference_stream, multilabel_iter
 from cores.data.transforms import load_rgb, resize_rgb
 from cores.distributed import Cluster
+from cores.errors import SECError
+from cores.io import check_writable
 from cores.metrics import classification_report
 from cores.symbols import networks
 from cores.train import fit, multilabel_loss
@@ -65,7 +67,7 @@ def train_cue_network(cfg, kind, ctx, entries, resume=False, cluster=None,
     keys = (s["lr"], s["step"], s["epoch"], s["batch"], "MIRROR_CUES") + s["resume_keys"]
     arg, aux, state, begin = checkpoint.initial_params(
         cfg, prefix, symbol, shapes, resume, stage_keys=keys,
-        allow_config_change=allow_config_change)
+        allow_config_change=allow_config_change, epoch_size=cfg[s["epoch"]])
     it = multilabel_iter(cfg, entries, batch, cfg[s["epoch"]], start_batch=begin * cfg[s["epoch"]],
                          cluster=cluster, mirror=cfg.MIRROR_CUES)
     try:
@@ -150,7 +152,7 @@ def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
     return out
 
 
-class LearningError(Exception):
+class LearningError(SECError):
     """A cue network that cannot or did not learn to recognise the classes."""
 
 
@@ -241,6 +243,7 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
     cluster = cluster or Cluster()
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     kind_cfg = STAGES[kind]
+    check_writable(cfg.CACHE_PATH, *(() if skip_train else (cfg.SNAPSHOT_PATH,)))
     check_negatives(train, classes)
     if not skip_train:
         last = train_cue_network(cfg, kind, ctx, train, resume, cluster, allow_config_change)
@@ -292,12 +295,13 @@ def merge_shares(path, num_workers, ids):
         share, _ = cues.load_cues(part)
         twice = set(share) & set(merged)
         if twice:
-            raise ValueError("%s repeats images of another share, e.g. %s" % (part,
+            raise cues.CueFileError("%s repeats images of another share, e.g. %s" % (part,
                                                                             sorted(twice)[:5]))
         merged.update(share)
     if set(merged) != set(ids):
         missing = sorted(set(ids) - set(merged))
-        raise ValueError("the cue shares miss %d images, e.g. %s" % (len(missing), missing[:5]))
+        raise cues.CueFileError("the cue shares miss %d images, e.g. %s" % (len(missing),
+                                                                          missing[:5]))
     for part in parts:
         os.remove(part)
     return merged

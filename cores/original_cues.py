@@ -11,7 +11,7 @@ import pickle
 
 import numpy as np
 
-from cores.cues import save_cues
+from cores.cues import CueFileError, save_cues
 
 _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy", "ndarray"),
             ("numpy", "dtype")}
@@ -50,16 +50,21 @@ def convert_original_cues(pickle_path, list_path, out_path, size=41):
     """Write the authors' cues as a project cue file; returns ({id: (3, M)}, {id: labels})."""
     for p in (pickle_path, list_path):
         if not os.path.isfile(p):
-            raise FileNotFoundError("not found: %s" % p)
-    table = restricted_load(pickle_path)
+            raise CueFileError("not found: %s (localization_cues.pickle.gz and input_list.txt "
+                               "ship with the SEC authors' release, training/localization_cues/"
+                               ")" % p)
+    try:
+        table = restricted_load(pickle_path)
+    except Exception as e:  # an UnpicklingError from a refused class, a truncated file
+        raise CueFileError("cannot read %s: %s" % (pickle_path, e)) from None
     if not isinstance(table, dict):
-        raise ValueError("%s does not hold a dict" % pickle_path)
+        raise CueFileError("%s does not hold a dict" % pickle_path)
     names = read_input_list(list_path)
     cue_set, labels = {}, {}
     for index, image_id in names.items():
         key = "%d_cues" % index
         if key not in table:
-            raise ValueError("%s has no %s for %s" % (pickle_path, key, image_id))
+            raise CueFileError("%s has no %s for %s" % (pickle_path, key, image_id))
         cue_set[image_id] = np.asarray(table[key], dtype=np.int64).reshape(3, -1)
         labels[image_id] = np.asarray(table["%d_labels" % index], dtype=np.int64).ravel()
     save_cues(out_path, cue_set, size, labels)

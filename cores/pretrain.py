@@ -9,6 +9,7 @@ import numpy as np
 from cores import checkpoint
 from cores.data.dataset import load_index
 from cores.data.iterators import inference_stream
+from cores.io import check_writable
 from cores.symbols import networks
 from cores.symbols.layers import BN_EPS
 from cores.localization import (check_classifier, check_negatives, classifier_scores,
@@ -65,6 +66,7 @@ def pretrain_backbone(cfg, ctx, resume=False, allow_config_change=False):
     path = os.path.join(cfg.MODEL_PATH, cfg.BASE_NET + ".params")
     if os.path.isfile(path):
         raise checkpoint.CheckpointError("%s exists; remove it to pretrain a new one" % path)
+    check_writable(cfg.MODEL_PATH, cfg.SNAPSHOT_PATH)
     check_negatives(train, classes)
     random_cfg = type(cfg)(cfg, RANDOM_INIT=True)
     last = train_cue_network(random_cfg, "pretrain", ctx, train, resume,

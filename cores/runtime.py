@@ -77,3 +77,18 @@ def fail(message):
     """End a script with a clear message (exit status 1), no traceback."""
     logging.error("error: %s", message)
     sys.exit(1)
+
+
+def run_script(main):
+    """Run a script's ``main``: errors a user can act on (cores.errors.SECError) end in one
+    line, Ctrl-C in one line (workers ignore it and end with their parent); anything else is a
+    programming error and keeps its traceback."""
+    from cores.errors import SECError
+    try:
+        main()
+    except SECError as e:
+        fail(str(e))
+    except KeyboardInterrupt:
+        logging.error("interrupted: every snapshot and output file written so far is complete "
+                      "(--resume continues a training stage)")
+        sys.exit(130)

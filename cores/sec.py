@@ -8,6 +8,7 @@ from tqdm import tqdm
 from cores import checkpoint, cues
 from cores.data.dataset import DatasetError, load_index, read_mask
 from cores.data.iterators import sec_iter
+from cores.io import check_writable
 from cores.localization import cue_path, score_size
 from cores.symbols import networks
 from cores.train import fit, named_losses
@@ -37,7 +38,7 @@ def training_cues(cfg, cue_file=None):
     if cue_file == "original":
         cue_file = os.path.join(cfg.CACHE_PATH, "original_cues.npz")
         if not os.path.isfile(cue_file):
-            raise FileNotFoundError("%s not found; convert the authors' cues first with "
+            raise cues.CueFileError("%s not found; convert the authors' cues first with "
                                     "tools/convert_original_cues.py" % cue_file)
     if cue_file:
         return cues.load_cues(cue_file)
@@ -45,7 +46,7 @@ def training_cues(cfg, cue_file=None):
     fg, bg = cue_path(cfg, "fg"), cue_path(cfg, "bg")
     for path, script in ((fg, "train_fg_cues.py"), (bg, "train_bg_cues.py")):
         if not os.path.isfile(path) and not os.path.isfile(merged):
-            raise FileNotFoundError("cue file not found: %s; run %s first" % (path, script))
+            raise cues.CueFileError("cue file not found: %s; run %s first" % (path, script))
     stale = not os.path.isfile(merged) or any(
         os.path.isfile(p) and os.path.getmtime(p) > os.path.getmtime(merged) for p in (fg, bg))
     if stale:
@@ -71,22 +72,25 @@ def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None,
     ``supervised``: the same network, schedule and fit loop on the ground-truth masks (the
     upper bound SEC is measured against). Returns the loss history."""
     _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
+    check_writable(cfg.SNAPSHOT_PATH, cfg.CACHE_PATH)
     if supervised:
         size = score_size(cfg)
         cue_set = supervised_cues(train, size)
         symbol = networks.supervised_train_symbol(cfg)
     else:
         cue_set, size = training_cues(cfg, cue_file)
+        cues.check_classes(cue_set, cfg.CLASS_NUM, cue_file or "the merged cues")
         symbol = networks.sec_train_symbol(cfg)
     if size != score_size(cfg):
-        raise ValueError("the cues are on a %dx%d grid but the network gives %dx%d scores for "
-                         "INPUT_SIZE=%d" % (size, size, score_size(cfg), score_size(cfg),
-                                            cfg.INPUT_SIZE))
+        raise cues.CueFileError("the cues are on a %dx%d grid but the network gives %dx%d "
+                                "scores for INPUT_SIZE=%d" % (size, size, score_size(cfg),
+                                                              score_size(cfg), cfg.INPUT_SIZE))
     shapes = {k: v for k, v in input_shapes(cfg, size).items() if k in symbol.list_arguments()}
     prefix = sec_prefix(cfg, supervised)
     os.makedirs(cfg.SNAPSHOT_PATH, exist_ok=True)
     arg, aux, state, begin = checkpoint.initial_params(
-        cfg, prefix, symbol, shapes, resume, epoch, SEC_RESUME_KEYS, allow_config_change)
+        cfg, prefix, symbol, shapes, resume, epoch, SEC_RESUME_KEYS, allow_config_change,
+        cfg.EPOCH_SIZE)
     it = sec_iter(cfg, train, cue_set, size, cfg.BATCH_SIZE, start_batch=begin * cfg.EPOCH_SIZE,
                   cluster=cluster, supervised=supervised)
     names = networks.loss_names(symbol)

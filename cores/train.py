@@ -12,10 +12,11 @@ from tqdm import tqdm
 
 from cores import checkpoint
 from cores.denormals import flush_denormals
+from cores.errors import SECError
 from cores.io import atomic_write_text
 
 
-class TrainingError(Exception):
+class TrainingError(SECError):
     """Training cannot go on (a non-finite loss); the message names the batch's images."""
 
 
@@ -140,7 +141,8 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
         bar.close()
         if cluster.is_root:
             arg, aux = mod.get_params()
-            checkpoint.save_snapshot(prefix, epoch + 1, arg, aux, cfg, _optimizer_state(mod))
+            checkpoint.save_snapshot(prefix, epoch + 1, arg, aux, cfg, _optimizer_state(mod),
+                                     iteration)
             atomic_write_text(history_path, json.dumps(history))
             logging.info("saved %s", checkpoint.snapshot_path(prefix, epoch + 1))
         cluster.barrier()                  # every worker may read the snapshot from here on

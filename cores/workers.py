@@ -24,8 +24,10 @@ def _watch_parent(parent_pid):
 
 
 def _init_worker(parent_pid):
+    import signal
     from cores.denormals import flush_denormals
     flush_denormals()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to report, once
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 

@@ -5,11 +5,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from cores.checkpoint import CheckpointError  # noqa: E402
-from cores.data.dataset import DatasetError  # noqa: E402
-from cores.localization import LearningError  # noqa: E402
 from cores.pretrain import pretrain_backbone  # noqa: E402
-from cores.runtime import (add_device_args, add_resume_args, contexts, fail,  # noqa: E402
+from cores.runtime import (add_device_args, add_resume_args, contexts, run_script,  # noqa: E402
                            parse_args, setup_logging)
 
 
@@ -21,11 +18,8 @@ def add_arguments(parser):
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
     setup_logging(cfg, "pretrain_backbone")
-    try:
-        pretrain_backbone(cfg, contexts(args), args.resume, args.allow_config_change)
-    except (DatasetError, CheckpointError, LearningError) as e:
-        fail(str(e))
+    pretrain_backbone(cfg, contexts(args), args.resume, args.allow_config_change)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -92,7 +92,7 @@ def test_merge_cue_files(tmp_path):
     np.testing.assert_array_equal(label, np.where(np.eye(4, dtype=bool), 2, 0))
     bg["b"] = bg["a"]
     cues.save_cues(str(tmp_path / "bg.npz"), bg, 4)
-    with pytest.raises(ValueError, match="cover different images"):
+    with pytest.raises(cues.CueFileError, match="cover different images"):
         cues.merge_cue_files(str(tmp_path / "fg.npz"), str(tmp_path / "bg.npz"),
                              str(tmp_path / "x.npz"))
 
@@ -136,3 +136,43 @@ def test_saliency_gradient_is_masked_at_the_pre_activation():
         plus[idx] += 1e-6
         minus[idx] -= 1e-6
         assert g[idx] == pytest.approx((total(plus) - total(minus)) / 2e-6, rel=1e-4, abs=1e-9)
+
+
+def _write_cues(path, **arrays):
+    np.savez_compressed(path, **arrays)
+
+
+@pytest.mark.parametrize("case,pattern", [
+    ("truncated", r"cannot read cue file .*c.npz \(truncated"),
+    ("no size", r"c.npz is not a cue file: it lacks size"),
+    ("outside", r"c.npz: image b has cue coordinates outside the 4x4 grid"),
+    ("offsets", r"c.npz is inconsistent"),
+])
+def test_bad_cue_files_are_named(tmp_path, case, pattern):
+    """Issue 11.5: BadZipFile/KeyError/IndexError became one message naming the file and the
+    image."""
+    path = str(tmp_path / "c.npz")
+    good = {"a": np.array([[1, 1], [0, 1], [2, 3]]), "b": np.array([[0], [1], [1]])}
+    cues.save_cues(path, good, 4)
+    if case == "truncated":
+        with open(path, "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            f.write(data[:len(data) // 2])
+    elif case == "no size":
+        _write_cues(path, ids=np.array(["a"]), offsets=np.array([0, 0]), cues=np.zeros((3, 0)))
+    elif case == "outside":
+        cues.save_cues(path, dict(good, b=np.array([[0], [1], [4]])), 4)
+    else:
+        _write_cues(path, ids=np.array(["a", "b"]), offsets=np.array([0, 5]),
+                    cues=np.zeros((3, 2)), size=np.int64(4))
+    with pytest.raises(cues.CueFileError, match=pattern):
+        cues.load_cues(path)
+
+
+def test_cue_classes_must_fit_class_num():
+    cue_set = {"a": np.array([[0, 7], [0, 1], [0, 1]])}
+    cues.check_classes(cue_set, 8, "x.npz")
+    with pytest.raises(cues.CueFileError, match="x.npz: image a has cues of class 7, but "
+                                                "CLASS_NUM=5"):
+        cues.check_classes(cue_set, 5, "x.npz")

@@ -143,3 +143,41 @@ def test_test_time_crf_gets_the_image_in_rgb_order():
     np.testing.assert_allclose(got, want, rtol=1e-6)
     bgr = evaluation.test_time_crf(rgb, probs, dict(params, channel_order="BGR"))
     assert np.abs(bgr - got).max() > 1e-3
+
+
+def test_large_images_run_the_crf_on_a_bounded_copy():
+    """Issue 11.9: the test-time CRF's memory is bounded by CRF_TEST_MAX_SIDE; the result is
+    the CRF of the scaled copy (spatial deviations scaled alike), scaled back."""
+    import cv2
+    from cores.data.transforms import zoom_linear
+    rng = np.random.RandomState(3)
+    rgb = np.zeros((120, 200, 3), np.uint8)
+    rgb[:, 100:] = (200, 60, 30)
+    rgb = np.clip(rgb + rng.randint(0, 40, rgb.shape), 0, 255).astype(np.uint8)
+    probs = rng.dirichlet(np.ones(2), size=(120, 200)).transpose(2, 0, 1).astype(np.float32)
+    params = dict(scale_factor=1.0, pos_xy_std=3, pos_w=3, bi_xy_std=80, bi_rgb_std=13, bi_w=10,
+                  maxiter=5, min_prob=1e-5, channel_order="RGB", max_side=100)
+    got = evaluation.test_time_crf(rgb, probs, params)
+    assert got.shape == (2, 120, 200)
+    small = cv2.resize(rgb, (100, 60), interpolation=cv2.INTER_AREA)
+    q = crf.dense_crf(small, np.log(np.maximum(zoom_linear(probs, 60, 100), 1e-5)), 2.0, 3, 3,
+                      80, 13, 10, 5)
+    np.testing.assert_allclose(got, zoom_linear(q, 120, 200), rtol=1e-5, atol=1e-6)
+    full = evaluation.test_time_crf(rgb, probs, dict(params, max_side=0))
+    assert (full.argmax(0) == got.argmax(0)).mean() > 0.8          # the same segmentation
+
+
+def test_own_images_skip_unreadable_files(snapshot, toy_tree, tmp_path, caplog):
+    """Issue 11.9: one bad file no longer stops --images; RGBA and grayscale are converted."""
+    root, ids = toy_tree
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    src = os.path.join(root, "VOCdevkit", "VOC2012", "JPEGImages", ids["voc_val"][0] + ".jpg")
+    Image.open(src).convert("RGBA").save(folder / "rgba.png")
+    Image.open(src).convert("L").save(folder / "gray.png")
+    (folder / "broken.jpg").write_bytes(b"this is not a JPEG")
+    with caplog.at_level("INFO"):
+        out = evaluation.segment_images(snapshot, [mx.cpu()], str(folder))
+    masks = os.listdir(os.path.join(out, "masks"))
+    assert "gray.png" in masks and "rgba.png" in masks and "broken.png" not in masks
+    assert "1 of 3 images could not be read" in caplog.text and "broken.jpg" in caplog.text

@@ -59,3 +59,21 @@ def test_temporaries_of_a_killed_run_are_removed_at_the_next_start(tmp_path):
     assert len(removed) == 2
     assert sorted(os.listdir(tmp_path)) == [".other-0001.abc.tmp.params",
                                             "sec_vgg16-0002.params"]
+
+
+def test_unwritable_outputs_stop_before_the_work(tmp_path, toy_index):
+    """Issue 11.6: found at the first save before (one epoch in), now before training starts.
+    (Tests run as root, whom permissions do not stop: a path under a file cannot be made.)"""
+    import mxnet as mx
+    from cores.errors import OutputError
+    from cores.io import check_writable
+    from cores.sec import train_sec
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="cannot write to .*a_file/snapshots"):
+        check_writable(str(tmp_path / "ok"), str(blocker / "snapshots"))
+    cfg = type(toy_index[0])(toy_index[0], SNAPSHOT_PATH=str(blocker / "snapshots"))
+    with pytest.raises(OutputError, match="a_file/snapshots"):
+        train_sec(cfg, [mx.cpu()], cue_file="unused.npz")
+    with pytest.raises(OutputError, match="cannot write .*a_file/x.json"):
+        atomic_write_text(str(blocker / "x.json"), "{}")

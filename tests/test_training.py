@@ -58,6 +58,10 @@ def test_resume_reproduces_the_uninterrupted_run(toy_tree, toy_index, tmp_path):
         with open(history_file) as f:
             assert f.read() == saved_history             # nothing lost by the refusal
     assert checkpoint.latest_epoch(sec_prefix(part)) == 1
+    assert checkpoint.snapshot_iteration(sec_prefix(part), 1) == 2      # stored in it
+    with pytest.raises(checkpoint.CheckpointError, match="saved at iteration 2"):
+        train_sec(type(part)(part, MAX_ITER=4, EPOCH_SIZE=1), [mx.cpu()], resume=True,
+                  cue_file=cue_file, allow_config_change=True)
     resumed = type(part)(part, MAX_ITER=4)               # a longer run may resume
     train_sec(resumed, [mx.cpu()], resume=True, cue_file=cue_file)
     a, b = _params(full, 2), _params(resumed, 2)
@@ -106,3 +110,34 @@ def test_nan_loss_stops_with_image_ids_and_keeps_the_snapshot(toy_tree, toy_inde
     after = _params(cfg, 1)
     for k in before:
         np.testing.assert_array_equal(before[k].asnumpy(), after[k].asnumpy())
+
+
+def test_corrupt_snapshot_files_are_named_with_a_way_out(toy_tree, toy_index, tmp_path):
+    """Issue 11.10: a truncated optimizer file, snapshot or sidecar: one message with the file
+    and what to do, no MXNet stack trace."""
+    cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=2, EPOCH_SIZE=1)
+    cue_file = _gt_cues(cfg, toy_index[1], 6)
+    train_sec(cfg, [mx.cpu()], cue_file=cue_file)
+    prefix = sec_prefix(cfg)
+    optimizer = prefix + "-0002.optimizer.params"
+    with open(optimizer, "r+b") as f:
+        f.truncate(100)
+    resumed = type(cfg)(cfg, MAX_ITER=3)
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        train_sec(resumed, [mx.cpu()], resume=True, cue_file=cue_file)
+    message = str(err.value)
+    assert "sec_vgg16-0002.optimizer.params" in message and "--epoch 1" in message
+    assert "Stack trace" not in message and "\n" not in message
+    with open(checkpoint.snapshot_path(prefix, 2), "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(checkpoint.CheckpointError) as err:
+        train_sec(resumed, [mx.cpu()], resume=True, cue_file=cue_file)
+    assert "sec_vgg16-0002.params" in str(err.value) and "--epoch 1" in str(err.value)
+    weights = tmp_path / "models"
+    weights.mkdir()
+    (weights / "vgg16.params").write_bytes(b"")
+    (weights / "vgg16.json").write_text("{not json")
+    fresh = type(cfg)(cfg, MODEL_PATH=str(weights), RANDOM_INIT=False, SNAPSHOT_PATH=str(
+        tmp_path / "fresh"))
+    with pytest.raises(checkpoint.CheckpointError, match="cannot read .*vgg16.json, the sidecar"):
+        train_sec(fresh, [mx.cpu()], cue_file=cue_file)

@@ -6,10 +6,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cores.baselines import baselines  # noqa: E402
-from cores.checkpoint import CheckpointError  # noqa: E402
-from cores.data.dataset import DatasetError  # noqa: E402
 from cores.io import atomic_write_text  # noqa: E402
-from cores.runtime import add_device_args, contexts, fail, parse_args, setup_logging  # noqa: E402
+from cores.runtime import (add_device_args, contexts, parse_args, run_script,  # noqa: E402
+                           setup_logging)
 
 
 def add_arguments(parser):
@@ -21,14 +20,11 @@ def add_arguments(parser):
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
     setup_logging(cfg, "baselines")
-    try:
-        result = baselines(cfg, contexts(args)[:1])
-    except (DatasetError, CheckpointError) as e:
-        fail(str(e))
+    result = baselines(cfg, contexts(args)[:1])
     out = args.out or os.path.join(cfg.OUTPUT_PATH, "baselines.json")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

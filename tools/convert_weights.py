@@ -9,10 +9,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from cores.caffe_model import CaffeFormatError  # noqa: E402
 from cores.checkpoint import save_weights  # noqa: E402
-from cores.runtime import fail, parse_args, setup_logging  # noqa: E402
-from cores.weights import ConversionError, convert_caffe, convert_gluon  # noqa: E402
+from cores.runtime import fail, parse_args, run_script, setup_logging  # noqa: E402
+from cores.weights import convert_caffe, convert_gluon  # noqa: E402
 
 
 def add_arguments(parser):
@@ -30,13 +29,10 @@ def main():
     net = args.net or cfg.BASE_NET
     if bool(args.caffe) == bool(args.gluon):
         fail("give one of --caffe or --gluon")
-    try:
-        if args.caffe:
-            arg, aux, meta = convert_caffe(args.caffe, net, cfg.CHANNEL_ORDER, args.prototxt)
-        else:
-            arg, aux, meta = convert_gluon(args.gluon, net, cfg.CHANNEL_ORDER)
-    except (ConversionError, CaffeFormatError, FileNotFoundError) as e:
-        fail(str(e))
+    if args.caffe:
+        arg, aux, meta = convert_caffe(args.caffe, net, cfg.CHANNEL_ORDER, args.prototxt)
+    else:
+        arg, aux, meta = convert_gluon(args.gluon, net, cfg.CHANNEL_ORDER)
     out = args.out or os.path.join(cfg.MODEL_PATH, net + ".params")
     save_weights(out, arg, aux, meta)
     logging.info("wrote %s: %d parameters, %d auxiliary states; input %s with PIXEL_MEAN %s",
@@ -48,4 +44,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -6,9 +6,9 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from cores import cues  # noqa: E402
-from cores.data.dataset import DatasetError, load_index  # noqa: E402
+from cores.data.dataset import load_index  # noqa: E402
 from cores.localization import report_cues  # noqa: E402
-from cores.runtime import fail, parse_args, setup_logging  # noqa: E402
+from cores.runtime import parse_args, run_script, setup_logging  # noqa: E402
 
 
 def add_arguments(parser):
@@ -19,15 +19,12 @@ def add_arguments(parser):
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
     setup_logging(cfg, "cue_report")
-    try:
-        classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
-        cue_set, size = cues.load_cues(args.cue_file)
-    except (DatasetError, FileNotFoundError) as e:
-        fail(str(e))
+    classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
+    cue_set, size = cues.load_cues(args.cue_file)
     kind = os.path.splitext(os.path.basename(args.cue_file))[0]
     report_cues(cfg, kind, cue_set, size, [e for e in train if e["id"] in cue_set], classes,
                 args.vis)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

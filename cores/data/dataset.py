@@ -17,6 +17,7 @@ import scipy.io
 from PIL import Image
 
 from cores.data.palette import VOC_CLASSES
+from cores.errors import SECError
 from cores.io import atomic_path
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -24,7 +25,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 INDEX_FILES = ("classes.json", "train_aug.json", "val.json")
 
 
-class DatasetError(Exception):
+class DatasetError(SECError):
     """Bad or missing input data; the message names the file and the problem."""
 
 
@@ -334,6 +335,8 @@ def create_dataset(cfg, names_file=None, custom=None):
     """Build, check and write the index under cfg.DATASET_PATH; returns it. ``custom`` holds
     the custom-mode paths (images, labels, classes, val_images, val_masks)."""
     from cores.config import worker_count
+    from cores.io import check_writable
+    check_writable(cfg.DATASET_PATH)
     workers = worker_count(cfg.DATA_WORKERS)
     if custom:
         index = build_custom_index(custom["images"], custom["labels"], custom["classes"],

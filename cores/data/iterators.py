@@ -9,11 +9,13 @@ within every pass the workers' shards are disjoint and together cover the list, 
 sees the images that one process with batch W*B would.
 """
 import collections
+import logging
 
 import mxnet as mx
 import numpy as np
 
 from cores.data import transforms
+from cores.data.dataset import DatasetError
 from cores.workers import process_pool
 
 
@@ -154,7 +156,8 @@ def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=No
     size, num_classes = cfg.INPUT_SIZE, cfg.CLASS_NUM
     missing = [e["id"] for e in entries if e["id"] not in cues]
     if missing:
-        raise ValueError("the cue file has no cues for %d training images, e.g. %s"
+        from cores.cues import CueFileError
+        raise CueFileError("the cue file has no cues for %d training images, e.g. %s"
                          % (len(missing), ", ".join(missing[:5])))
 
     def make_job(entry, mirror):
@@ -174,10 +177,11 @@ def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=No
                      _part(cluster))
 
 
-def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False):
+def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False, skipped=None):
     """Yields (entry, data (3,S,S), original RGB, mask or None) in list order, decoding ahead
     in worker processes; memory stays flat in the number of images. ``corners``: resize on
-    the corner-aligned grid (evaluation's TEST_INTERPOLATION)."""
+    the corner-aligned grid (evaluation's TEST_INTERPOLATION). ``skipped``, a list: images that
+    cannot be read are logged, appended to it and passed over instead of ending the run."""
     from cores.config import worker_count
     workers = worker_count(cfg.DATA_WORKERS) if workers is None else workers
     ahead = max(2, (prefetch or cfg.PREFETCH) * max(1, workers))
@@ -192,7 +196,14 @@ def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False):
                 pending.append((entry, loader.submit(transforms.load_inference, [job])[0]))
                 position += 1
             entry, future = pending.popleft()
-            data, rgb, mask = future.result()
+            try:
+                data, rgb, mask = future.result()
+            except DatasetError as e:
+                if skipped is None:
+                    raise
+                logging.warning("WARNING: skipped: %s", e)
+                skipped.append((entry["image"], str(e)))
+                continue
             yield entry, data, rgb, mask
     finally:
         loader.close()
