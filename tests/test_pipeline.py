@@ -22,8 +22,6 @@ from tests.conftest import REPO
 # A tiny variant of the dataset family (not the demo's), the demo's recipe (demo/toy.yaml) at
 # input 81 with shortened schedules; seeds are fixed.
 VARIANT = dict(name="stripes5", n_train=64, n_val=12)
-MARGIN_OVER_BACKGROUND = 0.15
-MARGIN_OVER_CUES = 0.03
 FAST = dict(DATA_WORKERS=2, CRF_WORKERS=2, INPUT_SIZE=81, Q_FG=0.945, Q_BG=0.986,
             MAX_ITER_PRE=600, LR_STEP_PRE=500, EPOCH_SIZE_PRE=300, MAX_ITER_BG=300,
             LR_STEP_BG=250, EPOCH_SIZE_BG=300, MAX_ITER_FG=600, LR_STEP_FG=500, EPOCH_SIZE_FG=300,
@@ -130,8 +128,8 @@ def test_sec_snapshots_and_logs(pipeline):
 
 def test_sec_learns_beyond_its_baselines_and_towards_the_bound(pipeline):
     """Learning happened: SEC --crf --flip beats all-background and the cues alone by clear
-    margins, and the supervised bound (same network, schedule and loop, true masks) beats
-    SEC."""
+    margins and reaches 75 % of the supervised bound (same network, schedule and loop, true
+    masks), as the quality benchmark asks of every variant."""
     cfg, val = pipeline["cfg"], pipeline["val"]
     metrics, out = _metrics(cfg)
     bound, _ = _metrics(cfg, supervised=True)
@@ -141,9 +139,11 @@ def test_sec_learns_beyond_its_baselines_and_towards_the_bound(pipeline):
                (read_mask(e["mask"]) for e in val))
     _, background_miou, _ = iou_scores(conf)
     assert pipeline["base"]["all_background"]["mIoU"] == pytest.approx(background_miou)
-    assert metrics["mIoU"] > background_miou + MARGIN_OVER_BACKGROUND
-    assert metrics["mIoU"] > pipeline["base"]["cues"]["mIoU"] + MARGIN_OVER_CUES
-    assert bound["mIoU"] > metrics["mIoU"]
+    # measured with these seeds: all-background 0.146, cues 0.253, SEC 0.484, bound 0.516
+    assert metrics["mIoU"] > background_miou + 0.2
+    assert metrics["mIoU"] > pipeline["base"]["cues"]["mIoU"] + 0.1
+    assert bound["mIoU"] > background_miou + 0.25
+    assert metrics["mIoU"] > 0.75 * bound["mIoU"]
     assert "mIoU" in pipeline["evaluated"]
     palette = voc_palette().ravel().tolist()
     for e in val:
