@@ -1,5 +1,6 @@
 # One entry point: every target sets up its own virtual environment first.
 #   make test    set up, then run the test suite
+#   make test-fast  the suite without the slow end-to-end pipeline test
 #   make demo    set up, then run the whole pipeline on the generated toy dataset (CPU)
 #   make bench   set up, then run the speed benchmark
 #   make quality set up, then run the quality benchmark (about an hour on 2 cores; not in CI)
@@ -10,7 +11,7 @@ MXNET ?= mxnet==1.9.1
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(subst =,_,$(MXNET))
 
-.PHONY: setup test demo bench quality clean
+.PHONY: setup test test-fast demo bench quality clean
 
 setup: $(STAMP)
 
@@ -24,6 +25,9 @@ $(STAMP): dependencies.txt
 
 test: setup
 	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
 
 demo: setup
 	$(PY) demo/run_demo.py

@@ -19,7 +19,8 @@ def toy_tree(tmp_path_factory):
 
 
 def toy_config(root, work, **overrides):
-    """The demo's toy config pointed at ``root`` (data) and ``work`` (outputs)."""
+    """The demo's toy config pointed at ``root`` (data) and ``work`` (outputs), at input 81
+    (11x11 score maps) for speed."""
     cfg = load_config(os.path.join(REPO, "demo", "toy.yaml"), [
         "VOCDEVKIT_PATH=" + os.path.join(root, "VOCdevkit", "VOC2012"),
         "SBD_PATH=" + os.path.join(root, "benchmark_RELEASE", "dataset"),
@@ -29,7 +30,8 @@ def toy_config(root, work, **overrides):
         "CACHE_PATH=" + os.path.join(work, "cache"),
         "OUTPUT_PATH=" + os.path.join(work, "outputs"),
         "LOG_PATH=" + os.path.join(work, "log"),
-        "DATA_WORKERS=1", "CRF_WORKERS=1"] + ["%s=%s" % kv for kv in overrides.items()])
+        "DATA_WORKERS=1", "CRF_WORKERS=1", "INPUT_SIZE=81", "Q_FG=0.945", "Q_BG=0.986"]
+        + ["%s=%s" % kv for kv in overrides.items()])
     return cfg
 
 

@@ -53,8 +53,9 @@ json.dump({"rank": c.rank, "batches": seen}, open("%(out)s/rank%%d.json" %% c.ra
 
 
 def _settings(toy_tree, toy_index, work, **extra):
+    # untrained networks: the classifier check would rightly stop the cue stage
     base = dict(INPUT_SIZE=41, RANDOM_INIT=True, DROPOUT=False, BATCH_SIZE=2, EPOCH_SIZE=3,
-                MAX_ITER=6, DATASET_PATH=toy_index[0].DATASET_PATH)
+                MAX_ITER=6, DATASET_PATH=toy_index[0].DATASET_PATH, MIN_CLASSIFIER_MAP=0)
     base.update(extra)
     return toy_config(toy_tree[0], str(work), **base)
 
@@ -148,7 +149,8 @@ def test_distributed_cue_generation_equals_the_single_process(toy_tree, toy_inde
         e["id"] for e in toy_index[1]["train"])
     for k in single:
         np.testing.assert_array_equal(single[k], merged[k])
-    assert sorted(os.listdir(dist.CACHE_PATH)) == ["fg_cues.npz", "fg_cues_report.json"]
+    assert sorted(os.listdir(dist.CACHE_PATH)) == ["fg_classification.json", "fg_cues.npz",
+                                                  "fg_cues_config.json", "fg_cues_report.json"]
 
 
 def test_a_killed_worker_fails_the_job_quickly(toy_tree, toy_index, tmp_path):

@@ -19,6 +19,8 @@ from cores.localization import score_size
 from cores.metrics import confusion_matrix, iou_scores
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow
+
 # A tiny variant of the dataset family (not the demo's), the demo's recipe (demo/toy.yaml) at
 # input 81 with shortened schedules; seeds are fixed.
 VARIANT = dict(name="stripes5", n_train=64, n_val=12)
