@@ -77,3 +77,57 @@ def test_unwritable_outputs_stop_before_the_work(tmp_path, toy_index):
         train_sec(cfg, [mx.cpu()], cue_file="unused.npz")
     with pytest.raises(OutputError, match="cannot write .*a_file/x.json"):
         atomic_write_text(str(blocker / "x.json"), "{}")
+
+
+def test_scripts_end_known_errors_and_ctrl_c_in_one_line(caplog):
+    """Issue 11.14 and 14: one wrapper for every script; programming errors keep their
+    traceback."""
+    from cores.errors import SECError
+    from cores.runtime import run_script
+
+    def known():
+        raise SECError("dataset/x.json: broken")
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    def bug():
+        raise ZeroDivisionError("a bug")
+    with pytest.raises(SystemExit) as done:
+        run_script(known)
+    assert done.value.code == 1 and "error: dataset/x.json: broken" in caplog.text
+    with pytest.raises(SystemExit) as done:
+        run_script(interrupted)
+    assert done.value.code == 130 and "interrupted" in caplog.text
+    with pytest.raises(ZeroDivisionError):
+        run_script(bug)
+
+
+def test_workers_leave_ctrl_c_to_their_parent():
+    import signal
+    from cores.workers import process_pool
+    with process_pool(1) as pool:
+        handler = pool.submit(signal.getsignal, signal.SIGINT).result()
+    assert handler == signal.SIG_IGN
+
+
+def test_resume_without_a_snapshot_says_so(tmp_path, caplog):
+    from cores import checkpoint
+    from cores.config import load_config
+    cfg = load_config(None, ["RANDOM_INIT=true", "MODEL_PATH=%s" % tmp_path])
+    with caplog.at_level("WARNING"):
+        arg, aux, state, begin = checkpoint.initial_params(
+            cfg, str(tmp_path / "sec_vgg16"), None, {}, resume=True)
+    assert begin == 0 and "no snapshot" in caplog.text and "from the beginning" in caplog.text
+
+
+def test_a_failing_demo_stage_is_named_without_a_traceback(capsys):
+    import importlib.util
+    from tests.conftest import REPO
+    spec = importlib.util.spec_from_file_location("run_demo", os.path.join(REPO, "demo",
+                                                                           "run_demo.py"))
+    run_demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(run_demo)
+    with pytest.raises(SystemExit) as done:
+        run_demo.run("SEC training", ["-c", "import sys; sys.exit(3)"])
+    assert "the SEC training stage (-c) failed with exit status 3" in str(done.value.code)
