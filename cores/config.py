@@ -35,6 +35,11 @@ DEFAULTS = {
     "WIDTH_MULT": 1.0,                              # scales channel counts (toy runs); 1.0 = exact
     "DROPOUT": True,                                # the port dropped the SEC dropouts
     "WORKSPACE": 512,
+    # ResNet50 (no authors' version; the earlier port's choices as options, docs/method.md 8)
+    "RESNET_BN": "frozen",                          # frozen | port (scale/shift trained)
+    "RESNET_CAM_DILATION": True,                    # port: res4/res5 stride 1, no dilation
+    "RESNET_SALIENCY_LAYER": "preact",              # preact (the VGG rule) | relu (port)
+    "RESNET_CRF_UNARY": "scores",                   # scores (spec 5) | probs (port)
     "RANDOM_INIT": False,                           # allow training without models/*.params
     "SEED": 0,
     # --- common optimisation ---
@@ -147,23 +152,29 @@ def _apply(cfg, key, value, source):
     cfg[key] = _coerce(key, value, source)
 
 
+def _read_yaml(path):
+    if not os.path.isfile(path):
+        raise ConfigError("config file %s does not exist" % path)
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            data = yaml.safe_load(f) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError("%s is not UTF-8 text (byte %d)" % (path, e.start)) from None
+    except yaml.YAMLError as e:
+        raise ConfigError("%s is not valid YAML: %s" % (path, e)) from None
+    if not isinstance(data, dict):
+        raise ConfigError("%s: expected a mapping of KEY: value" % path)
+    return data
+
+
 def load_config(cfg_file=None, overrides=()):
-    """The effective config: DEFAULTS, then a partial YAML file, then ``KEY=VALUE`` strings."""
+    """The effective config: DEFAULTS, then partial YAML files (one path or a list, later ones
+    win), then ``KEY=VALUE`` strings."""
     cfg = Config(copy.deepcopy(DEFAULTS))
-    if cfg_file:
-        if not os.path.isfile(cfg_file):
-            raise ConfigError("config file %s does not exist" % cfg_file)
-        try:
-            with open(cfg_file, encoding="utf-8-sig") as f:
-                data = yaml.safe_load(f) or {}
-        except UnicodeDecodeError as e:
-            raise ConfigError("%s is not UTF-8 text (byte %d)" % (cfg_file, e.start)) from None
-        except yaml.YAMLError as e:
-            raise ConfigError("%s is not valid YAML: %s" % (cfg_file, e)) from None
-        if not isinstance(data, dict):
-            raise ConfigError("%s: expected a mapping of KEY: value" % cfg_file)
-        for key, value in data.items():
-            _apply(cfg, key, value, cfg_file)
+    files = [cfg_file] if isinstance(cfg_file, str) else list(cfg_file or [])
+    for path in files:
+        for key, value in _read_yaml(path).items():
+            _apply(cfg, key, value, path)
     for item in overrides or ():
         if "=" not in item:
             raise ConfigError("--set %r: expected KEY=VALUE" % item)
@@ -177,6 +188,11 @@ def load_config(cfg_file=None, overrides=()):
         raise ConfigError("BASE_NET=%r; choose one of vgg16, resnet50" % cfg.BASE_NET)
     if cfg.CHANNEL_ORDER not in ("RGB", "BGR"):
         raise ConfigError("CHANNEL_ORDER=%r; choose RGB or BGR" % cfg.CHANNEL_ORDER)
+    for key, choices in (("RESNET_BN", ("frozen", "port")),
+                         ("RESNET_SALIENCY_LAYER", ("preact", "relu")),
+                         ("RESNET_CRF_UNARY", ("scores", "probs"))):
+        if cfg[key] not in choices:
+            raise ConfigError("%s=%r; choose %s" % (key, cfg[key], " or ".join(choices)))
     if cfg.CRF_TEST_CHANNEL_ORDER not in ("RGB", "BGR"):
         raise ConfigError("CRF_TEST_CHANNEL_ORDER=%r; choose RGB or BGR"
                           % cfg.CRF_TEST_CHANNEL_ORDER)
@@ -229,7 +245,9 @@ def save_config(cfg, path):
 
 def add_config_args(parser):
     """The ``--cfg`` and ``--set`` options every script takes."""
-    parser.add_argument("--cfg", default=None, help="YAML file of config overrides")
+    parser.add_argument("--cfg", default=[], action="append", metavar="FILE.yaml",
+                        help="YAML file of config overrides (repeatable, later files win; "
+                             "e.g. --cfg configs/port.yaml for the earlier port's recipe)")
     parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", action="extend",
                         help="one-off overrides, e.g. --set BATCH_SIZE=2 BASE_NET=resnet50 "
                              "(repeatable: every group applies, later ones win)")

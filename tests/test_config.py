@@ -99,3 +99,20 @@ def test_yaml_1_1_floats_and_bad_files_are_clear(tmp_path):
 def test_out_of_range_values_are_refused(setting, pattern):
     with pytest.raises(ConfigError, match=pattern):
         load_config(None, [setting])
+
+
+def test_port_recipe_is_one_file_on_top_of_another(tmp_path):
+    """Issue 17.4: the earlier port's recipe is selectable in one file, and config files
+    stack (later ones win)."""
+    from tests.conftest import REPO
+    import os
+    port = os.path.join(REPO, "configs", "port.yaml")
+    cfg = load_config([os.path.join(REPO, "demo", "toy.yaml"), port])
+    assert (cfg.INPUT_SIZE, cfg.POOLING_CONVENTION, cfg.DROPOUT, cfg.MIRROR) == (
+        320, "valid", False, True)
+    assert cfg.WIDTH_MULT == 0.125                     # from the first file
+    assert (cfg.RESNET_BN, cfg.RESNET_CAM_DILATION, cfg.RESNET_SALIENCY_LAYER,
+            cfg.RESNET_CRF_UNARY) == ("port", False, "relu", "probs")
+    defaults = load_config()
+    assert (defaults.RESNET_BN, defaults.RESNET_CAM_DILATION, defaults.RESNET_SALIENCY_LAYER,
+            defaults.RESNET_CRF_UNARY) == ("frozen", True, "preact", "scores")

@@ -192,3 +192,53 @@ def test_cam_maps_are_the_class_weighted_sum_of_fc7():
     weight = args["scores_weight"].asnumpy()
     np.testing.assert_allclose(maps[0], np.einsum("ck,khw->chw", weight, feat[0]), rtol=1e-4,
                                atol=1e-5)
+
+
+@pytest.mark.parametrize("net", ["vgg16", "resnet50"])
+@pytest.mark.parametrize("recipe", ["default", "port"])
+def test_both_recipes_shape_infer_at_full_size(net, recipe):
+    """Issue 17.4: the default (authors') and the port's recipe, each at its full input size."""
+    import os
+    from tests.conftest import REPO
+    files = [os.path.join(REPO, "configs", "port.yaml")] if recipe == "port" else []
+    cfg = load_config(files, ["BASE_NET=" + net])
+    out = 40 if recipe == "port" else 41
+    data = (1, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE)
+    assert networks.sec_scores(cfg, mx.sym.Variable("data")).infer_shape(data=data)[1] == [
+        (1, 21, out, out)]
+    _, outs, _ = networks.sec_train_symbol(cfg).infer_shape(
+        data=data, small_images=(1, out, out, 3), labels=(1, 21), cues=(1, 21, out, out))
+    assert outs == [(1,), (1,), (1,)]
+    assert networks.cam_symbol(cfg).infer_shape(data=data)[1] == [(1, 20, out, out)]
+    front, back = networks.saliency_parts(cfg)
+    (feature,) = front.infer_shape(data=data)[1]
+    assert back.infer_shape(saliency_input=feature)[1] == [(1, 20)]
+
+
+def _attrs(sym, name):
+    return sym.attr_dict().get(name, {})
+
+
+def test_resnet50_port_switches():
+    """Items 6-9 of issue 17: BatchNorm scale/shift trained with eps 1.001e-5, a CAM body
+    without dilation, the saliency cut after res3b's ReLU, the CRF fed probabilities."""
+    default, port = _cfg("resnet50"), _cfg("resnet50", RESNET_BN="port",
+                                           RESNET_CAM_DILATION=False, RESNET_SALIENCY_LAYER="relu",
+                                           RESNET_CRF_UNARY="probs")
+    sym = networks.sec_scores(port, mx.sym.Variable("data"))
+    assert (_attrs(sym, "bn2a_branch2a_gamma")["__lr_mult__"],
+            _attrs(sym, "bn2a_branch2a_beta")["__lr_mult__"]) == ("1.0", "2.0")
+    assert float(_attrs(sym, "bn2a_branch2a")["eps"]) == pytest.approx(1.001e-5)
+    frozen = networks.sec_scores(default, mx.sym.Variable("data"))
+    assert _attrs(frozen, "bn2a_branch2a_gamma")["__lr_mult__"] == "0.0"
+    assert float(_attrs(frozen, "bn2a_branch2a")["eps"]) == pytest.approx(1e-5)
+    cam_port, cam = networks.cam_symbol(port), networks.cam_symbol(default)
+    assert _attrs(cam_port, "res5a_branch2b")["dilate"] == "(1, 1)"
+    assert _attrs(cam, "res5a_branch2b")["dilate"] == "(4, 4)"
+    assert networks.saliency_parts(port)[0].name == "res3b_relu"
+    assert networks.saliency_parts(default)[0].name != "res3b_relu"
+
+    def crf_input(cfg):
+        return networks.sec_train_symbol(cfg).get_internals()["crf_output"].get_children()[0]
+    assert crf_input(default).name == "fc8"                  # the scores (spec 5)
+    assert crf_input(port).name.startswith("broadcast_div")  # softmax_with_floor's output

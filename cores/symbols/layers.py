@@ -58,15 +58,17 @@ def fully_connected(data, name, num_hidden, no_bias=False, kind=PRETRAINED):
     return mx.sym.FullyConnected(**kwargs)
 
 
-def frozen_batchnorm(data, name, train=False):
+def frozen_batchnorm(data, name, train=False, affine=False, eps=1e-5):
     """Caffe BatchNorm+Scale with global statistics and frozen scale/shift (DeepLab's ResNet);
-    ``train``: an ordinary trained BatchNorm (batch statistics), for backbone pretraining."""
+    ``affine``: statistics frozen but scale (lr x1) and shift (lr x2) trained, the earlier
+    port's choice; ``train``: an ordinary trained BatchNorm (batch statistics), for backbone
+    pretraining."""
     if train:
-        return batchnorm(data, name, eps=1e-5)
-    gamma = mx.sym.Variable(name + "_gamma", lr_mult=0.0, wd_mult=0.0)
-    beta = mx.sym.Variable(name + "_beta", lr_mult=0.0, wd_mult=0.0)
+        return batchnorm(data, name, eps=eps)
+    gamma = mx.sym.Variable(name + "_gamma", lr_mult=1.0 if affine else 0.0, wd_mult=0.0)
+    beta = mx.sym.Variable(name + "_beta", lr_mult=2.0 if affine else 0.0, wd_mult=0.0)
     return mx.sym.BatchNorm(data=data, gamma=gamma, beta=beta, name=name, fix_gamma=False,
-                            use_global_stats=True, eps=1e-5)
+                            use_global_stats=True, eps=eps)
 
 
 BN_EPS = 1e-3

@@ -19,10 +19,16 @@ def _vgg16_sec(cfg, data, dropout=True, batch_norm=False):
                                batch_norm)
 
 
+def _resnet_bn(cfg):
+    """The ResNet50 BatchNorm choice (RESNET_BN): frozen, or the port's trained scale/shift."""
+    port = cfg.RESNET_BN == "port"
+    return dict(bn_affine=port, bn_eps=1.001e-5 if port else 1e-5)
+
+
 def _resnet50_sec(cfg, data, dropout=True, batch_norm=False):
     x = resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
                                convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                               batch_norm=batch_norm)
+                               batch_norm=batch_norm, **_resnet_bn(cfg))
     return resnet50.sec_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
 
 
@@ -33,7 +39,8 @@ def _vgg16_cam_body(cfg, data):
 
 def _resnet50_cam_body(cfg, data):
     return resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
-                                  convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
+                                  convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                                  dilation=cfg.RESNET_CAM_DILATION, **_resnet_bn(cfg))
 
 
 def _vgg16_saliency(cfg, data, hook=None, dropout=False):
@@ -47,7 +54,8 @@ def _vgg16_saliency(cfg, data, hook=None, dropout=False):
 def _resnet50_saliency(cfg, data, hook=None, dropout=False):
     x = resnet50.resnet50_body(data, dilated=False, width_mult=cfg.WIDTH_MULT,
                                convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                               preact_hook=hook)
+                               preact_hook=hook, saliency_after_relu=(
+                                   cfg.RESNET_SALIENCY_LAYER == "relu"), **_resnet_bn(cfg))
     return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=True,
                                workspace=cfg.WORKSPACE, dropout=dropout)
 
@@ -82,7 +90,9 @@ def sec_train_symbol(cfg):
     cues = mx.sym.Variable("cues")
     scores = sec_scores(cfg, data)
     probs = sec_losses.softmax_with_floor(scores, cfg.MIN_PROB)
-    crf_log_probs = mx.sym.Custom(scores, small_images, op_type="sec_crf", name="crf",
+    # the CRF's unary is the scores (spec 5); the port gave ResNet50's CRF the probabilities
+    unary = probs if cfg.BASE_NET == "resnet50" and cfg.RESNET_CRF_UNARY == "probs" else scores
+    crf_log_probs = mx.sym.Custom(unary, small_images, op_type="sec_crf", name="crf",
                                   scale_factor=cfg.CRF_SCALE, pos_xy_std=cfg.CRF_POS_XY_STD,
                                   pos_w=cfg.CRF_POS_W, bi_xy_std=cfg.CRF_BI_XY_STD,
                                   bi_rgb_std=cfg.CRF_BI_RGB_STD, bi_w=cfg.CRF_BI_W,

@@ -10,35 +10,39 @@ from cores.symbols import layers as L
 STAGES = [(2, 3, 64, 256), (3, 4, 128, 512), (4, 6, 256, 1024), (5, 3, 512, 2048)]
 
 
-def _conv_bn(x, name, num_filter, kernel, stride=1, dilate=1, workspace=512, train_bn=False):
+def _conv_bn(x, name, num_filter, kernel, stride=1, dilate=1, workspace=512, bn=None):
     x = L.conv(x, "res" + name, num_filter, kernel=kernel, stride=stride, dilate=dilate,
                no_bias=True, workspace=workspace)
-    return L.frozen_batchnorm(x, "bn" + name, train_bn)
+    return L.frozen_batchnorm(x, "bn" + name, **(bn or {}))
 
 
-def _bottleneck(x, name, width, out_width, stride, dilate, project, workspace, train_bn):
-    y = _conv_bn(x, name + "_branch2a", width, 1, stride=stride, workspace=workspace,
-                 train_bn=train_bn)
+def _bottleneck(x, name, width, out_width, stride, dilate, project, workspace, bn):
+    y = _conv_bn(x, name + "_branch2a", width, 1, stride=stride, workspace=workspace, bn=bn)
     y = L.relu(y, "res%s_branch2a_relu" % name)
-    y = _conv_bn(y, name + "_branch2b", width, 3, dilate=dilate, workspace=workspace,
-                 train_bn=train_bn)
+    y = _conv_bn(y, name + "_branch2b", width, 3, dilate=dilate, workspace=workspace, bn=bn)
     y = L.relu(y, "res%s_branch2b_relu" % name)
-    y = _conv_bn(y, name + "_branch2c", out_width, 1, workspace=workspace, train_bn=train_bn)
+    y = _conv_bn(y, name + "_branch2c", out_width, 1, workspace=workspace, bn=bn)
     shortcut = x
     if project:
         shortcut = _conv_bn(x, name + "_branch1", out_width, 1, stride=stride, workspace=workspace,
-                            train_bn=train_bn)
+                            bn=bn)
     return shortcut + y
 
 
 def resnet50_body(data, dilated=True, width_mult=1.0, convention="full", workspace=512,
-                  preact_hook=None, batch_norm=False):
-    """res5c features. ``preact_hook`` receives the res3b pre-activation (the saliency layer).
+                  preact_hook=None, batch_norm=False, bn_affine=False, bn_eps=1e-5,
+                  saliency_after_relu=False, dilation=True):
+    """res5c features. ``preact_hook`` receives the res3b pre-activation (the saliency layer),
+    or with ``saliency_after_relu`` its output after the ReLU (the port's choice).
+    ``dilated``: res4/res5 at stride 1 (output stride 8), with dilation 2 and 4 unless
+    ``dilation`` is False (the port's CAM body: stride 1 without dilation).
     ``batch_norm``: train the BatchNorm layers (statistics, scale, shift) instead of freezing
-    them: backbone pretraining from scratch only."""
+    them, for backbone pretraining from scratch; ``bn_affine``: frozen statistics but trained
+    scale and shift (the port), ``bn_eps`` its epsilon (the port: 1.001e-5)."""
+    bn = dict(train=batch_norm, affine=bn_affine, eps=bn_eps)
     x = L.conv(data, "conv1", L.channels(64, width_mult), kernel=7, stride=2, pad=3,
                workspace=workspace)
-    x = L.frozen_batchnorm(x, "bn_conv1", batch_norm)
+    x = L.frozen_batchnorm(x, "bn_conv1", **bn)
     x = L.relu(x, "conv1_relu")
     x = L.pool(x, "pool1", 3, 2, 1, convention=convention)
     for stage, blocks, width, out_width in STAGES:
@@ -48,13 +52,16 @@ def resnet50_body(data, dilated=True, width_mult=1.0, convention="full", workspa
             if stage >= 3 and b == 0:
                 stride = 2
             if dilated and stage >= 4:
-                stride, dilate = 1, 2 ** (stage - 3)
+                stride = 1
+                dilate = 2 ** (stage - 3) if dilation else 1
             x = _bottleneck(x, name, L.channels(width, width_mult),
                             L.channels(out_width, width_mult), stride, dilate, b == 0, workspace,
-                            batch_norm)
-            if name == "3b" and preact_hook is not None:
+                            bn)
+            if name == "3b" and preact_hook is not None and not saliency_after_relu:
                 x = preact_hook(x)
             x = L.relu(x, "res%s_relu" % name)
+            if name == "3b" and preact_hook is not None and saliency_after_relu:
+                x = preact_hook(x)
     return x
 
 
