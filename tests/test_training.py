@@ -83,12 +83,10 @@ def test_two_contexts_make_the_one_context_update(toy_tree, toy_index, tmp_path)
         cue_file = _gt_cues(cfg, toy_index[1], 6)
         train_sec(cfg, [mx.cpu(i) for i in range(n)], cue_file=cue_file)
         results.append(_params(cfg, 1))
-    init = _cfg(toy_tree, toy_index, tmp_path / "one")
     one, two = results
     for k in one:
         np.testing.assert_allclose(one[k].asnumpy(), two[k].asnumpy(), rtol=1e-4, atol=1e-6,
                                    err_msg=k)
-    assert init  # both runs started from the same seeded initialisation
 
 
 def test_nan_loss_stops_with_image_ids_and_keeps_the_snapshot(toy_tree, toy_index, tmp_path):

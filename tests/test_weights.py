@@ -209,8 +209,6 @@ def test_the_authors_cues_convert_exactly(tmp_path):
         np.testing.assert_array_equal(loaded_labels[image_id], table["%s_labels" % index])
     one = loaded[names[0][0][:-4]]
     assert one[0].max() <= 20 and one[1].max() < 41 and one[2].max() < 41
-    pixels = [(y, x) for c in loaded.values() for y, x in zip(c[1], c[2])][:200000]
-    assert len(pixels) > 0
     # one label per pixel in the authors' cues
     first = loaded[names[1][0][:-4]]
     assert len(set(zip(first[1], first[2]))) == first.shape[1]
