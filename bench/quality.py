@@ -82,9 +82,18 @@ def run_variant(name, work, cfg_file, extra_sets):
     times = {}
 
     def stage(key, args):
+        """Run a stage unless an earlier run of the benchmark completed it (a marker file):
+        an interrupted benchmark continues where it stopped."""
+        marker = os.path.join(work, ".done_" + key.replace(" ", "_").replace("-", ""))
+        if os.path.isfile(marker):
+            with open(marker) as f:
+                times[key] = float(f.read() or 0)
+            return
         tic = time.time()
         _run(args + common, log)
         times[key] = round(time.time() - tic, 1)
+        with open(marker, "w") as f:
+            f.write(str(times[key]))
 
     stage("create_dataset", ["create_dataset.py"] + dataset_args(work, spec))
     if not os.path.isfile(os.path.join(cfg.MODEL_PATH, cfg.BASE_NET + ".params")):
@@ -111,8 +120,8 @@ def _metrics(cfg, supervised, flip, crf):
 def collect(work, cfg, spec, times):
     from cores.localization import stage_prefix
     base = _json(os.path.join(work, "baselines.json"))
-    fg = _json(os.path.join(cfg.CACHE_PATH, "fg_report.json"))
-    bg = _json(os.path.join(cfg.CACHE_PATH, "bg_report.json"))
+    fg = _json(os.path.join(cfg.CACHE_PATH, "fg_cues_report.json"))
+    bg = _json(os.path.join(cfg.CACHE_PATH, "bg_cues_report.json"))
 
     def fg_coverage(report):
         rows = [r for n, r in report["classes"].items() if n != "background"

@@ -181,3 +181,10 @@ def test_own_images_skip_unreadable_files(snapshot, toy_tree, tmp_path, caplog):
     masks = os.listdir(os.path.join(out, "masks"))
     assert "gray.png" in masks and "rgba.png" in masks and "broken.png" not in masks
     assert "1 of 3 images could not be read" in caplog.text and "broken.jpg" in caplog.text
+
+
+def test_epoch_zero_is_refused_not_the_latest(snapshot):
+    """Issue 11.14: --epoch 0 silently meant the latest snapshot."""
+    from cores.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match="--epoch 0: snapshot epochs start at 1"):
+        evaluation.evaluate(snapshot, [mx.cpu()], epoch=0)
