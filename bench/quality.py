@@ -181,8 +181,8 @@ def main():
     args = parser.parse_args()
     rows, failed = [], {}
     for name in args.variants.split(","):
-        work = os.path.abspath(os.path.join(args.root, name + (("_" + args.tag) if args.tag
-                                                                else "")))
+        suffix = ("_" + args.tag) if args.tag else ""
+        work = os.path.abspath(os.path.join(args.root, name + suffix))
         tic = time.time()
         print("=== %s (%s)" % (name, work), flush=True)
         try:

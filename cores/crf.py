@@ -15,9 +15,10 @@ def dense_crf(image, unary, scale_factor=1.0, pos_xy_std=3.0, pos_w=3.0, bi_xy_s
     """Mean-field marginals Q (C, H, W) float32.
 
     image: (H, W, 3) uint8 in the order the original passes it: BGR in training, RGB at test
-    time (spec 5; the lattice is not invariant to the channel order). unary: (C, H, W) log-probabilities or raw scores; the unary energy is its
-    negative. Spatial standard deviations are divided by ``scale_factor`` (12 in training on the
-    41x41 grid, 1 at full resolution).
+    time (spec 5; the lattice is not invariant to the channel order). unary: (C, H, W)
+    log-probabilities or raw scores; the unary energy is its negative. Spatial standard
+    deviations are divided by ``scale_factor`` (12 in training on the 41x41 grid, 1 at full
+    resolution).
     """
     unary = np.asarray(unary)
     if unary.ndim != 3:

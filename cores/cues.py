@@ -109,8 +109,8 @@ def load_cues(path, with_labels=False):
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in ("ids", "offsets", "cues", "size") if k not in z.files]
             if missing:
-                raise CueFileError("%s is not a cue file: it lacks %s" % (path,
-                                                                         ", ".join(missing)))
+                raise CueFileError("%s is not a cue file: it lacks %s"
+                                   % (path, ", ".join(missing)))
             ids, offsets, data = z["ids"], z["offsets"], z["cues"].astype(np.int64)
             size = int(z["size"])
             label_offsets = z["label_offsets"] if "label_offsets" in z.files else None
@@ -155,8 +155,8 @@ def merge_cue_files(fg_path, bg_path, out_path):
     fg, size = load_cues(fg_path)
     bg, bg_size = load_cues(bg_path)
     if size != bg_size:
-        raise CueFileError("%s is on a %dx%d grid but %s on %dx%d" % (fg_path, size, size,
-                                                                   bg_path, bg_size, bg_size))
+        raise CueFileError("%s is on a %dx%d grid but %s on %dx%d"
+                           % (fg_path, size, size, bg_path, bg_size, bg_size))
     missing = sorted(set(fg) ^ set(bg))
     if missing:
         raise CueFileError("%s and %s cover different images, e.g. %s" % (fg_path, bg_path,

@@ -295,8 +295,8 @@ def merge_shares(path, num_workers, ids):
         share, _ = cues.load_cues(part)
         twice = set(share) & set(merged)
         if twice:
-            raise cues.CueFileError("%s repeats images of another share, e.g. %s" % (part,
-                                                                            sorted(twice)[:5]))
+            raise cues.CueFileError("%s repeats images of another share, e.g. %s"
+                                    % (part, sorted(twice)[:5]))
         merged.update(share)
     if set(merged) != set(ids):
         missing = sorted(set(ids) - set(merged))

@@ -41,8 +41,8 @@ def balance_scales(arg, layers, input_rms):
     the same (input_rms^(2/L), ~1.7x)."""
     arg = dict(arg)
     previous = 1.0
-    for l, name in enumerate(layers, start=1):
-        alpha = float(input_rms) ** ((len(layers) - l) / len(layers))
+    for depth, name in enumerate(layers, start=1):
+        alpha = float(input_rms) ** ((len(layers) - depth) / len(layers))
         arg[name + "_weight"] = arg[name + "_weight"] * (alpha / previous)
         arg[name + "_bias"] = arg[name + "_bias"] * alpha
         previous = alpha

@@ -14,6 +14,7 @@ from cores.symbols import networks
 from cores.train import fit, named_losses
 from cores.visualize import loss_curves
 
+
 def sec_prefix(cfg, supervised=False):
     """Snapshot prefix of SEC, or of the fully supervised bound."""
     return os.path.join(cfg.SNAPSHOT_PATH, "%s_%s" % ("supervised" if supervised else "sec",

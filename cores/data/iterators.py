@@ -158,7 +158,7 @@ def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=No
     if missing:
         from cores.cues import CueFileError
         raise CueFileError("the cue file has no cues for %d training images, e.g. %s"
-                         % (len(missing), ", ".join(missing[:5])))
+                           % (len(missing), ", ".join(missing[:5])))
 
     def make_job(entry, mirror):
         return (entry, size, out_size, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER, num_classes,

@@ -344,8 +344,8 @@ def _write_custom(root, spec):
         writer = csv.writer(f)
         writer.writerow(["image", "labels"])
         writer.writerows(rows)
-    return dict(train=len(rows), val=spec["n_val"], background_only=sum(1 for r in rows
-                                                                          if not r[1]))
+    empty = sum(1 for r in rows if not r[1])
+    return dict(train=len(rows), val=spec["n_val"], background_only=empty)
 
 
 def make_dataset(root, spec):
