@@ -188,7 +188,8 @@ def run_eval(stage, backbone, size, images, warmup):
     for i in range(images + warmup):
         path = os.path.join(work, "%03d.jpg" % i)
         # toy scenes at VOC's typical 500x375: the CRF's lattice costs more on pure noise
-        Image.fromarray(toy.render(rng, spec, looks)[0]).resize((500, 375), Image.BILINEAR).save(path)
+        scene = Image.fromarray(toy.render(rng, spec, looks)[0])
+        scene.resize((500, 375), Image.BILINEAR).save(path)
         entries.append({"id": "%03d" % i, "image": path, "mask": None})
     flip, use_crf = "flip" in stage, "crf" in stage
     run_inference(cfg, [mx.cpu()], entries[:warmup], 1, flip, use_crf,
