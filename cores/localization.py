@@ -180,11 +180,12 @@ def check_classifier(cfg, name, scores, entries, classes, report_path=None):
     """Classification AP of a trained cue network on train_aug (its own training images):
     logged, written to ``report_path``, and an error when the mAP is below
     MIN_CLASSIFIER_MAP (its cues would be noise). Returns the report."""
-    ids = [e["id"] for e in entries if e["id"] in scores]
-    labels = np.zeros((len(ids), len(classes) - 1))
-    for row, entry in enumerate(e for e in entries if e["id"] in scores):
+    scored = [e for e in entries if e["id"] in scores]
+    labels = np.zeros((len(scored), len(classes) - 1))
+    for row, entry in enumerate(scored):
         labels[row, np.asarray(entry["labels"], int) - 1] = 1
-    report = classification_report(np.stack([scores[i] for i in ids]), labels, classes[1:])
+    report = classification_report(np.stack([scores[e["id"]] for e in scored]), labels,
+                                   classes[1:])
     logging.info("%s network, classification AP on %d train_aug images: %s; mAP %s", name,
                  report["images"], ", ".join("%s %s" % (k, "%.3f" % v if v is not None else "-")
                                              for k, v in report["AP"].items()),
@@ -195,7 +196,7 @@ def check_classifier(cfg, name, scores, entries, classes, report_path=None):
     if report["mAP"] is not None and report["mAP"] < cfg.MIN_CLASSIFIER_MAP:
         raise LearningError(
             "the %s network did not learn to recognise the classes: classification mAP %.3f on "
-            "its training images is below MIN_CLASSIFIER_MAP=%.2f, so its cues would be noise. "
+            "its training images is below MIN_CLASSIFIER_MAP=%.2f, so cues from it would be noise. "
             "Train longer or with a higher learning rate, check the pretrained weights, or "
             "--set MIN_CLASSIFIER_MAP=0 to write them anyway"
             % (name, report["mAP"], cfg.MIN_CLASSIFIER_MAP))

@@ -15,11 +15,7 @@ from tests.conftest import toy_config
 
 def _gt_cues(cfg, index, size):
     """Stand-in cues from the masks (training-loop tests only need valid cues)."""
-    out = {}
-    for e in index["train"]:
-        grid = cues.grid_mask(read_mask(e["mask"]), size)
-        ys, xs = np.nonzero(grid != 255)
-        out[e["id"]] = np.stack([grid[ys, xs], ys, xs]).astype(np.int64)
+    out = {e["id"]: cues.mask_cues(read_mask(e["mask"]), size) for e in index["train"]}
     path = os.path.join(cfg.CACHE_PATH, "gt_cues.npz")
     cues.save_cues(path, out, size)
     return path
