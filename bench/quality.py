@@ -20,6 +20,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from cores import stages  # noqa: E402
 from cores.data import toy  # noqa: E402
 
 DEFAULT_VARIANTS = ["stripes5", "single", "shared10", "large3", "mixed8", "single_fields"]
@@ -96,7 +97,7 @@ def run_variant(name, work, cfg_file, extra_sets):
             f.write(str(times[key]))
 
     stage("create_dataset", ["create_dataset.py"] + dataset_args(work, spec))
-    if not os.path.isfile(os.path.join(cfg.MODEL_PATH, cfg.BASE_NET + ".params")):
+    if not os.path.isfile(stages.weights_path(cfg)):
         stage("pretrain", ["demo/pretrain_backbone.py"])
     stage("bg_cues", ["train_bg_cues.py"])
     stage("fg_cues", ["train_fg_cues.py"])
@@ -111,30 +112,28 @@ def run_variant(name, work, cfg_file, extra_sets):
 
 def _metrics(cfg, supervised, flip, crf):
     from cores.checkpoint import latest_epoch
-    from cores.evaluation import output_dir
-    from cores.sec import sec_prefix
-    epoch = latest_epoch(sec_prefix(cfg, supervised))
-    return _json(os.path.join(output_dir(cfg, epoch, flip, crf, supervised), "metrics.json"))
+    epoch = latest_epoch(stages.prefix(cfg, "supervised" if supervised else "sec"))
+    return _json(os.path.join(stages.output_dir(cfg, epoch, flip, crf, supervised),
+                              "metrics.json"))
 
 
 def collect(work, cfg, spec, times):
-    from cores.localization import stage_prefix
     base = _json(os.path.join(work, "baselines.json"))
-    fg = _json(os.path.join(cfg.CACHE_PATH, "fg_cues_report.json"))
-    bg = _json(os.path.join(cfg.CACHE_PATH, "bg_cues_report.json"))
+    fg = _json(stages.cue_report_path(cfg, "fg"))
+    bg = _json(stages.cue_report_path(cfg, "bg"))
 
     def fg_coverage(report):
         rows = [r for n, r in report["classes"].items() if n != "background"
                 and r["coverage"] is not None]
         return sum(r["coverage"] for r in rows) / len(rows) if rows else None
 
-    pre = os.path.join(stage_prefix(cfg, "pretrain") + "-classification.json")
+    pre = stages.classification_path(cfg, "pretrain")
     row = {
         "variant": spec["name"], "classes": spec["classes"], "base_net": cfg.BASE_NET,
         "held_out": spec["name"] in toy.HELD_OUT,
         "backbone_mAP": _json(pre)["mAP"] if os.path.isfile(pre) else None,
-        "saliency_mAP": _json(os.path.join(cfg.CACHE_PATH, "bg_classification.json"))["mAP"],
-        "cam_mAP": _json(os.path.join(cfg.CACHE_PATH, "fg_classification.json"))["mAP"],
+        "saliency_mAP": _json(stages.classification_path(cfg, "bg"))["mAP"],
+        "cam_mAP": _json(stages.classification_path(cfg, "fg"))["mAP"],
         "fg_precision": fg["fg_precision"], "fg_coverage": fg_coverage(fg),
         "bg_precision": bg["bg_precision"],
         "bg_coverage": bg["classes"]["background"]["coverage"],

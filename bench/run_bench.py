@@ -1,12 +1,14 @@
 """Speed benchmark (not a test): images/s per stage and backbone, median and spread over steps
 after warm-up, and peak resident memory, written as JSON and Markdown.
 
-Each (stage, backbone) runs in its own process so that its peak memory is its own. Training
-stages time forward + backward + update on a fixed batch (the iterator decodes ahead in worker
-processes, off this path); cue stages time the network part and the cue rule per batch; the CRF
-stage times the training CRF on 15 images at 41x41, serial and with 2 workers; eval stages time
-eval.py's whole pipeline (decoding, forward, upsampling, CRF, masks) on toy scenes resized to
-500x375 JPEGs.
+Each (stage, backbone) runs in its own process so that its peak memory is its own. Every
+stage times the function its script runs, on toy scenes resized to 500x375 JPEGs with random
+weights: training stages the fit loop of cores/train.py with the stage's own iterator (decoding
+in worker processes; per-iteration wall times from the loss history); cue stages the extraction
+functions of cores/localization.py; eval stages eval.py's pipeline (cores/evaluation.py:
+decoding, forward, upsampling, CRF, masks). Two floors to read them against: the bare SEC
+network's forward + backward (``net_fwd_bwd``) and its inference forward at batch 1
+(``net_fwd``); and the training CRF on 15 images at 41x41, serial and with 2 workers.
 
     python bench/run_bench.py                       # VGG16 and ResNet50, 321, batch 2
     python bench/run_bench.py --backbones resnet50 --stages sec_train --steps 30
@@ -24,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 STAGES = ["saliency_train", "bg_cues", "cam_train", "fg_cues", "sec_train", "net_fwd_bwd",
-          "crf_op", "eval", "eval_crf", "eval_flip", "eval_crf_flip"]
+          "net_fwd", "crf_op", "eval", "eval_crf", "eval_flip", "eval_crf_flip"]
 
 
 def _peak_rss_mb():
@@ -33,16 +35,18 @@ def _peak_rss_mb():
     return (own + children) / 1024.0
 
 
-def _module(symbol, shapes, label_names, ctx):
+def _module(symbol, shapes, label_names, ctx, for_training=True):
     import mxnet as mx
     data_names = [n for n in shapes if n not in label_names]
     mod = mx.mod.Module(symbol, data_names=data_names, label_names=label_names, context=ctx)
     mod.bind(data_shapes=[(n, shapes[n]) for n in data_names],
-             label_shapes=[(n, shapes[n]) for n in label_names] or None)
+             label_shapes=[(n, shapes[n]) for n in label_names] or None,
+             for_training=for_training)
     mx.random.seed(0)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2))
-    mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 1e-3,
-                                                          "momentum": 0.9, "wd": 5e-4})
+    if for_training:
+        mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 1e-3,
+                                                              "momentum": 0.9, "wd": 5e-4})
     return mod
 
 
@@ -76,8 +80,99 @@ def _time_steps(step, steps, warmup):
     return times
 
 
-def run_stage(stage, backbone, size, batch, steps, warmup):
-    """Seconds per step for ``steps`` steps (and images per step)."""
+def _toy_entries(work, count):
+    """Toy scenes resized to VOC's typical 500x375, as JPEGs with their image labels: what
+    create_dataset.py indexes."""
+    import numpy as np
+    from PIL import Image
+    from cores.data import toy
+    spec = toy.variant("demo")
+    looks = toy.appearances(spec)
+    rng = np.random.RandomState(0)
+    entries = []
+    for i in range(count):
+        path = os.path.join(work, "%03d.jpg" % i)
+        scene, mask = toy.render(rng, spec, looks)
+        Image.fromarray(scene).resize((500, 375), Image.BILINEAR).save(path)
+        entries.append({"id": "%03d" % i, "image": path, "mask": None,
+                        "labels": [int(v) for v in np.unique(mask) if v > 0]})
+    return entries
+
+
+TRAINING = {"saliency_train": "bg", "cam_train": "fg", "sec_train": "sec"}
+
+
+def run_training(stage, backbone, size, batch, steps, warmup):
+    """Seconds per iteration of the stage's own fit loop (cores/train.py) with its own
+    iterator on toy JPEGs, random weights; SEC on random cues."""
+    import mxnet as mx
+    import numpy as np
+    from cores import checkpoint, cues, stages
+    from cores.config import load_config
+    from cores.data.iterators import multilabel_iter, sec_iter
+    from cores.localization import TRAIN_SYMBOLS
+    from cores.symbols import networks
+    from cores.train import fit, multilabel_loss, named_losses
+    kind = TRAINING[stage]
+    work = tempfile.mkdtemp(prefix="secbench")
+    keys = stages.STAGES[kind]
+    iters = warmup + steps
+    cfg = load_config(overrides=[
+        "BASE_NET=" + backbone, "INPUT_SIZE=%d" % size, "SNAPSHOT_PATH=" + work,
+        "MODEL_PATH=" + work, "RANDOM_INIT=true", "%s=%d" % (keys["batch"], batch),
+        "%s=%d" % (keys["max_iter"], iters), "%s=%d" % (keys["epoch"], iters)])
+    entries = _toy_entries(work, 2 * batch)
+    schedule = stages.Schedule(cfg, kind)
+    if kind == "sec":
+        grid = stages.score_size(cfg)
+        rng = np.random.RandomState(0)
+        cue_set = {e["id"]: cues.masks_to_sparse({c: rng.rand(grid, grid) < 0.05
+                                                  for c in [0] + e["labels"]})
+                   for e in entries}
+        symbol = networks.sec_train_symbol(cfg)
+        shapes = {k: v for k, v in stages.sec_input_shapes(cfg, grid).items()}
+        it = sec_iter(cfg, entries, cue_set, grid, batch)
+        names = networks.loss_names(symbol)
+        loss, mean_losses = (lambda o, b: named_losses(o, b, names)), True
+    else:
+        symbol = TRAIN_SYMBOLS[kind](cfg)
+        shapes = {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
+        it = multilabel_iter(cfg, entries, batch, iters)
+        loss, mean_losses = multilabel_loss, False
+    start = checkpoint.initial_params(cfg, kind, symbol, shapes)
+    try:
+        history = fit(cfg, symbol, it, [mx.cpu()], stages.prefix(cfg, kind), schedule, loss,
+                      start, mean_losses=mean_losses, log_every=10 ** 9)
+    finally:
+        it.close()
+    seconds = [0.0] + [h["seconds"] for h in history]
+    return list(np.diff(seconds)[warmup:]), batch
+
+
+def run_cues(stage, backbone, size, batch, steps, warmup):
+    """Seconds per batch of the cue stage's own extraction function (cores/localization.py:
+    decoding, forward [and backward], the cue rule) on toy JPEGs, random weights."""
+    import mxnet as mx
+    from cores import localization, stages
+    from cores.config import load_config
+    kind = "bg" if stage == "bg_cues" else "fg"
+    work = tempfile.mkdtemp(prefix="secbench")
+    cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size])
+    symbol = localization.TRAIN_SYMBOLS[kind](cfg)
+    mod = _module(symbol, {"data": stages.image_shape(cfg, batch),
+                           "label": (batch, cfg.CLASS_NUM - 1)}, ["label"], [mx.cpu()])
+    arg, aux = mod.get_params()
+    extract = localization.bg_cues_for if kind == "bg" else localization.fg_cues_for
+    entries = _toy_entries(work, (warmup + steps) * batch)
+    extract(cfg, [mx.cpu()], arg, aux, entries[:warmup * batch], batch)
+    tic = time.perf_counter()
+    extract(cfg, [mx.cpu()], arg, aux, entries[warmup * batch:], batch)
+    return [(time.perf_counter() - tic) / steps], batch
+
+
+def run_network(stage, backbone, size, batch, steps, warmup):
+    """The floors: the bare SEC network's forward + backward (``net_fwd_bwd``, batch ``batch``)
+    and its inference forward (``net_fwd``, batch 1, as eval runs it), on a fixed input."""
     import mxnet as mx
     import numpy as np
     from cores.config import load_config
@@ -86,67 +181,34 @@ def run_stage(stage, backbone, size, batch, steps, warmup):
     if not os.environ.get("SEC_BENCH_NO_FTZ"):
         flush_denormals()
     cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size])
-    ctx = [mx.cpu()]
     rng = np.random.RandomState(0)
-    out = networks.sec_scores(cfg, mx.sym.Variable("data")).infer_shape(
-        data=(1, 3, size, size))[1][0][2]
-    n_cls = cfg.CLASS_NUM
-    data_shape = (batch, 3, size, size)
-    if stage in ("saliency_train", "cam_train", "sec_train", "net_fwd_bwd"):
-        if stage == "sec_train":
-            symbol = networks.sec_train_symbol(cfg)
-            shapes = {"data": data_shape, "small_images": (batch, out, out, 3),
-                      "labels": (batch, n_cls), "cues": (batch, n_cls, out, out)}
-            labels = ["labels", "cues"]
-        elif stage == "net_fwd_bwd":
-            symbol = mx.sym.MakeLoss(mx.sym.mean(networks.sec_scores(
-                cfg, mx.sym.Variable("data"))))
-            shapes, labels = {"data": data_shape}, []
-        else:
-            build = (networks.saliency_train_symbol if stage == "saliency_train"
-                     else networks.cam_train_symbol)
-            symbol = build(cfg)
-            shapes, labels = {"data": data_shape, "label": (batch, n_cls - 1)}, ["label"]
-        mod = _module(symbol, shapes, labels, ctx)
-        data = _batch(shapes, labels, rng)
+    if stage == "net_fwd":
+        batch = 1
+        symbol = networks.sec_infer_symbol(cfg)
+    else:
+        symbol = mx.sym.MakeLoss(mx.sym.mean(networks.sec_scores(cfg, mx.sym.Variable("data"))))
+    shapes = {"data": (batch, 3, size, size)}
+    mod = _module(symbol, shapes, [], [mx.cpu()], for_training=stage != "net_fwd")
+    data = _batch(shapes, [], rng)
 
-        def step():
+    def step():
+        if stage == "net_fwd":
+            mod.forward(data, is_train=False)
+        else:
             mod.forward_backward(data)
             mod.update()
-            for o in mod.get_outputs():
-                o.wait_to_read()
-        return _time_steps(step, steps, warmup), batch
-    if stage in ("bg_cues", "fg_cues"):
-        from cores import cues, localization
-        kind = "bg" if stage == "bg_cues" else "fg"
-        symbol = localization.STAGES[kind]["train_symbol"](cfg)
-        mod = _module(symbol, {"data": data_shape, "label": (batch, n_cls - 1)}, ["label"], ctx)
-        arg, aux = mod.get_params()
-        if kind == "bg":
-            front, back = networks.saliency_parts(cfg)
-            front_mod = localization._bind(front, ctx, "data", data_shape, arg, aux)
-            feat = front.infer_shape(data=data_shape)[1][0]
-            back_mod = localization._bind(back, ctx, "saliency_input", feat, arg, aux, True)
-            ones = mx.nd.ones((batch, n_cls - 1))
-        else:
-            cam_mod = localization._bind(networks.cam_symbol(cfg), ctx, "data", data_shape,
-                                         arg, aux)
-        batch_data = mx.io.DataBatch([mx.nd.array(rng.randn(*data_shape) * 60)])
+        for o in mod.get_outputs():
+            o.wait_to_read()
+    return _time_steps(step, steps, warmup), batch
 
-        def step():
-            if kind == "bg":
-                front_mod.forward(batch_data, is_train=False)
-                back_mod.forward(mx.io.DataBatch([front_mod.get_outputs()[0]]), is_train=True)
-                back_mod.backward([ones])
-                grad = back_mod.get_input_grads()[0].asnumpy()
-                for g in grad:
-                    cues.bg_cue_rule(cues.saliency_map(g))
-            else:
-                cam_mod.forward(batch_data, is_train=False)
-                for cam in cam_mod.get_outputs()[0].asnumpy():
-                    cues.fg_cue_rule(cam, [1, 5], 0.2)
-        return _time_steps(step, steps, warmup), batch
-    raise ValueError(stage)
+
+def run_stage(stage, backbone, size, batch, steps, warmup):
+    """Seconds per step for ``steps`` steps (and images per step)."""
+    if stage in TRAINING:
+        return run_training(stage, backbone, size, batch, steps, warmup)
+    if stage in ("bg_cues", "fg_cues"):
+        return run_cues(stage, backbone, size, batch, steps, warmup)
+    return run_network(stage, backbone, size, batch, steps, warmup)
 
 
 def run_crf(steps, warmup, workers):
@@ -158,7 +220,9 @@ def run_crf(steps, warmup, workers):
     images = rng.randint(0, 256, (15, 41, 41, 3)).astype(np.uint8)
     scores = rng.randn(15, 21, 41, 41).astype(np.float32) * 3
     pool = shared_pool(workers - 1)          # the caller computes one share itself
-    return _time_steps(lambda: crf.batch_crf(images, scores, crf.TRAIN_PARAMS, pool), steps,
+    from cores.config import load_config
+    params = crf.train_params(load_config())
+    return _time_steps(lambda: crf.batch_crf(images, scores, params, pool), steps,
                        warmup), 15
 
 
@@ -167,10 +231,10 @@ def run_eval(stage, backbone, size, images, warmup):
     import mxnet as mx
     import numpy as np
     from PIL import Image
-    from cores import checkpoint
+    from cores import checkpoint, stages
     from cores.config import load_config
     from cores.evaluation import run_inference
-    from cores.sec import sec_prefix
+    from cores.inference import load_inference_params
     from cores.symbols import networks
     work = tempfile.mkdtemp(prefix="secbench")
     cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size,
@@ -179,7 +243,8 @@ def run_eval(stage, backbone, size, images, warmup):
     mod = _module(mx.sym.MakeLoss(mx.sym.mean(symbol)), {"data": (1, 3, size, size)}, [],
                   [mx.cpu()])
     arg, aux = mod.get_params()
-    checkpoint.save_snapshot(sec_prefix(cfg), 1, arg, aux, cfg)
+    checkpoint.save_snapshot(stages.prefix(cfg, "sec"), 1, arg, aux, cfg)
+    model = load_inference_params(cfg, 1)
     from cores.data import toy
     spec = toy.variant("demo")
     looks = toy.appearances(spec)
@@ -192,10 +257,10 @@ def run_eval(stage, backbone, size, images, warmup):
         scene.resize((500, 375), Image.BILINEAR).save(path)
         entries.append({"id": "%03d" % i, "image": path, "mask": None})
     flip, use_crf = "flip" in stage, "crf" in stage
-    run_inference(cfg, [mx.cpu()], entries[:warmup], 1, flip, use_crf,
+    run_inference(cfg, [mx.cpu()], entries[:warmup], model, flip, use_crf,
                   mask_dir=os.path.join(work, "warm"))
     tic = time.perf_counter()
-    run_inference(cfg, [mx.cpu()], entries[warmup:], 1, flip, use_crf,
+    run_inference(cfg, [mx.cpu()], entries[warmup:], model, flip, use_crf,
                   mask_dir=os.path.join(work, "masks"))
     per_image = (time.perf_counter() - tic) / images
     return [per_image], 1
@@ -257,7 +322,8 @@ def main():
     parser.add_argument("--images", type=int, default=8, help="images per eval stage")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     parser.add_argument("--no-ftz", action="store_true",
-                        help="leave denormals on in the training stages (to see their cost)")
+                        help="leave denormals on in the network floors (net_fwd_bwd, net_fwd) to "
+                             "see their cost; the scripts' own functions always flush them")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--stage", help=argparse.SUPPRESS)
     parser.add_argument("--backbone", help=argparse.SUPPRESS)

@@ -7,21 +7,20 @@ import logging
 import cv2
 import numpy as np
 
-from cores import checkpoint, cues
+from cores import checkpoint, cues, stages
 from cores.data.dataset import load_index, read_mask
-from cores.localization import STAGES, fg_cues_for, score_size, stage_prefix
+from cores.localization import TRAIN_SYMBOLS, fg_cues_for
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
 
 
 def _cue_network_params(cfg, kind):
-    prefix = stage_prefix(cfg, kind)
+    prefix = stages.prefix(cfg, kind)
     epoch = checkpoint.latest_epoch(prefix)
     if not epoch:
         raise checkpoint.CheckpointError("no %s snapshot under %s" % (kind, prefix))
-    batch = cfg[STAGES[kind]["batch"]]
-    symbol = STAGES[kind]["train_symbol"](cfg)
-    shapes = {"data": (batch, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE),
-              "label": (batch, cfg.CLASS_NUM - 1)}
+    batch = stages.Schedule(cfg, kind).batch_size
+    symbol = TRAIN_SYMBOLS[kind](cfg)
+    shapes = {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
     arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, symbol, shapes)
     return arg, aux, batch
 
@@ -34,7 +33,7 @@ def baselines(cfg, ctx):
     labelled = [dict(e, labels=[int(v) for v in np.unique(masks[e["id"]]) if 0 < v < 255])
                 for e in val]
     labelled = [e for e in labelled if e["labels"]]
-    size = score_size(cfg)
+    size = stages.score_size(cfg)
     arg, aux, batch = _cue_network_params(cfg, "fg")
     fg = fg_cues_for(cfg, ctx, arg, aux, labelled, batch)
     n = cfg.CLASS_NUM

@@ -1,5 +1,6 @@
 """Parameter files: pretrained initialisation, snapshots with optimizer state, all as .params
 (MXNet's NDArray format, no pickle) written under a temporary name and renamed."""
+import collections
 import glob
 import json
 import logging
@@ -11,6 +12,7 @@ import mxnet as mx
 from cores.config import save_config
 from cores.errors import SECError
 from cores.io import atomic_path
+from cores.stages import Schedule, prefix as stage_prefix, weights_path
 from cores.symbols.layers import new_param_names
 
 WEIGHTS_HELP = (
@@ -84,7 +86,7 @@ def _check(path, symbol, input_shapes, arg, aux, skip=()):
 def pretrained_params(cfg, symbol, input_shapes):
     """Initial (arg, aux) for a network from MODEL_PATH/<BASE_NET>.params: every layer that is
     not new must be there with the right shape; new layers keep their own initialisers."""
-    path = os.path.join(cfg.MODEL_PATH, cfg.BASE_NET + ".params")
+    path = weights_path(cfg)
     if not os.path.isfile(path):
         if cfg.RANDOM_INIT:
             logging.warning("no %s: RANDOM_INIT is set, every layer starts from random weights",
@@ -210,20 +212,28 @@ def snapshot_iteration(prefix, epoch):
     return int(value.asnumpy()[0]) if value is not None else None
 
 
-def initial_params(cfg, prefix, symbol, shapes, resume=False, epoch=None, stage_keys=(),
-                   allow_config_change=False, epoch_size=None):
-    """(arg, aux, optimizer state or None, begin epoch) for a training stage: the snapshot
-    ``epoch`` of ``prefix``, or its latest with ``resume``, else the pretrained weights.
-    A resume whose training config (RESUME_KEYS + ``stage_keys``) differs from the one saved
-    with the snapshots is refused, listing the keys, unless ``allow_config_change``."""
+Start = collections.namedtuple("Start", "arg aux optimizer_state begin_epoch")
+
+
+def initial_params(cfg, kind, symbol, shapes, resume=False, epoch=None,
+                   allow_config_change=False):
+    """Where stage ``kind`` (cores/stages.py) starts, as a ``Start``: its snapshot ``epoch``
+    (continue training after that epoch), or its latest with ``resume``, else the pretrained
+    weights (epoch 0). The only way any stage gets its initial parameters. A resume whose
+    training config (RESUME_KEYS + the stage's keys) differs from the one saved with the
+    snapshots is refused, listing the keys, unless ``allow_config_change``."""
+    prefix, schedule = stage_prefix(cfg, kind), Schedule(cfg, kind)
+    if epoch is not None and epoch < 1:
+        raise CheckpointError("--epoch %d: snapshot epochs start at 1 (leave --epoch out to "
+                              "start from the pretrained weights)" % epoch)
     begin = epoch or (latest_epoch(prefix) if resume else 0)
     if resume and not begin:
         logging.warning("--resume: no snapshot %s-NNNN.params yet; starting from the "
                         "beginning", prefix)
     if not begin:
         arg, aux = pretrained_params(cfg, symbol, shapes)
-        return arg, aux, None, 0
-    changed = config_changes(prefix, cfg, RESUME_KEYS + tuple(stage_keys))
+        return Start(arg, aux, None, 0)
+    changed = config_changes(prefix, cfg, RESUME_KEYS + schedule.resume_keys)
     if changed and not allow_config_change:
         raise CheckpointError(
             "cannot resume %s: the training config differs from the one saved with it (%s): %s. "
@@ -235,11 +245,11 @@ def initial_params(cfg, prefix, symbol, shapes, resume=False, epoch=None, stage_
         logging.warning("resuming with changed config: %s", ", ".join(sorted(changed)))
     arg, aux, state = load_snapshot(prefix, begin, symbol, shapes)
     stored = snapshot_iteration(prefix, begin)
-    if epoch_size and stored is not None and stored != begin * epoch_size:
+    if stored is not None and stored != begin * schedule.epoch_size:
         raise CheckpointError(
             "cannot resume %s: it was saved at iteration %d, but epoch %d with the current "
             "epoch size %d would restart at iteration %d; resume with the saved epoch size "
-            "(%s)" % (snapshot_path(prefix, begin), stored, begin, epoch_size,
-                      begin * epoch_size, prefix + "-config.json"))
+            "(%s)" % (snapshot_path(prefix, begin), stored, begin, schedule.epoch_size,
+                      begin * schedule.epoch_size, prefix + "-config.json"))
     logging.info("resuming from %s (iteration %s)", snapshot_path(prefix, begin), stored)
-    return arg, aux, state, begin
+    return Start(arg, aux, state, begin)

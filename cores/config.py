@@ -184,8 +184,10 @@ def load_config(cfg_file=None, overrides=()):
         except yaml.YAMLError:
             value = text
         _apply(cfg, key.strip(), value, "--set")
-    if cfg.BASE_NET not in ("vgg16", "resnet50"):
-        raise ConfigError("BASE_NET=%r; choose one of vgg16, resnet50" % cfg.BASE_NET)
+    from cores.symbols.networks import BACKBONES        # the one table of backbones
+    if cfg.BASE_NET not in BACKBONES:
+        raise ConfigError("BASE_NET=%r; choose one of %s" % (cfg.BASE_NET,
+                                                            ", ".join(sorted(BACKBONES))))
     if cfg.CHANNEL_ORDER not in ("RGB", "BGR"):
         raise ConfigError("CHANNEL_ORDER=%r; choose RGB or BGR" % cfg.CHANNEL_ORDER)
     for key, choices in (("RESNET_BN", ("frozen", "port")),
@@ -258,7 +260,5 @@ def worker_count(value):
     """A configured process count; 0 means one per available core."""
     if value and value > 0:
         return int(value)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    from cores import cpu_count
+    return cpu_count()

@@ -6,13 +6,28 @@ the MXNet operator that applies it to a batch lives in ``cores.symbols.crf_op``.
 import numpy as np
 import pydensecrf.densecrf as dcrf
 
-TRAIN_PARAMS = dict(scale_factor=12.0, pos_xy_std=3.0, pos_w=3.0, bi_xy_std=80.0,
-                    bi_rgb_std=13.0, bi_w=10.0, maxiter=10)
+
+def train_params(cfg):
+    """The constrain loss's CRF (spec 5), from the config: the keyword arguments of
+    ``dense_crf``."""
+    return dict(scale_factor=cfg.CRF_SCALE, pos_xy_std=cfg.CRF_POS_XY_STD, pos_w=cfg.CRF_POS_W,
+                bi_xy_std=cfg.CRF_BI_XY_STD, bi_rgb_std=cfg.CRF_BI_RGB_STD, bi_w=cfg.CRF_BI_W,
+                maxiter=cfg.CRF_MAXITER)
 
 
-def dense_crf(image, unary, scale_factor=1.0, pos_xy_std=3.0, pos_w=3.0, bi_xy_std=80.0,
-              bi_rgb_std=13.0, bi_w=10.0, maxiter=10):
-    """Mean-field marginals Q (C, H, W) float32.
+def test_params(cfg):
+    """The test-time CRF (spec 5), from the config: ``train_params``'s pairwise terms with the
+    test-time scale and colour deviation, plus the unary floor, the image's channel order and
+    the long side above which the CRF runs on a scaled copy (cores/evaluation.py)."""
+    return dict(train_params(cfg), scale_factor=cfg.CRF_TEST_SCALE,
+                bi_rgb_std=cfg.CRF_TEST_BI_RGB_STD, min_prob=cfg.CRF_TEST_MIN_PROB,
+                channel_order=cfg.CRF_TEST_CHANNEL_ORDER, max_side=cfg.CRF_TEST_MAX_SIDE)
+
+
+def dense_crf(image, unary, *, scale_factor, pos_xy_std, pos_w, bi_xy_std, bi_rgb_std, bi_w,
+              maxiter):
+    """Mean-field marginals Q (C, H, W) float32. The parameters: ``train_params`` or
+    ``test_params`` of a config.
 
     image: (H, W, 3) uint8 in the order the original passes it: BGR in training, RGB at test
     time (spec 5; the lattice is not invariant to the channel order). unary: (C, H, W)

@@ -23,7 +23,8 @@ from cores.data.palette import save_palette_png
 from cores.data.transforms import zoom_linear
 from cores.io import atomic_path, atomic_save_npz, check_writable
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
-from cores.sec import bind_inference, load_inference_params
+from cores.inference import bind_inference, load_inference_params
+from cores.stages import output_dir
 from cores.workers import shared_pool
 
 
@@ -56,12 +57,10 @@ def test_time_crf(rgb, probs, params):
         probs = zoom_linear(probs, *small)
     unary = np.log(np.maximum(probs, params["min_prob"]))
     image = rgb[:, :, ::-1] if params["channel_order"] == "BGR" else rgb
-    q = crf.dense_crf(np.ascontiguousarray(image), unary,
-                      scale_factor=params["scale_factor"] / factor,
-                      pos_xy_std=params["pos_xy_std"], pos_w=params["pos_w"],
-                      bi_xy_std=params["bi_xy_std"],
-                      bi_rgb_std=params["bi_rgb_std"], bi_w=params["bi_w"],
-                      maxiter=params["maxiter"])
+    pairwise = {k: v for k, v in params.items()
+                if k not in ("min_prob", "channel_order", "max_side")}
+    pairwise["scale_factor"] = params["scale_factor"] / factor
+    q = crf.dense_crf(np.ascontiguousarray(image), unary, **pairwise)
     return q if factor == 1.0 else zoom_linear(q, height, width)
 
 
@@ -82,14 +81,6 @@ def postprocess(job):
     return image_id, conf
 
 
-def crf_test_params(cfg):
-    return dict(scale_factor=cfg.CRF_TEST_SCALE, pos_xy_std=cfg.CRF_POS_XY_STD,
-                pos_w=cfg.CRF_POS_W, bi_xy_std=cfg.CRF_BI_XY_STD,
-                bi_rgb_std=cfg.CRF_TEST_BI_RGB_STD, bi_w=cfg.CRF_BI_W,
-                maxiter=cfg.CRF_MAXITER, min_prob=cfg.CRF_TEST_MIN_PROB,
-                channel_order=cfg.CRF_TEST_CHANNEL_ORDER, max_side=cfg.CRF_TEST_MAX_SIDE)
-
-
 def predict_probs(mod, data, flip):
     """Softmax at score resolution (C, h, w); with ``flip`` averaged with the mirrored pass
     (both in one batch of two)."""
@@ -103,17 +94,17 @@ def predict_probs(mod, data, flip):
     return out[0]
 
 
-def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask_dir=None,
-                  overlay_dir=None, scoremap_dir=None, workers=None, supervised=False,
-                  skipped=None):
-    """Segment ``entries``; returns (confusion matrix summed over images with masks, count of
-    those images, snapshot epoch). ``skipped``, a list: unreadable images are passed over and
-    listed there (--images) instead of ending the run (evaluation)."""
-    symbol, arg, aux, epoch = load_inference_params(cfg, epoch, supervised)
+def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=None,
+                  overlay_dir=None, scoremap_dir=None, workers=None, skipped=None):
+    """Segment ``entries`` with ``model`` (inference.load_inference_params); returns (confusion
+    matrix summed over images with masks, count of those images). ``skipped``, a list:
+    unreadable images are passed over and listed there (--images) instead of ending the run
+    (evaluation)."""
+    symbol, arg, aux, _ = model
     mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
     workers = worker_count(cfg.CRF_WORKERS) if workers is None else workers
     pool = shared_pool(workers) if workers > 1 else None
-    params = crf_test_params(cfg) if use_crf else None
+    params = crf.test_params(cfg) if use_crf else None
     for d in (mask_dir, overlay_dir, scoremap_dir):
         if d:
             os.makedirs(d, exist_ok=True)
@@ -158,13 +149,7 @@ def run_inference(cfg, ctx, entries, epoch=None, flip=False, use_crf=False, mask
             collect(pending.popleft())
     while pending:
         collect(pending.popleft())
-    return conf, counted, epoch
-
-
-def output_dir(cfg, epoch, flip, use_crf, supervised=False):
-    flags = "".join(["_flip" if flip else "", "_crf" if use_crf else ""])
-    return os.path.join(cfg.OUTPUT_PATH, "%s_%s-%04d%s" % (
-        "supervised" if supervised else "sec", cfg.BASE_NET, epoch, flags))
+    return conf, counted
 
 
 def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
@@ -175,12 +160,13 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
     val = [e for e in val if e.get("mask")]
     if not val:
         raise DatasetError("the val list of %s has no images with masks" % cfg.DATASET_PATH)
-    _, _, _, epoch = load_inference_params(cfg, epoch, supervised)
+    model = load_inference_params(cfg, epoch, supervised)
+    epoch = model[3]
     out = output_dir(cfg, epoch, flip, use_crf, supervised)
     check_writable(out)
-    conf, counted, epoch = run_inference(
-        cfg, ctx, val, epoch, flip, use_crf, os.path.join(out, "masks") if savemask else None,
-        None, os.path.join(out, "scoremaps") if savescoremap else None, supervised=supervised)
+    conf, counted = run_inference(
+        cfg, ctx, val, model, flip, use_crf, os.path.join(out, "masks") if savemask else None,
+        None, os.path.join(out, "scoremaps") if savescoremap else None)
     iou, miou, pixel_acc = iou_scores(conf)
     metrics = {"mIoU": miou, "IoU": dict(zip(classes, iou)), "pixel_accuracy": pixel_acc,
                "confusion_matrix": conf.tolist(), "images": counted, "epoch": epoch,
@@ -213,11 +199,11 @@ def image_entries(path):
 def segment_images(cfg, ctx, path, epoch=None, flip=False, use_crf=False):
     """Masks and image/mask overlays for arbitrary images; returns the output folder."""
     entries = image_entries(path)
-    _, _, _, epoch = load_inference_params(cfg, epoch)
-    out = os.path.join(output_dir(cfg, epoch, flip, use_crf), "images")
+    model = load_inference_params(cfg, epoch)
+    out = os.path.join(output_dir(cfg, model[3], flip, use_crf), "images")
     check_writable(out)
     skipped = []
-    run_inference(cfg, ctx, entries, epoch, flip, use_crf, os.path.join(out, "masks"),
+    run_inference(cfg, ctx, entries, model, flip, use_crf, os.path.join(out, "masks"),
                   os.path.join(out, "overlays"), skipped=skipped)
     logging.info("wrote masks and overlays of %d images to %s", len(entries) - len(skipped),
                  out)

@@ -8,7 +8,7 @@ import mxnet as mx
 import numpy as np
 from tqdm import tqdm
 
-from cores import checkpoint, cues
+from cores import checkpoint, cues, stages
 from cores.config import save_config
 from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import inference_stream, multilabel_iter
@@ -21,61 +21,32 @@ from cores.symbols import networks
 from cores.train import fit, multilabel_loss
 from cores.visualize import cue_picture
 
-STAGES = {
-    "bg": dict(name="saliency", train_symbol=networks.saliency_train_symbol, lr="LR_BG",
-               step="LR_STEP_BG", max_iter="MAX_ITER_BG", epoch="EPOCH_SIZE_BG",
-               batch="BATCH_SIZE_BG", resume_keys=("SALIENCY_DROPOUT",)),
-    "fg": dict(name="cam", train_symbol=networks.cam_train_symbol, lr="LR_FG",
-               step="LR_STEP_FG", max_iter="MAX_ITER_FG", epoch="EPOCH_SIZE_FG",
-               batch="BATCH_SIZE_FG", resume_keys=()),
-    "pretrain": dict(name="pretrain", train_symbol=networks.classifier_train_symbol,
-                     lr="LR_PRE", step="LR_STEP_PRE", max_iter="MAX_ITER_PRE",
-                     epoch="EPOCH_SIZE_PRE", batch="BATCH_SIZE_PRE",
-                     resume_keys=("PRETRAIN_BN",)),
-}
+TRAIN_SYMBOLS = {"pretrain": networks.classifier_train_symbol,
+                 "bg": networks.saliency_train_symbol, "fg": networks.cam_train_symbol}
 
 
-def score_size(cfg):
-    """Side of the score map for INPUT_SIZE (41 for 321)."""
-    sym = networks.sec_scores(cfg, mx.sym.Variable("data"))
-    return sym.infer_shape(data=(1, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE))[1][0][2]
+def _shapes(cfg, batch):
+    return {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
 
 
-def stage_prefix(cfg, kind):
-    return os.path.join(cfg.SNAPSHOT_PATH, "%s_%s" % (STAGES[kind]["name"], cfg.BASE_NET))
-
-
-def cue_path(cfg, kind):
-    return os.path.join(cfg.CACHE_PATH, "%s_cues.npz" % kind)
-
-
-def final_epoch(cfg, kind):
-    s = STAGES[kind]
-    return math.ceil(cfg[s["max_iter"]] / cfg[s["epoch"]])
-
-
-def train_cue_network(cfg, kind, ctx, entries, resume=False, cluster=None,
+def train_cue_network(cfg, kind, ctx, entries, resume=False, epoch=None, cluster=None,
                       allow_config_change=False):
-    """Train the saliency ('bg') or CAM ('fg') network; returns the final snapshot's epoch."""
-    s = STAGES[kind]
-    prefix = stage_prefix(cfg, kind)
+    """Train the saliency ('bg') or CAM ('fg') network (or the pretraining classifier);
+    returns the final snapshot's epoch."""
+    schedule = stages.Schedule(cfg, kind)
     os.makedirs(cfg.SNAPSHOT_PATH, exist_ok=True)
-    symbol = s["train_symbol"](cfg)
-    batch = cfg[s["batch"]]
-    shapes = {"data": (batch, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE),
-              "label": (batch, cfg.CLASS_NUM - 1)}
-    keys = (s["lr"], s["step"], s["epoch"], s["batch"], "MIRROR_CUES") + s["resume_keys"]
-    arg, aux, state, begin = checkpoint.initial_params(
-        cfg, prefix, symbol, shapes, resume, stage_keys=keys,
-        allow_config_change=allow_config_change, epoch_size=cfg[s["epoch"]])
-    it = multilabel_iter(cfg, entries, batch, cfg[s["epoch"]], start_batch=begin * cfg[s["epoch"]],
-                         cluster=cluster, mirror=cfg.MIRROR_CUES)
+    symbol = TRAIN_SYMBOLS[kind](cfg)
+    start = checkpoint.initial_params(cfg, kind, symbol, _shapes(cfg, schedule.batch_size),
+                                      resume, epoch, allow_config_change)
+    it = multilabel_iter(cfg, entries, schedule.batch_size, schedule.epoch_size,
+                         start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
+                         mirror=cfg.MIRROR_CUES)
     try:
-        fit(cfg, symbol, it, ctx, prefix, cfg[s["lr"]], cfg[s["step"]], cfg[s["max_iter"]],
-            cfg[s["epoch"]], multilabel_loss, arg, aux, begin, state, cluster=cluster)
+        fit(cfg, symbol, it, ctx, stages.prefix(cfg, kind), schedule, multilabel_loss, start,
+            cluster=cluster)
     finally:
         it.close()
-    return final_epoch(cfg, kind)
+    return schedule.final_epoch
 
 
 def _batched(stream, batch_size):
@@ -208,10 +179,9 @@ def check_classifier(cfg, name, scores, entries, classes, report_path=None):
 
 def classifier_scores(cfg, kind, ctx, arg, aux, entries):
     """{id: (C-1,)} class scores of a trained multi-label network (the input of its loss)."""
-    s = STAGES[kind]
-    logits = s["train_symbol"](cfg).get_children()[0]
-    batch = cfg[s["batch"]]
-    mod = _bind(logits, ctx, "data", (batch, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE), arg, aux)
+    logits = TRAIN_SYMBOLS[kind](cfg).get_children()[0]
+    batch = stages.Schedule(cfg, kind).batch_size
+    mod = _bind(logits, ctx, "data", stages.image_shape(cfg, batch), arg, aux)
     out = {}
     stream = inference_stream(cfg, [dict(e, mask=None) for e in entries])
     for chunk in _batched(stream, batch):
@@ -225,8 +195,7 @@ def classifier_scores(cfg, kind, ctx, arg, aux, entries):
 def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0):
     """Print and save the cue report; write ``vis`` pictures (image | cues | ground truth)."""
     report = cues.cue_report(cue_set, size, entries, classes, read_mask)
-    name = kind if kind.endswith("cues") else "%s_cues" % kind
-    cues.save_report(os.path.join(cfg.CACHE_PATH, "%s_report.json" % name), report)
+    cues.save_report(stages.cue_report_path(cfg, kind), report)
     logging.info("%s cue report\n%s", kind, cues.format_report(report))
     for entry in entries[:vis]:
         gt = cues.grid_mask(read_mask(entry["mask"]), size) if entry.get("mask") else None
@@ -239,59 +208,56 @@ def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0):
 def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vis=0,
                   cluster=None, allow_config_change=False):
     """Train (unless skipped) and write CACHE_PATH/<kind>_cues.npz for every train_aug image;
-    returns the cue report (None on workers other than rank 0). Under a distributed kvstore
-    each worker computes the cues of its share of the images and rank 0 merges the shares."""
+    returns the cue report (None on workers other than rank 0). ``epoch`` names the snapshot to
+    start from, as everywhere: training continues from it, and with ``skip_train`` the cues come
+    from it. Under a distributed kvstore each worker computes the cues of its share of the
+    images and rank 0 merges the shares."""
     cluster = cluster or Cluster()
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
-    kind_cfg = STAGES[kind]
+    prefix = stages.prefix(cfg, kind)
     check_writable(cfg.CACHE_PATH, *(() if skip_train else (cfg.SNAPSHOT_PATH,)))
     check_negatives(train, classes)
     if not skip_train:
-        last = train_cue_network(cfg, kind, ctx, train, resume, cluster, allow_config_change)
+        last = train_cue_network(cfg, kind, ctx, train, resume, epoch, cluster,
+                                 allow_config_change)
     else:
-        last = epoch or checkpoint.latest_epoch(stage_prefix(cfg, kind))
+        last = epoch or checkpoint.latest_epoch(prefix)
         if not last:
             raise checkpoint.CheckpointError(
-                "--skip-train: no snapshot %s-NNNN.params to start from"
-                % stage_prefix(cfg, kind))
-    if epoch:
-        last = epoch
-    batch = cfg[kind_cfg["batch"]]
-    symbol = kind_cfg["train_symbol"](cfg)
-    shapes = {"data": (batch, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE),
-              "label": (batch, cfg.CLASS_NUM - 1)}
-    arg, aux, _ = checkpoint.load_snapshot(stage_prefix(cfg, kind), last, symbol, shapes)
-    logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(
-        stage_prefix(cfg, kind), last))
+                "--skip-train: no snapshot %s-NNNN.params to start from" % prefix)
+    batch = stages.Schedule(cfg, kind).batch_size
+    arg, aux, _ = checkpoint.load_snapshot(prefix, last, TRAIN_SYMBOLS[kind](cfg),
+                                           _shapes(cfg, batch))
+    logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(prefix, last))
     extract = bg_cues_for if kind == "bg" else fg_cues_for
     mine = cluster.my_share(train)
     scores = {}
     cue_set = extract(cfg, ctx, arg, aux, mine, batch, scores)
-    size = score_size(cfg)
+    size = stages.score_size(cfg)
     # under a distributed kvstore each worker checks its own share
-    check_classifier(cfg, kind_cfg["name"], scores, mine, classes,
-                     os.path.join(cfg.CACHE_PATH, "%s_classification.json" % kind)
-                     if cluster.is_root else None)
+    check_classifier(cfg, stages.STAGES[kind]["name"], scores, mine, classes,
+                     stages.classification_path(cfg, kind) if cluster.is_root else None)
+    path = stages.cue_path(cfg, kind)
     if cluster.num_workers > 1:
-        part = "%s.part%d-of-%d.npz" % (cue_path(cfg, kind)[:-4], cluster.rank,
-                                        cluster.num_workers)
-        cues.save_cues(part, cue_set, size)
+        cues.save_cues(stages.cue_part_path(cfg, kind, cluster.rank, cluster.num_workers),
+                       cue_set, size)
         cluster.barrier()
         if not cluster.is_root:
             return None
-        cue_set = merge_shares(cue_path(cfg, kind), cluster.num_workers, [e["id"] for e in train])
-    cues.save_cues(cue_path(cfg, kind), cue_set, size)
+        cue_set = merge_shares(cfg, kind, cluster.num_workers, [e["id"] for e in train])
+    cues.save_cues(path, cue_set, size)
     # the config that made this cue file, written with it (a failed stage leaves both as they
     # were)
     save_config(cfg, os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind))
-    logging.info("wrote %s (%d images)", cue_path(cfg, kind), len(cue_set))
+    logging.info("wrote %s (%d images)", path, len(cue_set))
     return report_cues(cfg, kind, cue_set, size, train, classes, vis)
 
 
-def merge_shares(path, num_workers, ids):
-    """The workers' cue files for ``path`` merged into one dict; every id exactly once."""
+def merge_shares(cfg, kind, num_workers, ids):
+    """The workers' shares of the ``kind`` cue file merged into one dict; every id exactly
+    once."""
     merged = {}
-    parts = ["%s.part%d-of-%d.npz" % (path[:-4], r, num_workers) for r in range(num_workers)]
+    parts = [stages.cue_part_path(cfg, kind, r, num_workers) for r in range(num_workers)]
     for part in parts:
         share, _ = cues.load_cues(part)
         twice = set(share) & set(merged)

@@ -6,14 +6,14 @@ import os
 import mxnet as mx
 import numpy as np
 
-from cores import checkpoint
+from cores import checkpoint, stages
 from cores.data.dataset import load_index
 from cores.data.iterators import inference_stream
 from cores.io import check_writable
 from cores.symbols import networks
 from cores.symbols.layers import BN_EPS
 from cores.localization import (check_classifier, check_negatives, classifier_scores,
-                                stage_prefix, train_cue_network)
+                                train_cue_network)
 
 
 def fold_batchnorm(arg, aux, eps=BN_EPS):
@@ -63,7 +63,7 @@ def pretrain_backbone(cfg, ctx, resume=False, allow_config_change=False):
     (from random weights) and write them as MODEL_PATH/<BASE_NET>.params, with a sidecar
     recording CHANNEL_ORDER. Returns the written path."""
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
-    path = os.path.join(cfg.MODEL_PATH, cfg.BASE_NET + ".params")
+    path = stages.weights_path(cfg)
     if os.path.isfile(path):
         raise checkpoint.CheckpointError("%s exists; remove it to pretrain a new one" % path)
     check_writable(cfg.MODEL_PATH, cfg.SNAPSHOT_PATH)
@@ -72,10 +72,10 @@ def pretrain_backbone(cfg, ctx, resume=False, allow_config_change=False):
     last = train_cue_network(random_cfg, "pretrain", ctx, train, resume,
                              allow_config_change=allow_config_change)
     arg, aux = checkpoint.load_params_file(
-        checkpoint.snapshot_path(stage_prefix(cfg, "pretrain"), last))
+        checkpoint.snapshot_path(stages.prefix(cfg, "pretrain"), last))
     scores = classifier_scores(cfg, "pretrain", ctx, arg, aux, train)
     check_classifier(cfg, "pretraining", scores, train, classes,
-                     stage_prefix(cfg, "pretrain") + "-classification.json")
+                     stages.classification_path(cfg, "pretrain"))
     arg = {k: v.asnumpy() for k, v in arg.items() if not k.startswith("pretrain_scores")}
     aux = {k: v.asnumpy() for k, v in aux.items()}
     folded = [k[:-len("_bn_gamma")] for k in arg if k.endswith("_bn_gamma")]

@@ -56,12 +56,13 @@ def remove_stale_temporaries(prefix):
     return stale
 
 
-def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
-        batch_loss, arg_params=None, aux_params=None, begin_epoch=0, optimizer_state=None,
-        mean_losses=False, cluster=None, log_every=10):
-    """Train ``symbol`` for ``max_iter`` iterations in epochs of ``epoch_size`` batches,
-    saving ``prefix``-NNNN.params after each. ``batch_loss(outputs, batch)`` returns a dict of
-    named loss values of one batch. Returns the loss history (list of dicts).
+def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_losses=False,
+        cluster=None, log_every=10):
+    """Train ``symbol`` on ``schedule`` (cores/stages.py: lr, step, iterations, epoch size)
+    from ``start`` (checkpoint.initial_params), saving ``prefix``-NNNN.params after each epoch.
+    ``batch_loss(outputs, batch)`` returns a dict of named loss values of one batch. Returns
+    the loss history: a dict per iteration (iter, lr, the losses, and ``seconds``, the wall time
+    since this run began, which bench/run_bench.py reads).
 
     Gradient scale: per-sample losses (LogisticRegressionOutput) are divided by the batch
     size, as Caffe's normalised losses. ``mean_losses`` (SEC: each device's loss is already a
@@ -71,6 +72,8 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
     number of workers too (cores/distributed.py); only rank 0 writes snapshots."""
     from cores.distributed import Cluster
     cluster = cluster or Cluster()
+    lr, max_iter, epoch_size = schedule.lr, schedule.max_iter, schedule.epoch_size
+    begin_epoch = start.begin_epoch
     # optimizer state lives in the Module (asynchronous training must update on the servers)
     os.environ["MXNET_UPDATE_ON_KVSTORE"] = "0" if cluster.synchronous else "1"
     flush_denormals()                               # no denormal stalls (issue 5)
@@ -81,12 +84,12 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
     mx.random.seed(cfg.SEED)
     np.random.seed(cfg.SEED)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2),
-                    arg_params=arg_params, aux_params=aux_params, allow_missing=True)
+                    arg_params=start.arg, aux_params=start.aux, allow_missing=True)
     begin_update = begin_epoch * epoch_size
     workers = cluster.num_workers if cluster.kv is not None and cluster.synchronous else 1
     params = dict(learning_rate=lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
                   lr_scheduler=mx.lr_scheduler.FactorScheduler(
-                      lr_step, cfg.LR_FACTOR, base_lr=lr, warmup_steps=cfg.WARMUP_ITER),
+                      schedule.lr_step, cfg.LR_FACTOR, base_lr=lr, warmup_steps=cfg.WARMUP_ITER),
                   begin_num_update=begin_update,
                   rescale_grad=1.0 / workers / (len(ctx) if mean_losses else
                                                 train_iter.batch_size))
@@ -94,8 +97,8 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
         params["clip_gradient"] = cfg.CLIP_GRADIENT
     mod.init_optimizer(kvstore=cluster.kvstore_for(ctx), optimizer="sgd",
                        optimizer_params=params)
-    if optimizer_state and mod._updater is not None:
-        _restore_optimizer_state(mod, optimizer_state)
+    if start.optimizer_state and mod._updater is not None:
+        _restore_optimizer_state(mod, start.optimizer_state)
     if cluster.is_root:
         remove_stale_temporaries(prefix)
     history_path = prefix + "-history.json"
@@ -106,6 +109,7 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
     num_epochs = math.ceil(max_iter / epoch_size)
     iteration = begin_update
     batch_size = train_iter.batch_size
+    run_start = time.time()
     for epoch in range(begin_epoch, num_epochs):
         train_iter.reset()
         steps = min(epoch_size, max_iter - iteration)
@@ -129,7 +133,8 @@ def fit(cfg, symbol, train_iter, ctx, prefix, lr, lr_step, max_iter, epoch_size,
             mod.update()
             iteration += 1
             lr_now = mod._optimizer.learning_rate
-            history.append(dict(iter=iteration, lr=lr_now, **losses))
+            history.append(dict(iter=iteration, lr=lr_now,
+                                seconds=round(time.time() - run_start, 4), **losses))
             window.append(losses)
             bar.update(1)
             if iteration % log_every == 0 or iteration == max_iter:

@@ -9,12 +9,13 @@ import numpy as np
 
 from cores.caffe_model import read_caffemodel, prototxt_layers
 from cores.symbols import vgg16 as vgg16_symbols
+from cores.symbols.networks import BACKBONES
 from cores.errors import SECError
 
 CAFFE_MEAN_BGR = [104.008, 116.669, 122.675]
 GLUON_MEAN_RGB = [0.485 * 255, 0.456 * 255, 0.406 * 255]
 GLUON_STD_RGB = [0.229, 0.224, 0.225]
-FIRST_CONV = {"vgg16": "conv1_1_weight", "resnet50": "conv1_weight"}
+FIRST_CONV = {net: entry["first_conv"] for net, entry in BACKBONES.items()}
 
 
 class ConversionError(SECError, ValueError):

@@ -37,7 +37,8 @@ def main():
                                              os.path.dirname(os.path.dirname(
                                                  cfg.VOCDEVKIT_PATH))])
     times["create_dataset"] = run("dataset index", ["create_dataset.py"] + cfg_args)
-    if not os.path.isfile(os.path.join(ROOT, cfg.MODEL_PATH, cfg.BASE_NET + ".params")):
+    from cores import stages
+    if not os.path.isfile(os.path.join(ROOT, stages.weights_path(cfg))):
         times["pretrain"] = run("backbone pretraining", ["demo/pretrain_backbone.py"] + cfg_args)
     times["bg cues"] = run("background cues", ["train_bg_cues.py", "--vis", "4"] + cfg_args)
     times["fg cues"] = run("foreground cues", ["train_fg_cues.py", "--vis", "4"] + cfg_args)
@@ -55,14 +56,12 @@ def main():
     os.chdir(ROOT)
     import mxnet as mx
     from cores.baselines import baselines
-    from cores.evaluation import output_dir
-    from cores.sec import sec_prefix
     from cores.checkpoint import latest_epoch
     base = baselines(cfg, [mx.cpu()])
 
     def metrics(supervised, flip, crf):
-        epoch = latest_epoch(sec_prefix(cfg, supervised))
-        with open(os.path.join(output_dir(cfg, epoch, flip, crf, supervised),
+        epoch = latest_epoch(stages.prefix(cfg, "supervised" if supervised else "sec"))
+        with open(os.path.join(stages.output_dir(cfg, epoch, flip, crf, supervised),
                                "metrics.json")) as f:
             return json.load(f)
 

@@ -40,7 +40,7 @@ def test_unknown_key_lists_valid_keys(tmp_path):
 
 
 @pytest.mark.parametrize("override,pattern", [
-    ("BATCH_SIZE=two", "wrong type"), ("BASE_NET=alexnet", "vgg16, resnet50"),
+    ("BATCH_SIZE=two", "wrong type"), ("BASE_NET=alexnet", "choose one of resnet50, vgg16"),
     ("WIDTH_MULT=0", r"\(0, 1\]"), ("BATCH_SIZE", "KEY=VALUE"),
     ("CHANNEL_ORDER=GBR", "RGB or BGR")])
 def test_bad_values(override, pattern):

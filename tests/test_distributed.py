@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import yaml
 
-from cores import checkpoint, cues
+from cores import checkpoint, cues, stages
 from cores.launcher import launch_local
-from cores.localization import cue_path, run_cue_stage, train_cue_network
-from cores.sec import sec_prefix, train_sec
+from cores.localization import run_cue_stage, train_cue_network
+from cores.sec import train_sec
 from tests.conftest import REPO, toy_config
 from tests.test_training import _gt_cues
 
@@ -87,7 +87,7 @@ def test_workers_end_identical_and_equal_to_the_snapshot(dist_run):
     cfg, work, _, _ = dist_run
     a = mx.nd.load(os.path.join(str(work), "rank0.params"))
     b = mx.nd.load(os.path.join(str(work), "rank1.params"))
-    arg, aux = checkpoint.load_params_file(checkpoint.snapshot_path(sec_prefix(cfg), 2))
+    arg, aux = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(cfg, "sec"), 2))
     snapshot = {**arg, **aux}
     assert sorted(a) == sorted(b) == sorted(snapshot)
     for k in a:
@@ -127,9 +127,9 @@ def test_dist_sync_equals_one_process_with_the_total_batch(dist_run, toy_tree, t
         iterators.TrainIter.next = plain_next
     by_rank = {r["rank"]: r["batches"] for r in ranks}
     assert seen == [sorted(by_rank[0][b] + by_rank[1][b]) for b in range(6)]
-    one = checkpoint.load_params_file(checkpoint.snapshot_path(sec_prefix(single), 2))[0]
-    two = checkpoint.load_params_file(checkpoint.snapshot_path(sec_prefix(cfg), 2))[0]
-    moved = checkpoint.load_params_file(checkpoint.snapshot_path(sec_prefix(cfg), 1))[0]
+    one = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(single, "sec"), 2))[0]
+    two = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(cfg, "sec"), 2))[0]
+    moved = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(cfg, "sec"), 1))[0]
     assert max(np.abs(two[k].asnumpy() - moved[k].asnumpy()).max() for k in two) > 0
     for k in one:
         np.testing.assert_allclose(one[k].asnumpy(), two[k].asnumpy(), rtol=1e-4, atol=1e-6,
@@ -143,8 +143,8 @@ def test_distributed_cue_generation_equals_the_single_process(toy_tree, toy_inde
     run_cue_stage(cfg, "fg", [mx.cpu()], skip_train=True)
     dist = type(cfg)(cfg, CACHE_PATH=str(tmp_path / "distcache"))
     _launch(dist, tmp_path, "fg")
-    single, size = cues.load_cues(cue_path(cfg, "fg"))
-    merged, dsize = cues.load_cues(cue_path(dist, "fg"))
+    single, size = cues.load_cues(stages.cue_path(cfg, "fg"))
+    merged, dsize = cues.load_cues(stages.cue_path(dist, "fg"))
     assert size == dsize and sorted(single) == sorted(merged) == sorted(
         e["id"] for e in toy_index[1]["train"])
     for k in single:

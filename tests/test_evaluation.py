@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cores import crf, evaluation
+from cores import crf, evaluation, stages
 from cores.data.iterators import inference_stream
 from cores.data.palette import voc_palette
-from cores.sec import bind_inference, load_inference_params
+from cores.inference import bind_inference, load_inference_params
 from tests.test_training import _cfg, _gt_cues
 from cores.sec import train_sec
 
@@ -56,10 +56,11 @@ def test_flip_changes_nothing_for_a_mirror_symmetric_network(snapshot, toy_index
 def test_crf_masks_equal_dense_crf_per_image(snapshot, toy_index, tmp_path):
     cfg = snapshot
     val = toy_index[1]["val"][:3]
-    conf, counted, _ = evaluation.run_inference(cfg, [mx.cpu()], val, use_crf=True,
-                                                mask_dir=str(tmp_path), workers=2)
+    model = load_inference_params(cfg, None)
+    conf, counted = evaluation.run_inference(cfg, [mx.cpu()], val, model, use_crf=True,
+                                             mask_dir=str(tmp_path), workers=2)
     assert counted == 3 and conf.sum() > 0
-    symbol, arg, aux, _ = load_inference_params(cfg, None)
+    symbol, arg, aux, _ = model
     mod = bind_inference(cfg, [mx.cpu()], symbol, arg, aux, 1)
     palette = voc_palette().ravel().tolist()
     for entry, data, rgb, _ in inference_stream(cfg, val, workers=1, corners=True):
@@ -75,7 +76,7 @@ def test_crf_masks_equal_dense_crf_per_image(snapshot, toy_index, tmp_path):
 
 def test_evaluate_writes_metrics(snapshot):
     metrics = evaluation.evaluate(snapshot, [mx.cpu()], flip=True, savemask=True)
-    out = evaluation.output_dir(snapshot, 1, True, False)
+    out = stages.output_dir(snapshot, 1, True, False)
     on_disk = json.load(open(os.path.join(out, "metrics.json")))
     assert on_disk == json.loads(json.dumps(metrics))
     assert set(on_disk["IoU"]) == set(on_disk["classes"]) and on_disk["images"] == 6
@@ -139,7 +140,8 @@ def test_test_time_crf_gets_the_image_in_rgb_order():
                   maxiter=10, min_prob=1e-5, channel_order="RGB")
     got = evaluation.test_time_crf(rgb, probs, params)
     unary = np.log(np.maximum(probs, 1e-5))
-    want = crf.dense_crf(rgb, unary, 1.0, 3, 3, 80, 13, 10, 10)
+    want = crf.dense_crf(rgb, unary, scale_factor=1.0, pos_xy_std=3, pos_w=3, bi_xy_std=80,
+                         bi_rgb_std=13, bi_w=10, maxiter=10)
     np.testing.assert_allclose(got, want, rtol=1e-6)
     bgr = evaluation.test_time_crf(rgb, probs, dict(params, channel_order="BGR"))
     assert np.abs(bgr - got).max() > 1e-3
@@ -160,8 +162,9 @@ def test_large_images_run_the_crf_on_a_bounded_copy():
     got = evaluation.test_time_crf(rgb, probs, params)
     assert got.shape == (2, 120, 200)
     small = cv2.resize(rgb, (100, 60), interpolation=cv2.INTER_AREA)
-    q = crf.dense_crf(small, np.log(np.maximum(zoom_linear(probs, 60, 100), 1e-5)), 2.0, 3, 3,
-                      80, 13, 10, 5)
+    q = crf.dense_crf(small, np.log(np.maximum(zoom_linear(probs, 60, 100), 1e-5)),
+                      scale_factor=2.0, pos_xy_std=3, pos_w=3, bi_xy_std=80, bi_rgb_std=13, bi_w=10,
+                      maxiter=5)
     np.testing.assert_allclose(got, zoom_linear(q, 120, 200), rtol=1e-5, atol=1e-6)
     full = evaluation.test_time_crf(rgb, probs, dict(params, max_side=0))
     assert (full.argmax(0) == got.argmax(0)).mean() > 0.8          # the same segmentation

@@ -114,10 +114,10 @@ def test_workers_leave_ctrl_c_to_their_parent():
 def test_resume_without_a_snapshot_says_so(tmp_path, caplog):
     from cores import checkpoint
     from cores.config import load_config
-    cfg = load_config(None, ["RANDOM_INIT=true", "MODEL_PATH=%s" % tmp_path])
+    cfg = load_config(None, ["RANDOM_INIT=true", "MODEL_PATH=%s" % tmp_path,
+                             "SNAPSHOT_PATH=%s" % tmp_path])
     with caplog.at_level("WARNING"):
-        arg, aux, state, begin = checkpoint.initial_params(
-            cfg, str(tmp_path / "sec_vgg16"), None, {}, resume=True)
+        arg, aux, state, begin = checkpoint.initial_params(cfg, "sec", None, {}, resume=True)
     assert begin == 0 and "no snapshot" in caplog.text and "from the beginning" in caplog.text
 
 

@@ -10,12 +10,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from cores import cues, evaluation
+from cores import cues, stages
 from cores.config import load_config
 from cores.data import toy
 from cores.data.dataset import load_index, read_mask
 from cores.data.palette import voc_palette
-from cores.localization import score_size
 from cores.metrics import confusion_matrix, iou_scores
 from tests.conftest import REPO
 
@@ -78,7 +77,7 @@ def pipeline(tmp_path_factory):
 
 def _metrics(cfg, supervised=False):
     epochs = cfg.MAX_ITER // cfg.EPOCH_SIZE
-    out = evaluation.output_dir(cfg, epochs, True, True, supervised)
+    out = stages.output_dir(cfg, epochs, True, True, supervised)
     with open(os.path.join(out, "metrics.json")) as f:
         return json.load(f), out
 
@@ -87,7 +86,7 @@ def test_cue_files_cover_every_image_and_beat_random_cues(pipeline):
     cfg, train = pipeline["cfg"], pipeline["train"]
     fg, size = cues.load_cues(os.path.join(cfg.CACHE_PATH, "fg_cues.npz"))
     bg, _ = cues.load_cues(os.path.join(cfg.CACHE_PATH, "bg_cues.npz"))
-    assert size == score_size(cfg) == 11 and set(fg) == set(bg) == {e["id"] for e in train}
+    assert size == stages.score_size(cfg) == 11 and set(fg) == set(bg) == {e["id"] for e in train}
     report = json.load(open(os.path.join(cfg.CACHE_PATH, "fg_cues_report.json")))
     rng = np.random.RandomState(0)
     random_cues = {}

@@ -6,7 +6,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from cores import localization
+from cores import localization, stages
 from cores.config import load_config
 from cores.metrics import average_precision, classification_report
 from cores.pretrain import balance_scales, fold_batchnorm
@@ -92,14 +92,15 @@ def test_supervised_bound_trains_on_the_masks_and_evaluates(toy_tree, toy_index,
     """train_SEC --supervised: the same network and fit loop on ground-truth masks (one
     cross-entropy output), its own snapshots, evaluated by the same code."""
     from cores import checkpoint, evaluation
-    from cores.sec import sec_prefix, train_sec
+    from cores.sec import train_sec
     from tests.test_training import _cfg
     cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=3, EPOCH_SIZE=3, BATCH_SIZE=4)
     history = train_sec(cfg, [mx.cpu()], supervised=True)
-    assert [sorted(h) for h in history] == [["ce_loss", "iter", "lr"]] * 3
-    assert checkpoint.latest_epoch(sec_prefix(cfg, supervised=True)) == 1
-    assert checkpoint.latest_epoch(sec_prefix(cfg)) == 0          # SEC's snapshots untouched
+    assert [sorted(h) for h in history] == [["ce_loss", "iter", "lr", "seconds"]] * 3
+    assert 0 < history[0]["seconds"] < history[1]["seconds"] < history[2]["seconds"]
+    assert checkpoint.latest_epoch(stages.prefix(cfg, "supervised")) == 1
+    assert checkpoint.latest_epoch(stages.prefix(cfg, "sec")) == 0      # SEC's untouched
     metrics = evaluation.evaluate(cfg, [mx.cpu()], supervised=True)
     assert metrics["flags"]["supervised"] is True and metrics["images"] == 6
-    assert os.path.isfile(os.path.join(evaluation.output_dir(cfg, 1, False, False, True),
+    assert os.path.isfile(os.path.join(stages.output_dir(cfg, 1, False, False, True),
                                        "metrics.json"))

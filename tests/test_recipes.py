@@ -7,7 +7,7 @@ import os
 import mxnet as mx
 import pytest
 
-from cores import evaluation, localization
+from cores import evaluation, localization, stages
 from cores.config import load_config
 from cores.sec import train_sec
 from tests.conftest import REPO
@@ -34,7 +34,7 @@ def test_recipe_runs_end_to_end(toy_tree, toy_index, tmp_path, net, recipe):
         "BATCH_SIZE_FG=2"] + ["%s=2" % k for k in (
             "MAX_ITER", "EPOCH_SIZE", "MAX_ITER_BG", "EPOCH_SIZE_BG", "MAX_ITER_FG",
             "EPOCH_SIZE_FG")])
-    grid = localization.score_size(cfg)
+    grid = stages.score_size(cfg)
     assert grid == (10 if recipe == "port" else 11)
     for kind in ("bg", "fg"):
         report = localization.run_cue_stage(cfg, kind, [mx.cpu()])
@@ -42,6 +42,6 @@ def test_recipe_runs_end_to_end(toy_tree, toy_index, tmp_path, net, recipe):
     history = train_sec(cfg, [mx.cpu()])
     assert len(history) == 2
     metrics = evaluation.evaluate(cfg, [mx.cpu()], flip=True, use_crf=True)
-    with open(os.path.join(evaluation.output_dir(cfg, 1, True, True), "metrics.json")) as f:
+    with open(os.path.join(stages.output_dir(cfg, 1, True, True), "metrics.json")) as f:
         assert json.load(f)["mIoU"] == metrics["mIoU"]
     assert metrics["images"] == 6

@@ -215,6 +215,65 @@ def test_both_recipes_shape_infer_at_full_size(net, recipe):
     assert back.infer_shape(saliency_input=feature)[1] == [(1, 20)]
 
 
+def _init_sigma(sym, name):
+    import json
+    kind, params = json.loads(sym.attr_dict()[name]["__init__"])
+    assert kind == "normal"
+    return params["sigma"]
+
+
+@pytest.mark.parametrize("width", [1.0, 0.125])
+def test_new_layers_keep_the_full_networks_signal_scale(width):
+    """New layers start at std 0.01 at full width and 0.01 / sqrt(WIDTH_MULT) when narrowed,
+    so that a narrow network's new layers pass on the full network's signal scale (docs/method.md,
+    section 7); pretrained layers carry no initialiser of their own."""
+    cfg = _cfg("vgg16", WIDTH_MULT=width)
+    for sym, names in ((networks.cam_train_symbol(cfg), ["fc6_CAM_weight", "fc7_CAM_weight",
+                                                         "scores_weight"]),
+                       (networks.saliency_train_symbol(cfg), ["fc8_saliency_weight"]),
+                       (networks.sec_train_symbol(cfg), ["fc8_weight"])):
+        for name in names:
+            assert _init_sigma(sym, name) == pytest.approx(0.01 / np.sqrt(width)), name
+        assert "__init__" not in sym.attr_dict().get("conv1_1_weight", {})
+
+
+def _cam_score_std(width, sigma):
+    """Std of the CAM head's class scores at init, for unit-scale ReLU features."""
+    from cores.symbols import heads
+    _, scores = heads.cam_head(mx.sym.Variable("feature"), 20, width_mult=width)
+    channels = int(round(512 * width))
+    ex = scores.simple_bind(mx.cpu(), feature=(4, channels, 16, 16), grad_req="null")
+    mx.random.seed(0)
+    rng = np.random.RandomState(0)
+    for name, arr in ex.arg_dict.items():
+        if name == "feature":
+            arr[:] = np.abs(rng.randn(*arr.shape))
+        elif name.endswith("weight"):
+            mx.init.Normal(sigma)(mx.init.InitDesc(name), arr)
+        else:
+            arr[:] = 0
+    return float(ex.forward()[0].asnumpy().std())
+
+
+def test_narrow_cam_head_starts_as_strong_as_the_full_one():
+    full = _cam_score_std(1.0, 0.01)
+    scaled = _cam_score_std(0.125, 0.01 / np.sqrt(0.125))
+    fixed = _cam_score_std(0.125, 0.01)                      # the former init
+    assert 0.5 < scaled / full < 2.0
+    assert fixed / full < 0.1
+
+
+def test_pretraining_trains_what_imagenet_weights_give():
+    """VGG16: every layer up to fc7 (DeepLab's file has them); ResNet50: the body only, its SEC
+    head (fc6, fc7) being new as with real ImageNet weights."""
+    vgg = networks.classifier_train_symbol(_cfg("vgg16")).list_arguments()
+    res = networks.classifier_train_symbol(_cfg("resnet50")).list_arguments()
+    assert "fc7_weight" in vgg and "conv5_3_weight" in vgg
+    assert "res5c_branch2c_weight" in res and "bn5c_branch2c_gamma" in res
+    assert not any(n.startswith(("fc6", "fc7", "fc8")) for n in res)
+    assert "pretrain_scores_weight" in vgg and "pretrain_scores_weight" in res
+
+
 def _attrs(sym, name):
     return sym.attr_dict().get(name, {})
 

@@ -6,9 +6,9 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from cores import checkpoint, cues
+from cores import checkpoint, cues, stages
 from cores.data.dataset import read_mask
-from cores.sec import sec_prefix, train_sec
+from cores.sec import train_sec
 from cores.train import TrainingError
 from tests.conftest import toy_config
 
@@ -29,7 +29,8 @@ def _cfg(toy_tree, toy_index, work, **extra):
 
 
 def _params(cfg, epoch):
-    arg, aux = checkpoint.load_params_file(checkpoint.snapshot_path(sec_prefix(cfg), epoch))
+    path = checkpoint.snapshot_path(stages.prefix(cfg, "sec"), epoch)
+    arg, aux = checkpoint.load_params_file(path)
     return {**arg, **aux}
 
 
@@ -40,8 +41,8 @@ def test_resume_reproduces_the_uninterrupted_run(toy_tree, toy_index, tmp_path):
     assert len(history) == 4
     part = _cfg(toy_tree, toy_index, tmp_path / "part", MAX_ITER=2)
     train_sec(part, [mx.cpu()], cue_file=cue_file)                  # "interrupted" after epoch 1
-    assert checkpoint.latest_epoch(sec_prefix(part)) == 1
-    history_file = sec_prefix(part) + "-history.json"
+    assert checkpoint.latest_epoch(stages.prefix(part, "sec")) == 1
+    history_file = stages.prefix(part, "sec") + "-history.json"
     with open(history_file) as f:
         saved_history = f.read()
     for change in (dict(EPOCH_SIZE=1), dict(BATCH_SIZE=3, LR=0.5)):
@@ -53,8 +54,8 @@ def test_resume_reproduces_the_uninterrupted_run(toy_tree, toy_index, tmp_path):
         assert "--allow-config-change" in str(err.value)
         with open(history_file) as f:
             assert f.read() == saved_history             # nothing lost by the refusal
-    assert checkpoint.latest_epoch(sec_prefix(part)) == 1
-    assert checkpoint.snapshot_iteration(sec_prefix(part), 1) == 2      # stored in it
+    assert checkpoint.latest_epoch(stages.prefix(part, "sec")) == 1
+    assert checkpoint.snapshot_iteration(stages.prefix(part, "sec"), 1) == 2      # stored in it
     with pytest.raises(checkpoint.CheckpointError, match="saved at iteration 2"):
         train_sec(type(part)(part, MAX_ITER=4, EPOCH_SIZE=1), [mx.cpu()], resume=True,
                   cue_file=cue_file, allow_config_change=True)
@@ -67,7 +68,7 @@ def test_resume_reproduces_the_uninterrupted_run(toy_tree, toy_index, tmp_path):
     for k in a:
         np.testing.assert_allclose(a[k].asnumpy(), b[k].asnumpy(), rtol=1e-5, atol=1e-7,
                                    err_msg=k)
-    assert os.path.isfile(sec_prefix(full) + "-losses.png")
+    assert os.path.isfile(stages.prefix(full, "sec") + "-losses.png")
     assert os.path.isfile(os.path.join(full.SNAPSHOT_PATH, "sec_vgg16-config.json"))
 
 
@@ -94,13 +95,13 @@ def test_nan_loss_stops_with_image_ids_and_keeps_the_snapshot(toy_tree, toy_inde
     with pytest.raises(TrainingError) as err:
         train_sec(blowup, [mx.cpu()], resume=True, cue_file=cue_file, allow_config_change=True)
     message = str(err.value)
-    last = checkpoint.latest_epoch(sec_prefix(cfg))       # the last epoch that completed
+    last = checkpoint.latest_epoch(stages.prefix(cfg, "sec"))       # the last epoch that completed
     assert "non-finite loss" in message and "sec_vgg16-%04d.params" % last in message
     ids = message.split("images of the batch: ")[1].split(".")[0].split(", ")
     assert len(ids) == 2 and all(i in {e["id"] for e in toy_index[1]["train"]} for i in ids)
     failed_epoch = int(message.split("(epoch ")[1].split(")")[0])
     assert last == failed_epoch - 1
-    assert not os.path.exists(checkpoint.snapshot_path(sec_prefix(cfg), failed_epoch))
+    assert not os.path.exists(checkpoint.snapshot_path(stages.prefix(cfg, "sec"), failed_epoch))
     after = _params(cfg, 1)
     for k in before:
         np.testing.assert_array_equal(before[k].asnumpy(), after[k].asnumpy())
@@ -112,7 +113,7 @@ def test_corrupt_snapshot_files_are_named_with_a_way_out(toy_tree, toy_index, tm
     cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=2, EPOCH_SIZE=1)
     cue_file = _gt_cues(cfg, toy_index[1], 6)
     train_sec(cfg, [mx.cpu()], cue_file=cue_file)
-    prefix = sec_prefix(cfg)
+    prefix = stages.prefix(cfg, "sec")
     optimizer = prefix + "-0002.optimizer.params"
     with open(optimizer, "r+b") as f:
         f.truncate(100)
@@ -135,3 +136,28 @@ def test_corrupt_snapshot_files_are_named_with_a_way_out(toy_tree, toy_index, tm
         tmp_path / "fresh"))
     with pytest.raises(checkpoint.CheckpointError, match="cannot read .*vgg16.json, the sidecar"):
         train_sec(fresh, [mx.cpu()], cue_file=cue_file)
+
+
+def test_epoch_means_the_snapshot_to_start_from_in_a_cue_stage(toy_tree, toy_index, tmp_path,
+                                                                caplog):
+    """--epoch N in a cue script continues training from snapshot N (as in train_SEC.py) and
+    writes cues with the final snapshot; with --skip-train the cues come from snapshot N."""
+    from cores.localization import run_cue_stage
+    cfg = _cfg(toy_tree, toy_index, tmp_path, MIN_CLASSIFIER_MAP=0, BATCH_SIZE_FG=2,
+               EPOCH_SIZE_FG=1, MAX_ITER_FG=2)
+    prefix = stages.prefix(cfg, "fg")
+    run_cue_stage(cfg, "fg", [mx.cpu()])
+    first = checkpoint.load_params_file(checkpoint.snapshot_path(prefix, 2))[0]
+    with caplog.at_level("INFO"):
+        run_cue_stage(cfg, "fg", [mx.cpu()], epoch=1)
+    assert "resuming from %s" % checkpoint.snapshot_path(prefix, 1) in caplog.text
+    assert "writing fg cues with %s" % checkpoint.snapshot_path(prefix, 2) in caplog.text
+    again = checkpoint.load_params_file(checkpoint.snapshot_path(prefix, 2))[0]
+    for k in first:                                  # epoch 2 trained again from epoch 1
+        np.testing.assert_allclose(first[k].asnumpy(), again[k].asnumpy(), rtol=1e-5,
+                                   atol=1e-7, err_msg=k)
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        run_cue_stage(cfg, "fg", [mx.cpu()], skip_train=True, epoch=1)
+    assert "writing fg cues with %s" % checkpoint.snapshot_path(prefix, 1) in caplog.text
+    assert "resuming" not in caplog.text

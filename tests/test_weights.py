@@ -266,4 +266,4 @@ def test_cue_report_tool_reads_any_cue_file(toy_index, tmp_path):
     report = json.load(open(cache / "original_cues_report.json"))
     assert report["images"] == len(index["train"])
     assert report["fg_precision"] == 1.0            # cues taken from the masks themselves
-    assert len(os.listdir(cache / "vis_original_cues")) == 2
+    assert len(os.listdir(cache / "vis_original")) == 2

@@ -7,6 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cores import stages  # noqa: E402
 from cores.original_cues import convert_original_cues  # noqa: E402
 from cores.runtime import parse_args, run_script, setup_logging  # noqa: E402
 
@@ -21,7 +22,7 @@ def add_arguments(parser):
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
     setup_logging(cfg, "convert_original_cues")
-    out = args.out or os.path.join(cfg.CACHE_PATH, "original_cues.npz")
+    out = args.out or stages.cue_path(cfg, "original")
     cue_set, _ = convert_original_cues(args.pickle, args.list, out)
     logging.info("wrote %s: cues of %d images", out, len(cue_set))
 

@@ -9,13 +9,15 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from cores import stages  # noqa: E402
 from cores.checkpoint import save_weights  # noqa: E402
 from cores.runtime import fail, parse_args, run_script, setup_logging  # noqa: E402
+from cores.symbols.networks import BACKBONES  # noqa: E402
 from cores.weights import convert_caffe, convert_gluon  # noqa: E402
 
 
 def add_arguments(parser):
-    parser.add_argument("--net", choices=["vgg16", "resnet50"], default=None,
+    parser.add_argument("--net", choices=sorted(BACKBONES), default=None,
                         help="backbone (default: BASE_NET)")
     parser.add_argument("--caffe", help="a .caffemodel")
     parser.add_argument("--prototxt", help="its deploy/train prototxt (checks layer names)")
@@ -33,7 +35,7 @@ def main():
         arg, aux, meta = convert_caffe(args.caffe, net, cfg.CHANNEL_ORDER, args.prototxt)
     else:
         arg, aux, meta = convert_gluon(args.gluon, net, cfg.CHANNEL_ORDER)
-    out = args.out or os.path.join(cfg.MODEL_PATH, net + ".params")
+    out = args.out or stages.weights_path(cfg, net)
     save_weights(out, arg, aux, meta)
     logging.info("wrote %s: %d parameters, %d auxiliary states; input %s with PIXEL_MEAN %s",
                  out, len(arg), len(aux), meta["channel_order"],

@@ -22,6 +22,8 @@ def main():
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     cue_set, size = cues.load_cues(args.cue_file)
     kind = os.path.splitext(os.path.basename(args.cue_file))[0]
+    if kind.endswith("_cues"):                     # fg_cues.npz -> fg, as cores/stages.py names
+        kind = kind[:-len("_cues")]
     report_cues(cfg, kind, cue_set, size, [e for e in train if e["id"] in cue_set], classes,
                 args.vis)
 

@@ -36,8 +36,8 @@ class _CRFOp(mx.operator.CustomOp):
 
 @mx.operator.register("sec_crf")
 class _CRFProp(mx.operator.CustomOpProp):
-    def __init__(self, scale_factor="12", pos_xy_std="3", pos_w="3", bi_xy_std="80",
-                 bi_rgb_std="13", bi_w="10", maxiter="10", min_prob="1e-4", workers="0"):
+    def __init__(self, scale_factor, pos_xy_std, pos_w, bi_xy_std, bi_rgb_std, bi_w, maxiter,
+                 min_prob, workers):
         super().__init__(need_top_grad=False)
         self.params = dict(scale_factor=float(scale_factor), pos_xy_std=float(pos_xy_std),
                            pos_w=float(pos_w), bi_xy_std=float(bi_xy_std),

@@ -8,13 +8,16 @@ def cam_head(feature, num_fg, width_mult=1.0, workspace=512):
     """CAM head: fc6_CAM (3x3, ReLU, dropout), fc7_CAM (3x3, no ReLU, dropout), global average
     pooling, ``scores`` fully connected without bias. Returns (fc7_CAM before dropout, scores)."""
     width = L.channels(1024, width_mult)
-    x = L.conv(feature, "fc6_CAM", width, kernel=3, kind=L.NEW, workspace=workspace)
+    x = L.conv(feature, "fc6_CAM", width, kernel=3, kind=L.NEW, workspace=workspace,
+               width_mult=width_mult)
     x = L.relu(x, "relu6_CAM")
     x = L.dropout(x, "drop6_CAM")
-    fc7 = L.conv(x, "fc7_CAM", width, kernel=3, kind=L.NEW, workspace=workspace)
+    fc7 = L.conv(x, "fc7_CAM", width, kernel=3, kind=L.NEW, workspace=workspace,
+                 width_mult=width_mult)
     x = L.dropout(fc7, "drop7_CAM")
     x = mx.sym.Pooling(x, kernel=(1, 1), global_pool=True, pool_type="avg", name="gap_CAM")
-    scores = L.fully_connected(mx.sym.flatten(x), "scores", num_fg, no_bias=True, kind=L.NEW)
+    scores = L.fully_connected(mx.sym.flatten(x), "scores", num_fg, no_bias=True, kind=L.NEW,
+                               width_mult=width_mult)
     return fc7, scores
 
 
@@ -34,12 +37,13 @@ def saliency_head(feature, num_fg, width_mult=1.0, adapt=False, workspace=512, d
     x = feature
     if adapt:
         x = L.conv(x, "adapt_saliency", L.channels(512, width_mult), kernel=1, kind=L.NEW,
-                   workspace=workspace)
+                   workspace=workspace, width_mult=width_mult)
         x = L.relu(x, "relu_adapt_saliency")
     x = mx.sym.flatten(x)
     for name in ("fc6_saliency", "fc7_saliency"):
-        x = L.fully_connected(x, name, L.channels(1024, width_mult), kind=L.NEW)
+        x = L.fully_connected(x, name, L.channels(1024, width_mult), kind=L.NEW,
+                              width_mult=width_mult)
         x = L.relu(x, "relu_" + name)
         if dropout:
             x = L.dropout(x, "drop_" + name)
-    return L.fully_connected(x, "fc8_saliency", num_fg, kind=L.NEW)
+    return L.fully_connected(x, "fc8_saliency", num_fg, kind=L.NEW, width_mult=width_mult)

@@ -3,7 +3,15 @@
 Spec 2: pretrained layers learn their weights at lr x1 (decay 1) and biases at x2 (decay 0);
 new layers at x10 and x20 (decay 0), Gaussian std 0.01 with zero bias. A new layer's variables
 carry the attribute ``__sec_new__`` so that weight loading knows not to expect them in a file.
+
+In a narrowed network (WIDTH_MULT < 1) every new layer's fan-in shrinks by WIDTH_MULT, so std
+0.01 would shrink its output by sqrt(WIDTH_MULT) relative to the full network's (3x per layer at
+1/8 width: the CAM head's three new layers started ~20x weaker and sat at chance for hundreds of
+iterations). ``new_std`` keeps the full network's signal scale: 0.01 / sqrt(WIDTH_MULT), exactly
+0.01 at full width (docs/method.md, section 7).
 """
+import math
+
 import mxnet as mx
 
 PRETRAINED = "pretrained"
@@ -22,13 +30,22 @@ def channels(num, width_mult):
     return max(1, int(round(num * width_mult)))
 
 
-def _variables(name, kind, no_bias):
+NEW_STD = 0.01
+
+
+def new_std(width_mult=1.0):
+    """Initial std of a new layer's weights in a network of WIDTH_MULT ``width_mult``."""
+    return NEW_STD / math.sqrt(width_mult)
+
+
+def _variables(name, kind, no_bias, width_mult=1.0):
     w_lr, w_wd, b_lr, b_wd = _MULTS[kind]
     extra = {}
     if kind == NEW:
         extra = {"__sec_new__": "1"}
     weight = mx.sym.Variable(name + "_weight", lr_mult=w_lr, wd_mult=w_wd, attr=dict(extra),
-                             init=mx.init.Normal(0.01) if kind == NEW else None)
+                             init=mx.init.Normal(new_std(width_mult)) if kind == NEW
+                             else None)
     bias = None
     if not no_bias:
         bias = mx.sym.Variable(name + "_bias", lr_mult=b_lr, wd_mult=b_wd, attr=dict(extra),
@@ -37,11 +54,12 @@ def _variables(name, kind, no_bias):
 
 
 def conv(data, name, num_filter, kernel=3, pad=None, stride=1, dilate=1, no_bias=False,
-         kind=PRETRAINED, workspace=512):
-    """A 2-D convolution whose variables carry the lr/wd multipliers of ``kind``."""
+         kind=PRETRAINED, workspace=512, width_mult=1.0):
+    """A 2-D convolution whose variables carry the lr/wd multipliers of ``kind`` (and, if new,
+    the initial std of a network of ``width_mult``)."""
     if pad is None:
         pad = dilate * (kernel - 1) // 2
-    weight, bias = _variables(name, kind, no_bias)
+    weight, bias = _variables(name, kind, no_bias, width_mult)
     kwargs = dict(data=data, weight=weight, name=name, num_filter=num_filter,
                   kernel=(kernel, kernel), pad=(pad, pad), stride=(stride, stride),
                   dilate=(dilate, dilate), no_bias=no_bias, workspace=workspace)
@@ -50,8 +68,8 @@ def conv(data, name, num_filter, kernel=3, pad=None, stride=1, dilate=1, no_bias
     return mx.sym.Convolution(**kwargs)
 
 
-def fully_connected(data, name, num_hidden, no_bias=False, kind=PRETRAINED):
-    weight, bias = _variables(name, kind, no_bias)
+def fully_connected(data, name, num_hidden, no_bias=False, kind=PRETRAINED, width_mult=1.0):
+    weight, bias = _variables(name, kind, no_bias, width_mult)
     kwargs = dict(data=data, weight=weight, name=name, num_hidden=num_hidden, no_bias=no_bias)
     if not no_bias:
         kwargs["bias"] = bias

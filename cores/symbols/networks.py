@@ -6,6 +6,7 @@ for SEC training.
 """
 import mxnet as mx
 
+from cores import crf
 from cores.symbols import heads, resnet50, sec_losses, vgg16
 from cores.symbols import layers as L
 from cores.symbols import crf_op  # noqa: F401  (registers the ``sec_crf`` operator)
@@ -30,6 +31,19 @@ def _resnet50_sec(cfg, data, dropout=True, batch_norm=False):
                                convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
                                batch_norm=batch_norm, **_resnet_bn(cfg))
     return resnet50.sec_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
+
+
+def _vgg16_pretrain_features(cfg, data):
+    """What ImageNet weights give VGG16 in DeepLab's file: every layer up to fc7."""
+    return sec_scores(cfg, data, batch_norm=cfg.PRETRAIN_BN).get_internals()["relu7_output"]
+
+
+def _resnet50_pretrain_features(cfg, data):
+    """What ImageNet weights give ResNet50: the body (its SEC head is new, as with real
+    weights), with trained BatchNorm."""
+    return resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
+                                  convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                                  batch_norm=True)
 
 
 def _vgg16_cam_body(cfg, data):
@@ -60,10 +74,14 @@ def _resnet50_saliency(cfg, data, hook=None, dropout=False):
                                workspace=cfg.WORKSPACE, dropout=dropout)
 
 
+# the one table of backbones: its builders, and the name of its first convolution's weight (what
+# a converted weights file must contain, and whose input channels CHANNEL_ORDER describes)
 BACKBONES = {
-    "vgg16": {"sec": _vgg16_sec, "cam_body": _vgg16_cam_body, "saliency": _vgg16_saliency},
+    "vgg16": {"sec": _vgg16_sec, "cam_body": _vgg16_cam_body, "saliency": _vgg16_saliency,
+              "pretrain": _vgg16_pretrain_features, "first_conv": "conv1_1_weight"},
     "resnet50": {"sec": _resnet50_sec, "cam_body": _resnet50_cam_body,
-                 "saliency": _resnet50_saliency},
+                 "saliency": _resnet50_saliency, "pretrain": _resnet50_pretrain_features,
+                 "first_conv": "conv1_weight"},
 }
 
 
@@ -93,11 +111,8 @@ def sec_train_symbol(cfg):
     # the CRF's unary is the scores (spec 5); the port gave ResNet50's CRF the probabilities
     unary = probs if cfg.BASE_NET == "resnet50" and cfg.RESNET_CRF_UNARY == "probs" else scores
     crf_log_probs = mx.sym.Custom(unary, small_images, op_type="sec_crf", name="crf",
-                                  scale_factor=cfg.CRF_SCALE, pos_xy_std=cfg.CRF_POS_XY_STD,
-                                  pos_w=cfg.CRF_POS_W, bi_xy_std=cfg.CRF_BI_XY_STD,
-                                  bi_rgb_std=cfg.CRF_BI_RGB_STD, bi_w=cfg.CRF_BI_W,
-                                  maxiter=cfg.CRF_MAXITER, min_prob=cfg.MIN_PROB,
-                                  workers=cfg.CRF_WORKERS)
+                                  min_prob=cfg.MIN_PROB, workers=cfg.CRF_WORKERS,
+                                  **crf.train_params(cfg))
     losses = [
         mx.sym.MakeLoss(sec_losses.seed_loss(probs, cues), name="seed_loss"),
         mx.sym.MakeLoss(sec_losses.expand_loss(probs, labels, cfg.Q_FG, cfg.Q_BG),
@@ -173,13 +188,13 @@ def saliency_parts(cfg):
 
 
 def classifier_train_symbol(cfg):
-    """The SEC network's layers up to fc7, global average pooling and a new fully connected
-    classifier, trained with the multi-label logistic loss: a stand-in for ImageNet
-    pretraining when no pretrained weights exist (toy data, a user's own domain). With
-    PRETRAIN_BN the backbone trains with BatchNorm layers (cores/pretrain.py folds them)."""
-    scores = sec_scores(cfg, mx.sym.Variable("data"), batch_norm=cfg.PRETRAIN_BN)
-    fc7 = scores.get_internals()["relu7_output"]
-    pooled = mx.sym.Pooling(fc7, kernel=(1, 1), global_pool=True, pool_type="avg",
+    """The layers that ImageNet weights would give (VGG16: up to fc7; ResNet50: the body),
+    global average pooling and a new fully connected classifier, trained with the multi-label
+    logistic loss: a stand-in for ImageNet pretraining when no pretrained weights exist (toy
+    data, a user's own domain). VGG16 trains with BatchNorm layers under PRETRAIN_BN
+    (cores/pretrain.py folds them); ResNet50 has its own."""
+    features = _backbone(cfg)["pretrain"](cfg, mx.sym.Variable("data"))
+    pooled = mx.sym.Pooling(features, kernel=(1, 1), global_pool=True, pool_type="avg",
                             name="gap_pretrain")
     logits = L.fully_connected(mx.sym.flatten(pooled), "pretrain_scores", cfg.CLASS_NUM - 1,
                                kind=L.NEW)

@@ -68,10 +68,12 @@ def resnet50_body(data, dilated=True, width_mult=1.0, convention="full", workspa
 def sec_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True):
     """The port's segmentation head: 3x3 dilation-12 conv, 1x1 conv (512 each), classifier."""
     x = L.conv(feature, "fc6", L.channels(512, width_mult), kernel=3, dilate=12, kind=L.NEW,
-               workspace=workspace)
+               workspace=workspace, width_mult=width_mult)
     x = L.relu(x, "relu6")
     if dropout:
         x = L.dropout(x, "drop6")
-    x = L.conv(x, "fc7", L.channels(512, width_mult), kernel=1, kind=L.NEW, workspace=workspace)
+    x = L.conv(x, "fc7", L.channels(512, width_mult), kernel=1, kind=L.NEW, workspace=workspace,
+               width_mult=width_mult)
     x = L.relu(x, "relu7")
-    return L.conv(x, "fc8", num_classes, kernel=1, kind=L.NEW, workspace=workspace)
+    return L.conv(x, "fc8", num_classes, kernel=1, kind=L.NEW, workspace=workspace,
+                  width_mult=width_mult)

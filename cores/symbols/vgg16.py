@@ -64,4 +64,5 @@ def largefov_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=T
     x = L.relu(x, "relu7")
     if dropout:
         x = L.dropout(x, "drop7")
-    return L.conv(x, "fc8", num_classes, kernel=1, kind=L.NEW, workspace=workspace)
+    return L.conv(x, "fc8", num_classes, kernel=1, kind=L.NEW, workspace=workspace,
+                  width_mult=width_mult)

@@ -1,0 +1,31 @@
+"""The SEC network at test time: a snapshot's parameters checked against the inference network,
+bound for a batch of images. Evaluation and ``eval.py --images`` need nothing else of SEC."""
+import mxnet as mx
+
+from cores import checkpoint, stages
+from cores.symbols import networks
+
+
+def load_inference_params(cfg, epoch=None, supervised=False):
+    """(symbol, arg, aux, epoch) of SEC (or supervised-bound) snapshot ``epoch`` (default: the
+    latest), checked against the inference network."""
+    prefix = stages.prefix(cfg, "supervised" if supervised else "sec")
+    if epoch is not None and epoch < 1:
+        raise checkpoint.CheckpointError("--epoch %d: snapshot epochs start at 1 (leave --epoch "
+                                         "out for the latest)" % epoch)
+    epoch = epoch or checkpoint.latest_epoch(prefix)
+    if not epoch:
+        raise checkpoint.CheckpointError("no snapshot %s-NNNN.params; run train_SEC.py%s "
+                                         "first" % (prefix, " --supervised" if supervised
+                                                    else ""))
+    symbol = networks.sec_infer_symbol(cfg)
+    arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, symbol,
+                                           {"data": stages.image_shape(cfg, 1)})
+    return symbol, arg, aux, epoch
+
+
+def bind_inference(cfg, ctx, symbol, arg, aux, batch):
+    mod = mx.mod.Module(symbol, data_names=["data"], label_names=None, context=ctx)
+    mod.bind(data_shapes=[("data", stages.image_shape(cfg, batch))], for_training=False)
+    mod.set_params(arg, aux, allow_missing=False, allow_extra=True)
+    return mod

@@ -1,0 +1,104 @@
+"""Where every stage's files live, and the shapes its networks take: the one place that names
+them. The stages run in this order (docs/method.md, section 1):
+
+    pretrain (toy data only) -> bg (saliency) -> fg (CAM) -> sec (and supervised, the bound)
+
+Snapshots: SNAPSHOT_PATH/<name>_<BASE_NET>-NNNN.params (+ .optimizer.params, -history.json,
+-config.json); cues: CACHE_PATH/<kind>_cues.npz; evaluation: OUTPUT_PATH/<name>_<BASE_NET>-NNNN
+[_flip][_crf]/."""
+import math
+import os
+
+import mxnet as mx
+
+# stage -> snapshot name and the config keys of its schedule; resume_keys: keys besides the
+# schedule's that a resumed run must not change (cores/checkpoint.py)
+STAGES = {
+    "pretrain": dict(name="pretrain", lr="LR_PRE", step="LR_STEP_PRE", max_iter="MAX_ITER_PRE",
+                     epoch="EPOCH_SIZE_PRE", batch="BATCH_SIZE_PRE",
+                     resume_keys=("MIRROR_CUES", "PRETRAIN_BN")),
+    "bg": dict(name="saliency", lr="LR_BG", step="LR_STEP_BG", max_iter="MAX_ITER_BG",
+               epoch="EPOCH_SIZE_BG", batch="BATCH_SIZE_BG",
+               resume_keys=("MIRROR_CUES", "SALIENCY_DROPOUT")),
+    "fg": dict(name="cam", lr="LR_FG", step="LR_STEP_FG", max_iter="MAX_ITER_FG",
+               epoch="EPOCH_SIZE_FG", batch="BATCH_SIZE_FG", resume_keys=("MIRROR_CUES",)),
+    "sec": dict(name="sec", lr="LR", step="LR_STEP", max_iter="MAX_ITER", epoch="EPOCH_SIZE",
+                batch="BATCH_SIZE",
+                resume_keys=("MIRROR", "Q_FG", "Q_BG", "MIN_PROB", "CRF_SCALE", "CRF_POS_XY_STD",
+                             "CRF_POS_W", "CRF_BI_XY_STD", "CRF_BI_RGB_STD", "CRF_BI_W",
+                             "CRF_MAXITER")),
+    "supervised": dict(name="supervised", lr="LR", step="LR_STEP", max_iter="MAX_ITER",
+                       epoch="EPOCH_SIZE", batch="BATCH_SIZE", resume_keys=("MIRROR",)),
+}
+
+
+class Schedule:
+    """One stage's optimisation settings, read from the config by the stage table."""
+
+    def __init__(self, cfg, kind):
+        s = STAGES[kind]
+        self.lr, self.lr_step = cfg[s["lr"]], cfg[s["step"]]
+        self.max_iter, self.epoch_size = cfg[s["max_iter"]], cfg[s["epoch"]]
+        self.batch_size = cfg[s["batch"]]
+        self.resume_keys = tuple(s[k] for k in ("batch", "lr", "step", "epoch")) + s["resume_keys"]
+
+    @property
+    def final_epoch(self):
+        return math.ceil(self.max_iter / self.epoch_size)
+
+
+def weights_path(cfg, net=None):
+    """The pretrained weights every stage starts from: MODEL_PATH/<BASE_NET>.params."""
+    return os.path.join(cfg.MODEL_PATH, (net or cfg.BASE_NET) + ".params")
+
+
+def prefix(cfg, kind):
+    """Snapshot prefix of a stage ('pretrain', 'bg', 'fg', 'sec', 'supervised')."""
+    return os.path.join(cfg.SNAPSHOT_PATH, "%s_%s" % (STAGES[kind]["name"], cfg.BASE_NET))
+
+
+def classification_path(cfg, kind):
+    """Classification AP of a cue network (or the pretraining network) on train_aug."""
+    if kind == "pretrain":
+        return prefix(cfg, kind) + "-classification.json"
+    return os.path.join(cfg.CACHE_PATH, "%s_classification.json" % kind)
+
+
+def cue_path(cfg, kind):
+    """'fg', 'bg', 'sec' (the two merged, what SEC trains on) or 'original' (the authors'
+    cues, converted by tools/convert_original_cues.py)."""
+    return os.path.join(cfg.CACHE_PATH, "%s_cues.npz" % kind)
+
+
+def cue_part_path(cfg, kind, rank, num_workers):
+    """One distributed worker's share of a cue file."""
+    return "%s.part%d-of-%d.npz" % (cue_path(cfg, kind)[:-4], rank, num_workers)
+
+
+def cue_report_path(cfg, kind):
+    return cue_path(cfg, kind)[:-4] + "_report.json"
+
+
+def output_dir(cfg, epoch, flip=False, use_crf=False, supervised=False):
+    """Evaluation folder of a SEC (or supervised-bound) snapshot."""
+    flags = "".join(["_flip" if flip else "", "_crf" if use_crf else ""])
+    name = STAGES["supervised" if supervised else "sec"]["name"]
+    return os.path.join(cfg.OUTPUT_PATH, "%s_%s-%04d%s" % (name, cfg.BASE_NET, epoch, flags))
+
+
+def score_size(cfg):
+    """Side of the SEC network's score map for INPUT_SIZE (41 for 321): the cue grid."""
+    from cores.symbols import networks
+    sym = networks.sec_scores(cfg, mx.sym.Variable("data"))
+    return sym.infer_shape(data=(1, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE))[1][0][2]
+
+
+def image_shape(cfg, batch):
+    return (batch, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE)
+
+
+def sec_input_shapes(cfg, size=None):
+    """Inputs of the SEC training network (the supervised bound uses a subset)."""
+    n, c, size = cfg.BATCH_SIZE, cfg.CLASS_NUM, size or score_size(cfg)
+    return {"data": image_shape(cfg, n), "small_images": (n, size, size, 3),
+            "labels": (n, c), "cues": (n, c, size, size)}

@@ -1,0 +1,70 @@
+"""The stage table: one name per file, shapes by inference, schedules from the config."""
+import subprocess
+import sys
+
+import pytest
+
+from cores import stages
+from cores.config import load_config
+from tests.conftest import REPO
+
+
+def _cfg(*overrides):
+    return load_config(None, ["SNAPSHOT_PATH=/s", "CACHE_PATH=/c", "OUTPUT_PATH=/o",
+                              "MODEL_PATH=/m"] + list(overrides))
+
+
+def test_every_file_has_one_name():
+    cfg = _cfg("BASE_NET=resnet50")
+    assert stages.weights_path(cfg) == "/m/resnet50.params"
+    assert stages.weights_path(cfg, "vgg16") == "/m/vgg16.params"
+    assert [stages.prefix(cfg, k) for k in ("pretrain", "bg", "fg", "sec", "supervised")] == [
+        "/s/pretrain_resnet50", "/s/saliency_resnet50", "/s/cam_resnet50", "/s/sec_resnet50",
+        "/s/supervised_resnet50"]
+    assert stages.cue_path(cfg, "fg") == "/c/fg_cues.npz"
+    assert stages.cue_path(cfg, "sec") == "/c/sec_cues.npz"
+    assert stages.cue_report_path(cfg, "bg") == "/c/bg_cues_report.json"
+    assert stages.cue_part_path(cfg, "fg", 1, 3) == "/c/fg_cues.part1-of-3.npz"
+    assert stages.classification_path(cfg, "fg") == "/c/fg_classification.json"
+    assert stages.classification_path(cfg, "pretrain") == "/s/pretrain_resnet50-classification.json"
+    assert stages.output_dir(cfg, 8) == "/o/sec_resnet50-0008"
+    assert stages.output_dir(cfg, 12, flip=True, use_crf=True, supervised=True) == \
+        "/o/supervised_resnet50-0012_flip_crf"
+
+
+def test_score_size_by_shape_inference_at_full_size():
+    assert stages.score_size(_cfg()) == 41                                     # 321, ceil
+    assert stages.score_size(_cfg("INPUT_SIZE=320", "POOLING_CONVENTION=valid")) == 40
+    assert stages.score_size(_cfg("BASE_NET=resnet50")) == 41
+    shapes = stages.sec_input_shapes(_cfg("BATCH_SIZE=3", "CLASS_NUM=6"))
+    assert shapes == {"data": (3, 3, 321, 321), "small_images": (3, 41, 41, 3),
+                      "labels": (3, 6), "cues": (3, 6, 41, 41)}
+
+
+@pytest.mark.parametrize("kind,keys", [
+    ("bg", ("BATCH_SIZE_BG", "LR_BG", "LR_STEP_BG", "MAX_ITER_BG", "EPOCH_SIZE_BG")),
+    ("sec", ("BATCH_SIZE", "LR", "LR_STEP", "MAX_ITER", "EPOCH_SIZE")),
+])
+def test_schedules_come_from_their_own_keys(kind, keys):
+    batch, lr, step, max_iter, epoch = keys
+    cfg = _cfg("%s=7" % batch, "%s=0.005" % lr, "%s=300" % step, "%s=1001" % max_iter,
+               "%s=250" % epoch)
+    s = stages.Schedule(cfg, kind)
+    assert (s.batch_size, s.lr, s.lr_step, s.max_iter, s.epoch_size) == (7, 0.005, 300, 1001,
+                                                                         250)
+    assert s.final_epoch == 5                                   # ceil(1001 / 250)
+    assert set(keys) - {max_iter} <= set(s.resume_keys)
+
+
+def test_evaluation_imports_no_training_module():
+    """eval.py's import chain: inference code only (issue 14)."""
+    code = ("import sys; sys.argv = ['eval.py']; import runpy; "
+            "runpy.run_path('eval.py', run_name='not_main'); "
+            "print(sorted(m for m in sys.modules if m.startswith('cores')))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    loaded = eval(out.strip().splitlines()[-1])
+    assert "cores.evaluation" in loaded and "cores.inference" in loaded
+    for training in ("cores.train", "cores.sec", "cores.localization", "cores.pretrain",
+                     "cores.distributed"):
+        assert training not in loaded, training
