@@ -107,7 +107,15 @@ def run_variant(name, work, cfg_file, extra_sets):
         stage("eval " + " ".join(flags), ["eval.py"] + flags)
         stage("eval supervised " + " ".join(flags), ["eval.py", "--supervised"] + flags)
     stage("baselines", ["tools/baselines.py", "--out", os.path.join(work, "baselines.json")])
+    # the test time this project used before issue 17 (BGR CRF image, OpenCV's half-pixel
+    # upsampling grid) on the same snapshot, beside the authors' (the default)
+    stage("eval crf flip former test time", ["eval.py", "--crf", "--flip"] + common
+          + FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
     return collect(work, cfg, spec, times)
+
+
+FORMER_TEST_TIME = ["CRF_TEST_CHANNEL_ORDER=BGR", "TEST_INTERPOLATION=half_pixel"]
+FORMER_OUTPUTS = "outputs_former_test_time"
 
 
 def _metrics(cfg, supervised, flip, crf):
@@ -144,6 +152,8 @@ def collect(work, cfg, spec, times):
         "supervised": _metrics(cfg, True, False, False)["mIoU"],
         "supervised_crf": _metrics(cfg, True, False, True)["mIoU"],
         "supervised_crf_flip": _metrics(cfg, True, True, True)["mIoU"],
+        "sec_crf_flip_former_test_time": _metrics(type(cfg)(cfg, OUTPUT_PATH=os.path.join(
+            work, FORMER_OUTPUTS)), False, True, True)["mIoU"],
         "seconds": times,
     }
     row["ratio"] = row["sec_crf_flip"] / row["supervised_crf_flip"]
@@ -155,7 +165,8 @@ COLUMNS = [("variant", "%s"), ("base_net", "%s"), ("classes", "%d"), ("held_out"
            ("fg_precision", "%.3f"), ("fg_coverage", "%.3f"), ("bg_precision", "%.3f"),
            ("bg_coverage", "%.3f"), ("all_background", "%.3f"), ("cues", "%.3f"),
            ("sec", "%.3f"), ("sec_crf", "%.3f"), ("sec_crf_flip", "%.3f"),
-           ("supervised", "%.3f"), ("supervised_crf_flip", "%.3f"), ("ratio", "%.2f")]
+           ("supervised", "%.3f"), ("supervised_crf_flip", "%.3f"), ("ratio", "%.2f"),
+           ("sec_crf_flip_former_test_time", "%.3f")]
 
 
 def table(rows):

@@ -76,13 +76,13 @@ def fully_connected(data, name, num_hidden, no_bias=False, kind=PRETRAINED, widt
     return mx.sym.FullyConnected(**kwargs)
 
 
-def frozen_batchnorm(data, name, train=False, affine=False, eps=1e-5):
+def frozen_batchnorm(data, name, train=False, affine=False, eps=1e-5, zero_gamma=False):
     """Caffe BatchNorm+Scale with global statistics and frozen scale/shift (DeepLab's ResNet);
     ``affine``: statistics frozen but scale (lr x1) and shift (lr x2) trained, the earlier
     port's choice; ``train``: an ordinary trained BatchNorm (batch statistics), for backbone
-    pretraining."""
+    pretraining (``zero_gamma``: its scale starts at 0)."""
     if train:
-        return batchnorm(data, name, eps=eps)
+        return batchnorm(data, name, eps=eps, zero_gamma=zero_gamma)
     gamma = mx.sym.Variable(name + "_gamma", lr_mult=1.0 if affine else 0.0, wd_mult=0.0)
     beta = mx.sym.Variable(name + "_beta", lr_mult=2.0 if affine else 0.0, wd_mult=0.0)
     return mx.sym.BatchNorm(data=data, gamma=gamma, beta=beta, name=name, fix_gamma=False,
@@ -92,10 +92,13 @@ def frozen_batchnorm(data, name, train=False, affine=False, eps=1e-5):
 BN_EPS = 1e-3
 
 
-def batchnorm(data, name, eps=BN_EPS):
+def batchnorm(data, name, eps=BN_EPS, zero_gamma=False):
     """A trained BatchNorm (scale and shift learned, no decay): used only while pretraining a
-    backbone from scratch; cores/pretrain.py folds it into the convolution before it."""
-    gamma = mx.sym.Variable(name + "_gamma", wd_mult=0.0)
+    backbone from scratch; for VGG16 cores/pretrain.py folds it into the convolution before
+    it. ``zero_gamma``: the scale starts at 0, so that a residual branch ending in it starts as
+    the identity (how deep ResNets are trained from scratch: Goyal et al. 2017)."""
+    gamma = mx.sym.Variable(name + "_gamma", wd_mult=0.0,
+                            init=mx.init.Zero() if zero_gamma else None)
     beta = mx.sym.Variable(name + "_beta", wd_mult=0.0)
     return mx.sym.BatchNorm(data=data, gamma=gamma, beta=beta, name=name, fix_gamma=False,
                             eps=eps)

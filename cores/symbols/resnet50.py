@@ -10,10 +10,14 @@ from cores.symbols import layers as L
 STAGES = [(2, 3, 64, 256), (3, 4, 128, 512), (4, 6, 256, 1024), (5, 3, 512, 2048)]
 
 
-def _conv_bn(x, name, num_filter, kernel, stride=1, dilate=1, workspace=512, bn=None):
+def _conv_bn(x, name, num_filter, kernel, stride=1, dilate=1, workspace=512, bn=None,
+             last=False):
     x = L.conv(x, "res" + name, num_filter, kernel=kernel, stride=stride, dilate=dilate,
                no_bias=True, workspace=workspace)
-    return L.frozen_batchnorm(x, "bn" + name, **(bn or {}))
+    bn = dict(bn or {})
+    if last and bn.get("train"):
+        bn["zero_gamma"] = True              # pretraining from scratch: blocks start as identity
+    return L.frozen_batchnorm(x, "bn" + name, **bn)
 
 
 def _bottleneck(x, name, width, out_width, stride, dilate, project, workspace, bn):
@@ -21,7 +25,7 @@ def _bottleneck(x, name, width, out_width, stride, dilate, project, workspace, b
     y = L.relu(y, "res%s_branch2a_relu" % name)
     y = _conv_bn(y, name + "_branch2b", width, 3, dilate=dilate, workspace=workspace, bn=bn)
     y = L.relu(y, "res%s_branch2b_relu" % name)
-    y = _conv_bn(y, name + "_branch2c", out_width, 1, workspace=workspace, bn=bn)
+    y = _conv_bn(y, name + "_branch2c", out_width, 1, workspace=workspace, bn=bn, last=True)
     shortcut = x
     if project:
         shortcut = _conv_bn(x, name + "_branch1", out_width, 1, stride=stride, workspace=workspace,
