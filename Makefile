@@ -19,7 +19,7 @@ $(STAMP): dependencies.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	grep -v '^mxnet' dependencies.txt > $(VENV)/requirements.txt
 	$(PY) -m pip install --disable-pip-version-check -q -r $(VENV)/requirements.txt "$(MXNET)"
-	$(PY) -c "import mxnet, numpy, pydensecrf.densecrf; print('mxnet', mxnet.__version__, 'numpy', numpy.__version__)"
+	$(PY) -c "import mxnet, numpy, pydensecrf.densecrf, matplotlib, tensorboardX; print('mxnet', mxnet.__version__, 'numpy', numpy.__version__)"
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

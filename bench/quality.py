@@ -169,6 +169,20 @@ COLUMNS = [("variant", "%s"), ("base_net", "%s"), ("classes", "%d"), ("held_out"
            ("sec_crf_flip_former_test_time", "%.3f")]
 
 
+BARS = [("all-bg", "all_background"), ("cues", "cues"), ("SEC", "sec"),
+        ("SEC --crf --flip", "sec_crf_flip"), ("supervised", "supervised"),
+        ("supervised --crf --flip", "supervised_crf_flip")]
+
+
+def chart(path, rows):
+    """The table as grouped bars: val mIoU per variant."""
+    from cores.figures import grouped_bars
+    grouped_bars(path, ["%s%s\n(%s)" % (r["variant"], " *" if r["held_out"] else "",
+                                        r["base_net"]) for r in rows],
+                 [name for name, _ in BARS], [[r.get(key) for _, key in BARS] for r in rows],
+                 "val mIoU", "quality benchmark (* held out of tuning)")
+
+
 def table(rows):
     lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
@@ -213,6 +227,8 @@ def main():
                   indent=1)
     with open(out + ".md", "w") as f:
         f.write(table(rows) + "\n")
+    if rows:
+        chart(out + ".png", rows)
     print("\n" + table(rows))
     if failed:
         print("failed: %s" % ", ".join(failed))

@@ -355,6 +355,14 @@ def main():
         json.dump({"settings": meta, "results": results}, f, indent=1)
     with open(args.out + ".md", "w") as f:
         f.write("Settings: %s\n\n%s\n" % (json.dumps(meta), markdown(results, args)))
+    if results:
+        from cores.figures import grouped_bars
+        names = list(dict.fromkeys(r["stage"] for r in results))
+        nets = list(dict.fromkeys(r["backbone"] for r in results))
+        rate = {(r["stage"], r["backbone"]): r["images_per_s_median"] for r in results}
+        grouped_bars(args.out + ".png", names, nets,
+                     [[rate.get((s, n)) for n in nets] for s in names], "images/s (median)",
+                     "input %d, batch %d" % (args.size, args.batch))
     print("\n" + markdown(results, args))
 
 

@@ -21,6 +21,8 @@ DEFAULTS = {
     "CACHE_PATH": "cache",                          # cue files
     "OUTPUT_PATH": "outputs",                       # evaluation results
     "LOG_PATH": "log",
+    "TENSORBOARD": True,                            # event files under LOG_PATH/tensorboard/
+    "PLOT_LOG_SCALE": False,                        # loss figures with a log-scale y axis
     # --- data ---
     "CLASS_NUM": 21,                                # classes including background (index 0)
     "INPUT_SIZE": 321,                              # 321 -> 41x41 scores (spec 2)

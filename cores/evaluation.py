@@ -24,6 +24,7 @@ from cores.data.transforms import zoom_linear
 from cores.io import atomic_path, atomic_save_npz, check_writable
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
 from cores.inference import bind_inference, load_inference_params
+from cores.events import EventLog, run_folder
 from cores.stages import output_dir
 from cores.workers import shared_pool
 
@@ -177,6 +178,13 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
         with open(tmp, "w") as f:
             json.dump(metrics, f, indent=1)
     logging.info("%s\n%s", out, format_iou_table(classes, iou, miou, pixel_acc))
+    if cfg.TENSORBOARD:              # mIoU and IoU per class at this snapshot's epoch
+        events = EventLog(run_folder(cfg, "eval-" + os.path.basename(out).rsplit("-", 1)[0]
+                                     + os.path.basename(out).rsplit("-", 1)[1][4:]))
+        for tag, value in [("mIoU", miou)] + [("IoU/" + c, v) for c, v in zip(classes, iou)]:
+            if value is not None and value == value:        # None or NaN: nothing to score
+                events.scalar(tag, value, epoch)
+        events.close()
     return metrics
 
 

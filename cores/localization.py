@@ -8,7 +8,7 @@ import mxnet as mx
 import numpy as np
 from tqdm import tqdm
 
-from cores import checkpoint, cues, stages
+from cores import checkpoint, cues, events as event_log, stages
 from cores.config import save_config
 from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import inference_stream, multilabel_iter
@@ -19,7 +19,7 @@ from cores.io import check_writable
 from cores.metrics import classification_report
 from cores.symbols import networks
 from cores.train import fit, multilabel_loss
-from cores.visualize import cue_picture
+from cores.visualize import cue_picture, label_tiles
 
 TRAIN_SYMBOLS = {"pretrain": networks.classifier_train_symbol,
                  "bg": networks.saliency_train_symbol, "fg": networks.cam_train_symbol}
@@ -30,9 +30,10 @@ def _shapes(cfg, batch):
 
 
 def train_cue_network(cfg, kind, ctx, entries, resume=False, epoch=None, cluster=None,
-                      allow_config_change=False):
+                      allow_config_change=False, events=None):
     """Train the saliency ('bg') or CAM ('fg') network (or the pretraining classifier);
-    returns the final snapshot's epoch."""
+    returns the final snapshot's epoch. ``events``: after every epoch, the classification mAP
+    of a fixed sample of training images and (bg, fg) their current cues go there."""
     schedule = stages.Schedule(cfg, kind)
     os.makedirs(cfg.SNAPSHOT_PATH, exist_ok=True)
     symbol = TRAIN_SYMBOLS[kind](cfg)
@@ -41,12 +42,43 @@ def train_cue_network(cfg, kind, ctx, entries, resume=False, epoch=None, cluster
     it = multilabel_iter(cfg, entries, schedule.batch_size, schedule.epoch_size,
                          start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
                          mirror=cfg.MIRROR_CUES)
+    on_epoch = _epoch_report(cfg, kind, ctx, entries, events) if events else None
     try:
         fit(cfg, symbol, it, ctx, stages.prefix(cfg, kind), schedule, multilabel_loss, start,
-            cluster=cluster)
+            cluster=cluster, events=events, on_epoch=on_epoch)
     finally:
         it.close()
     return schedule.final_epoch
+
+
+def _epoch_report(cfg, kind, ctx, entries, events, count=32):
+    """An ``on_epoch`` for fit: the mAP of ``count`` fixed training images and, for the cue
+    networks, a handful of them as image | current cues | ground truth."""
+    scored = event_log.sample_entries(cfg, entries, count)
+    shown = scored[:event_log.SAMPLE_IMAGES]
+    num_classes = cfg.CLASS_NUM
+
+    def on_epoch(epoch, iteration, arg, aux):
+        scores = classifier_scores(cfg, kind, ctx, arg, aux, scored)
+        labels = np.zeros((len(scored), num_classes - 1))
+        for row, entry in enumerate(scored):
+            labels[row, np.asarray(entry["labels"], int) - 1] = 1
+        report = classification_report(np.stack([scores[e["id"]] for e in scored]), labels,
+                                       [str(c) for c in range(1, num_classes)])
+        if report["mAP"] is not None:
+            events.scalar("mAP_of_%d_train_images" % len(scored), report["mAP"], iteration)
+        if kind not in ("bg", "fg"):
+            return
+        extract = bg_cues_for if kind == "bg" else fg_cues_for
+        size = stages.score_size(cfg)
+        cue_set = extract(cfg, ctx, arg, aux, shown, len(shown))
+        for entry in shown:
+            rgb = resize_rgb(load_rgb(entry["image"]), cfg.INPUT_SIZE).astype(np.uint8)
+            gt = cues.grid_mask(read_mask(entry["mask"]), size) if entry.get("mask") else None
+            events.image("train/%s/image_cues_truth" % entry["id"],
+                         label_tiles(rgb, [cues.cue_label_map(cue_set[entry["id"]], size), gt]),
+                         iteration)
+    return on_epoch
 
 
 def _batched(stream, batch_size):
@@ -147,10 +179,11 @@ def check_negatives(entries, classes):
                         "it", ", ".join(never))
 
 
-def check_classifier(cfg, name, scores, entries, classes, report_path=None):
+def check_classifier(cfg, name, scores, entries, classes, report_path=None, events=None,
+                     step=0):
     """Classification AP of a trained cue network on train_aug (its own training images):
-    logged, written to ``report_path``, and an error when the mAP is below
-    MIN_CLASSIFIER_MAP (its cues would be noise). Returns the report."""
+    logged, written to ``report_path`` and ``events`` (at ``step``), and an error when the mAP
+    is below MIN_CLASSIFIER_MAP (its cues would be noise). Returns the report."""
     scored = [e for e in entries if e["id"] in scores]
     labels = np.zeros((len(scored), len(classes) - 1))
     for row, entry in enumerate(scored):
@@ -163,6 +196,8 @@ def check_classifier(cfg, name, scores, entries, classes, report_path=None):
                  "%.3f" % report["mAP"] if report["mAP"] is not None else "-")
     if report_path:
         cues.save_report(report_path, report)
+    if events and report["mAP"] is not None:
+        events.scalar("mAP_of_all_train_images", report["mAP"], step)
     weak = [k for k, v in report["AP"].items() if v is not None and v < cfg.MIN_CLASSIFIER_MAP]
     if report["mAP"] is not None and report["mAP"] < cfg.MIN_CLASSIFIER_MAP:
         raise LearningError(
@@ -217,26 +252,31 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
     prefix = stages.prefix(cfg, kind)
     check_writable(cfg.CACHE_PATH, *(() if skip_train else (cfg.SNAPSHOT_PATH,)))
     check_negatives(train, classes)
-    if not skip_train:
-        last = train_cue_network(cfg, kind, ctx, train, resume, epoch, cluster,
-                                 allow_config_change)
-    else:
-        last = epoch or checkpoint.latest_epoch(prefix)
-        if not last:
-            raise checkpoint.CheckpointError(
-                "--skip-train: no snapshot %s-NNNN.params to start from" % prefix)
-    batch = stages.Schedule(cfg, kind).batch_size
-    arg, aux, _ = checkpoint.load_snapshot(prefix, last, TRAIN_SYMBOLS[kind](cfg),
-                                           _shapes(cfg, batch))
-    logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(prefix, last))
-    extract = bg_cues_for if kind == "bg" else fg_cues_for
-    mine = cluster.my_share(train)
-    scores = {}
-    cue_set = extract(cfg, ctx, arg, aux, mine, batch, scores)
-    size = stages.score_size(cfg)
-    # under a distributed kvstore each worker checks its own share
-    check_classifier(cfg, stages.STAGES[kind]["name"], scores, mine, classes,
-                     stages.classification_path(cfg, kind) if cluster.is_root else None)
+    events = event_log.open_run(cfg, kind, cluster.rank)
+    try:
+        if not skip_train:
+            last = train_cue_network(cfg, kind, ctx, train, resume, epoch, cluster,
+                                     allow_config_change, events)
+        else:
+            last = epoch or checkpoint.latest_epoch(prefix)
+            if not last:
+                raise checkpoint.CheckpointError(
+                    "--skip-train: no snapshot %s-NNNN.params to start from" % prefix)
+        batch = stages.Schedule(cfg, kind).batch_size
+        arg, aux, _ = checkpoint.load_snapshot(prefix, last, TRAIN_SYMBOLS[kind](cfg),
+                                               _shapes(cfg, batch))
+        logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(prefix, last))
+        extract = bg_cues_for if kind == "bg" else fg_cues_for
+        mine = cluster.my_share(train)
+        scores = {}
+        cue_set = extract(cfg, ctx, arg, aux, mine, batch, scores)
+        size = stages.score_size(cfg)
+        # under a distributed kvstore each worker checks its own share
+        check_classifier(cfg, stages.STAGES[kind]["name"], scores, mine, classes,
+                         stages.classification_path(cfg, kind) if cluster.is_root else None,
+                         events, last * stages.Schedule(cfg, kind).epoch_size)
+    finally:
+        events.close()
     path = stages.cue_path(cfg, kind)
     if cluster.num_workers > 1:
         cues.save_cues(stages.cue_part_path(cfg, kind, cluster.rank, cluster.num_workers),

@@ -6,7 +6,7 @@ import os
 import mxnet as mx
 import numpy as np
 
-from cores import checkpoint, stages
+from cores import checkpoint, events as event_log, stages
 from cores.data.dataset import load_index
 from cores.data.iterators import inference_stream
 from cores.io import check_writable
@@ -69,13 +69,18 @@ def pretrain_backbone(cfg, ctx, resume=False, allow_config_change=False):
     check_writable(cfg.MODEL_PATH, cfg.SNAPSHOT_PATH)
     check_negatives(train, classes)
     random_cfg = type(cfg)(cfg, RANDOM_INIT=True)
-    last = train_cue_network(random_cfg, "pretrain", ctx, train, resume,
-                             allow_config_change=allow_config_change)
-    arg, aux = checkpoint.load_params_file(
-        checkpoint.snapshot_path(stages.prefix(cfg, "pretrain"), last))
-    scores = classifier_scores(cfg, "pretrain", ctx, arg, aux, train)
-    check_classifier(cfg, "pretraining", scores, train, classes,
-                     stages.classification_path(cfg, "pretrain"))
+    events = event_log.open_run(cfg, "pretrain")
+    try:
+        last = train_cue_network(random_cfg, "pretrain", ctx, train, resume,
+                                 allow_config_change=allow_config_change, events=events)
+        arg, aux = checkpoint.load_params_file(
+            checkpoint.snapshot_path(stages.prefix(cfg, "pretrain"), last))
+        scores = classifier_scores(cfg, "pretrain", ctx, arg, aux, train)
+        check_classifier(cfg, "pretraining", scores, train, classes,
+                         stages.classification_path(cfg, "pretrain"), events,
+                         last * stages.Schedule(cfg, "pretrain").epoch_size)
+    finally:
+        events.close()
     arg = {k: v.asnumpy() for k, v in arg.items() if not k.startswith("pretrain_scores")}
     aux = {k: v.asnumpy() for k, v in aux.items()}
     folded = [k[:-len("_bn_gamma")] for k in arg if k.endswith("_bn_gamma")]

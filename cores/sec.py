@@ -4,13 +4,12 @@ import os
 
 from tqdm import tqdm
 
-from cores import checkpoint, cues, stages
+from cores import checkpoint, cues, events as event_log, stages
 from cores.data.dataset import DatasetError, load_index, read_mask
 from cores.data.iterators import sec_iter
 from cores.io import check_writable
 from cores.symbols import networks
 from cores.train import fit, named_losses
-from cores.visualize import loss_curves
 
 
 def supervised_cues(entries, size):
@@ -79,12 +78,40 @@ def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None,
                   start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
                   supervised=supervised)
     names = networks.loss_names(symbol)
+    events = event_log.open_run(cfg, kind, cluster.rank if cluster else 0)
+    on_epoch = epoch_pictures(cfg, events, train, cue_set, size) if events else None
     try:
         history = fit(cfg, symbol, it, ctx, prefix, schedule,
                       lambda o, b: named_losses(o, b, names), start, mean_losses=True,
-                      cluster=cluster)
+                      cluster=cluster, events=events, on_epoch=on_epoch)
     finally:
         it.close()
-    if cluster is None or cluster.is_root:
-        loss_curves(prefix + "-losses.png", history, names)
+        events.close()
     return history
+
+
+def epoch_pictures(cfg, events, entries, cue_set, size):
+    """An ``on_epoch`` for fit: a fixed handful of training images as image | cues | the
+    current prediction | ground truth, at score resolution, in the event log."""
+    import mxnet as mx
+    import numpy as np
+    from cores.data.transforms import load_rgb, resize_rgb, to_net_input
+    from cores.inference import bind_inference
+    from cores.visualize import label_tiles
+    sample = event_log.sample_entries(cfg, entries)
+    rgbs = [resize_rgb(load_rgb(e["image"]), cfg.INPUT_SIZE) for e in sample]
+    data = mx.nd.array(np.stack([to_net_input(r, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER)
+                                 for r in rgbs]))
+    gts = [cues.grid_mask(read_mask(e["mask"]), size) if e.get("mask") else None
+           for e in sample]
+    symbol = networks.sec_infer_symbol(cfg)
+
+    def on_epoch(epoch, iteration, arg, aux):
+        mod = bind_inference(cfg, [mx.cpu()], symbol, arg, aux, len(sample))
+        mod.forward(mx.io.DataBatch([data]), is_train=False)
+        preds = mod.get_outputs()[0].asnumpy().argmax(axis=1)
+        for entry, rgb, pred, gt in zip(sample, rgbs, preds, gts):
+            cue_map = cues.cue_label_map(cue_set[entry["id"]], size)
+            events.image("train/%s/image_cues_prediction_truth" % entry["id"],
+                         label_tiles(rgb.astype(np.uint8), [cue_map, pred, gt]), iteration)
+    return on_epoch

@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 from tqdm import tqdm
 
-from cores import checkpoint
+from cores import checkpoint, figures
 from cores.denormals import flush_denormals
 from cores.errors import SECError
 from cores.io import atomic_write_text
@@ -57,12 +57,15 @@ def remove_stale_temporaries(prefix):
 
 
 def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_losses=False,
-        cluster=None, log_every=10):
+        cluster=None, log_every=10, events=None, on_epoch=None):
     """Train ``symbol`` on ``schedule`` (cores/stages.py: lr, step, iterations, epoch size)
     from ``start`` (checkpoint.initial_params), saving ``prefix``-NNNN.params after each epoch.
     ``batch_loss(outputs, batch)`` returns a dict of named loss values of one batch. Returns
     the loss history: a dict per iteration (iter, lr, the losses, and ``seconds``, the wall time
-    since this run began, which bench/run_bench.py reads).
+    since this run began, which bench/run_bench.py reads). Rank 0 draws ``prefix``-losses.png
+    after every epoch, logs the losses, lr and images/s to ``events`` (cores/events.py), calls
+    ``on_epoch(epoch, iteration, arg, aux)`` after each snapshot (the stage's pictures and
+    scores) and ends with a summary.
 
     Gradient scale: per-sample losses (LogisticRegressionOutput) are divided by the batch
     size, as Caffe's normalised losses. ``mean_losses`` (SEC: each device's loss is already a
@@ -110,6 +113,8 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
     iteration = begin_update
     batch_size = train_iter.batch_size
     run_start = time.time()
+    events = events if events is not None and cluster.is_root else None
+    loss_keys = []
     for epoch in range(begin_epoch, num_epochs):
         train_iter.reset()
         steps = min(epoch_size, max_iter - iteration)
@@ -136,12 +141,18 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
             history.append(dict(iter=iteration, lr=lr_now,
                                 seconds=round(time.time() - run_start, 4), **losses))
             window.append(losses)
+            loss_keys = list(losses)
             bar.update(1)
             if iteration % log_every == 0 or iteration == max_iter:
                 speed = len(window) * batch_size / (time.time() - tic)
                 means = {k: np.mean([w[k] for w in window]) for k in window[0]}
                 logging.info("iter %d  %s  lr %.2e  %.2f img/s", iteration,
                              "  ".join("%s %.4f" % kv for kv in means.items()), lr_now, speed)
+                if events:
+                    for key, value in means.items():
+                        events.scalar("loss/" + key, value, iteration)
+                    events.scalar("lr", lr_now, iteration)
+                    events.scalar("images_per_s", speed, iteration)
                 window, tic = [], time.time()
         bar.close()
         if cluster.is_root:
@@ -150,6 +161,10 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
                                      iteration)
             atomic_write_text(history_path, json.dumps(history))
             logging.info("saved %s", checkpoint.snapshot_path(prefix, epoch + 1))
+            figures.loss_curves(prefix + "-losses.png", history, loss_keys, epoch_size,
+                                cfg.PLOT_LOG_SCALE)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, iteration, arg, aux)
         cluster.barrier()                  # every worker may read the snapshot from here on
     if cluster.kv is not None:
         # a Module still holding the distributed kvstore at interpreter exit makes ps-lite
@@ -157,7 +172,24 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
         del mod
         import gc
         gc.collect()
+    if cluster.is_root:
+        summary(prefix, history, loss_keys, time.time() - run_start, events)
     return history
+
+
+def summary(prefix, history, keys, seconds, events=None):
+    """The run in a few lines: iterations, wall time, final losses, where things went."""
+    last = history[-10:]
+    rows = [("stage", os.path.basename(prefix)),
+            ("iterations", "%d" % (history[-1]["iter"] if history else 0)),
+            ("wall time", "%.0f s" % seconds)]
+    rows += [("final " + k, "%.4f" % np.mean([h[k] for h in last])) for k in keys if last]
+    rows += [("snapshots", prefix + "-NNNN.params"), ("loss figure", prefix + "-losses.png")]
+    if events:
+        rows.append(("events", events.folder + "  (tensorboard --logdir " +
+                     os.path.dirname(events.folder) + ")"))
+    width = max(len(k) for k, _ in rows)
+    logging.info("summary\n%s", "\n".join("  %-*s  %s" % (width, k, v) for k, v in rows))
 
 
 def multilabel_loss(outputs, batch):
