@@ -1,4 +1,4 @@
-"""Build the dataset index from PASCAL VOC 2012 + SBD (spec 1) or from your own data.
+"""Build the dataset index from PASCAL VOC 2012 + SBD (method §1) or from your own data.
 
 VOC mode (default): reads VOCDEVKIT_PATH and SBD_PATH, writes DATASET_PATH/{classes,train_aug,
 val}.json. Custom mode: --images DIR --labels FILE.csv|json --classes FILE [--val-images DIR

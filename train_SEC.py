@@ -1,4 +1,4 @@
-"""Train the SEC network on the merged localization cues (spec 4, 6)."""
+"""Train the SEC network on the merged localization cues (method §4, 6)."""
 import logging
 
 from cores.distributed import add_kvstore_arg, cluster as make_cluster

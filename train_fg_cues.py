@@ -1,4 +1,4 @@
-"""Train the CAM network and write foreground cues for every train_aug image (spec 3)."""
+"""Train the CAM network and write foreground cues for every train_aug image (method §3)."""
 from cores.cue_scripts import main
 
 if __name__ == "__main__":

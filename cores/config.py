@@ -1,4 +1,4 @@
-"""Every default of the pipeline in one place (SEC_SPEC.md), with YAML and KEY=VALUE overrides.
+"""Every default of the pipeline in one place (docs/method.md), with YAML and KEY=VALUE overrides.
 
 Defaults follow the authors' Caffe release; where the earlier MXNet port differed, its choice is
 an option (e.g. INPUT_SIZE 320 with POOLING_CONVENTION 'valid' gives its 40x40 score maps).
@@ -25,11 +25,11 @@ DEFAULTS = {
     "PLOT_LOG_SCALE": False,                        # loss figures with a log-scale y axis
     # --- data ---
     "CLASS_NUM": 21,                                # classes including background (index 0)
-    "INPUT_SIZE": 321,                              # 321 -> 41x41 scores (spec 2)
+    "INPUT_SIZE": 321,                              # 321 -> 41x41 scores (method §2)
     "POOLING_CONVENTION": "full",                   # Caffe rounds up; 'valid' + 320 -> 40x40
     "CHANNEL_ORDER": "BGR",                         # order the pretrained weights expect
-    "PIXEL_MEAN": [104.008, 116.669, 122.675],      # in CHANNEL_ORDER (spec 3)
-    "MIRROR": False,                                # the original does not mirror (spec 6)
+    "PIXEL_MEAN": [104.008, 116.669, 122.675],      # in CHANNEL_ORDER (method §3)
+    "MIRROR": False,                                # the original does not mirror (method §6)
     "DATA_WORKERS": 0,                              # decoding processes; 0 = number of cores
     "PREFETCH": 2,                                  # batches decoded ahead
     # --- networks ---
@@ -41,7 +41,7 @@ DEFAULTS = {
     "RESNET_BN": "frozen",                          # frozen | port (scale/shift trained)
     "RESNET_CAM_DILATION": True,                    # port: res4/res5 stride 1, no dilation
     "RESNET_SALIENCY_LAYER": "preact",              # preact (the VGG rule) | relu (port)
-    "RESNET_CRF_UNARY": "scores",                   # scores (spec 5) | probs (port)
+    "RESNET_CRF_UNARY": "scores",                   # scores (method §5) | probs (port)
     "RANDOM_INIT": False,                           # allow training without models/*.params
     "SEED": 0,
     # --- common optimisation ---
@@ -59,7 +59,7 @@ DEFAULTS = {
     "SALIENCY_DROPOUT": True,                       # 0.5 after fc6/fc7 in training; port: none
     "MAX_ITER_BG": 8000,
     "EPOCH_SIZE_BG": 1000,
-    "BG_FRACTION": 0.1,                             # lowest 10% saliency -> background (spec 3)
+    "BG_FRACTION": 0.1,                             # lowest 10% saliency -> background (method §3)
     "BG_MEDIAN_SIZE": 3,
     # --- foreground cue (CAM) network ---
     "BATCH_SIZE_FG": 15,
@@ -67,7 +67,7 @@ DEFAULTS = {
     "LR_STEP_FG": 4000,                             # the authors' (their issue 8); port 2000
     "MAX_ITER_FG": 8000,
     "EPOCH_SIZE_FG": 1000,
-    "FG_THRESHOLD": 0.2,                            # CAM > 0.2 max (spec 3)
+    "FG_THRESHOLD": 0.2,                            # CAM > 0.2 max (method §3)
     # --- backbone pretraining on image labels (no pretrained weights: toy/own data) ---
     "BATCH_SIZE_PRE": 15,
     "LR_PRE": 1e-3,
@@ -83,8 +83,8 @@ DEFAULTS = {
     "EPOCH_SIZE": 1000,                             # batches per epoch = snapshot interval
     "Q_FG": 0.996,
     "Q_BG": 0.999,
-    "MIN_PROB": 1e-4,                               # softmax floor (spec 4)
-    # --- dense CRF in training (spec 5) ---
+    "MIN_PROB": 1e-4,                               # softmax floor (method §4)
+    # --- dense CRF in training (method §5) ---
     "CRF_SCALE": 12.0,
     "CRF_POS_XY_STD": 3.0,
     "CRF_POS_W": 3.0,
@@ -93,13 +93,13 @@ DEFAULTS = {
     "CRF_BI_W": 10.0,
     "CRF_MAXITER": 10,
     "CRF_WORKERS": 0,                               # CRF processes; 0 = number of cores
-    # --- dense CRF at test time (spec 5) ---
+    # --- dense CRF at test time (method §5) ---
     "CRF_TEST_SCALE": 1.0,
     "CRF_TEST_BI_RGB_STD": 13.0,                    # the port used 10
     "CRF_TEST_MIN_PROB": 1e-5,
     "CRF_TEST_MAX_SIDE": 1000,                      # larger images: CRF on a scaled copy
     "CRF_TEST_CHANNEL_ORDER": "RGB",                # the authors' demo; BGR: this code's former
-    # --- evaluation (spec 6) ---
+    # --- evaluation (method §6) ---
     "TEST_INTERPOLATION": "corners",                # zoom(order=1) grid; half_pixel: OpenCV
 }
 

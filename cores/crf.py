@@ -1,4 +1,4 @@
-"""Fully connected CRF (Kraehenbuehl & Koltun) through pydensecrf, with SEC's parameters (spec 5).
+"""Fully connected CRF (Kraehenbuehl & Koltun) through pydensecrf, with SEC's parameters (method §5).
 
 ``dense_crf`` is public API. This module imports no MXNet, so CRF worker processes start fast;
 the MXNet operator that applies it to a batch lives in ``cores.symbols.crf_op``.
@@ -8,7 +8,7 @@ import pydensecrf.densecrf as dcrf
 
 
 def train_params(cfg):
-    """The constrain loss's CRF (spec 5), from the config: the keyword arguments of
+    """The constrain loss's CRF (method §5), from the config: the keyword arguments of
     ``dense_crf``."""
     return dict(scale_factor=cfg.CRF_SCALE, pos_xy_std=cfg.CRF_POS_XY_STD, pos_w=cfg.CRF_POS_W,
                 bi_xy_std=cfg.CRF_BI_XY_STD, bi_rgb_std=cfg.CRF_BI_RGB_STD, bi_w=cfg.CRF_BI_W,
@@ -16,7 +16,7 @@ def train_params(cfg):
 
 
 def test_params(cfg):
-    """The test-time CRF (spec 5), from the config: ``train_params``'s pairwise terms with the
+    """The test-time CRF (method §5), from the config: ``train_params``'s pairwise terms with the
     test-time scale and colour deviation, plus the unary floor, the image's channel order and
     the long side above which the CRF runs on a scaled copy (cores/evaluation.py)."""
     return dict(train_params(cfg), scale_factor=cfg.CRF_TEST_SCALE,
@@ -30,7 +30,7 @@ def dense_crf(image, unary, *, scale_factor, pos_xy_std, pos_w, bi_xy_std, bi_rg
     ``test_params`` of a config.
 
     image: (H, W, 3) uint8 in the order the original passes it: BGR in training, RGB at test
-    time (spec 5; the lattice is not invariant to the channel order). unary: (C, H, W)
+    time (method §5; the lattice is not invariant to the channel order). unary: (C, H, W)
     log-probabilities or raw scores; the unary energy is its negative. Spatial standard
     deviations are divided by ``scale_factor`` (12 in training on the 41x41 grid, 1 at full
     resolution).

@@ -1,4 +1,4 @@
-"""Localization cues (spec 3): the foreground and background rules, compact storage, the merge
+"""Localization cues (method §3): the foreground and background rules, compact storage, the merge
 into SEC's training cues, and a report against known masks. No MXNet here.
 
 A cue set maps an image id to a (3, M) int array whose rows are class, y, x on the score grid,
@@ -41,7 +41,7 @@ def bg_cue_rule(saliency, fraction=0.1, median_size=3):
 
 
 def merge_cues(fg, bg):
-    """One label per pixel (spec 3): background where ``bg``, then foreground classes from the
+    """One label per pixel (method §3): background where ``bg``, then foreground classes from the
     largest cue to the smallest, so foreground beats background and the smaller foreground cue
     wins an overlap (equal sizes: the lower class id, painted last). Returns (3, M) class, y, x."""
     label = np.full(bg.shape, -1, np.int64)

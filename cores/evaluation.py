@@ -1,4 +1,4 @@
-"""Evaluation and segmentation of images (spec 5-6): resize, forward (+ mirrored forward),
+"""Evaluation and segmentation of images (method §5-6): resize, forward (+ mirrored forward),
 softmax, bilinear upsampling, optional dense CRF, argmax; IoU over the val list.
 
 Decoding runs ahead in worker processes and the per-image post-processing (upsampling, CRF,
@@ -31,7 +31,7 @@ from cores.workers import shared_pool
 
 def upsample(probs, height, width, corners=True):
     """(C, h, w) -> (C, H, W) bilinear: on the corner-aligned grid of the authors'
-    ``scipy.ndimage.zoom(order=1)`` (spec 6), or OpenCV's half-pixel grid (``corners`` False,
+    ``scipy.ndimage.zoom(order=1)`` (method §6), or OpenCV's half-pixel grid (``corners`` False,
     TEST_INTERPOLATION: half_pixel)."""
     if corners:
         return zoom_linear(probs, height, width)

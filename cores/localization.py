@@ -1,4 +1,4 @@
-"""The two cue stages (spec 3): train the saliency (background) and CAM (foreground) networks,
+"""The two cue stages (method §3): train the saliency (background) and CAM (foreground) networks,
 then turn them into localization cues for every training image."""
 import logging
 import math
@@ -108,7 +108,7 @@ def _bind(symbol, ctx, data_name, shape, arg, aux, need_grad=False):
 
 def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
     """{id: (3, M)} background cues: saliency = d(sum of class scores)/d(saliency-layer
-    pre-activation), max |.| over channels, 3x3 median, lowest BG_FRACTION (spec 3).
+    pre-activation), max |.| over channels, 3x3 median, lowest BG_FRACTION (method §3).
     ``scores``, a dict, receives each image's class scores (C-1,)."""
     front, back = networks.saliency_parts(cfg)
     size = cfg.INPUT_SIZE

@@ -1,4 +1,4 @@
-"""Segmentation metrics: a confusion matrix over all classes, void (255) ignored (spec 6)."""
+"""Segmentation metrics: a confusion matrix over all classes, void (255) ignored (method §6)."""
 import numpy as np
 
 

@@ -1,5 +1,5 @@
 """The SEC authors' released localization cues (``localization_cues.pickle.gz`` with
-``input_list.txt``, SEC_SPEC.md section 3) converted once into the project's cue format.
+``input_list.txt``, docs/method.md §3) converted once into the project's cue format.
 
 The file is a Python 2 pickle: it is read with a restricted unpickler that admits only the
 numpy classes needed to rebuild arrays, so a tampered file cannot run code.

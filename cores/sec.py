@@ -1,4 +1,4 @@
-"""SEC training (spec 4, 6): merged cues, the SEC network, the shared fit loop."""
+"""SEC training (method §4, 6): merged cues, the SEC network, the shared fit loop."""
 import logging
 import os
 
@@ -26,7 +26,7 @@ def supervised_cues(entries, size):
 def training_cues(cfg, cue_file=None):
     """({id: (3, M)}, grid size): ``cue_file`` if given ('original': the authors' cues
     converted by tools/convert_original_cues.py), else CACHE_PATH/sec_cues.npz, merged from
-    the fg and bg cue files whenever those are newer (spec 3)."""
+    the fg and bg cue files whenever those are newer (method §3)."""
     if cue_file == "original":
         cue_file = stages.cue_path(cfg, "original")
         if not os.path.isfile(cue_file):

@@ -1,4 +1,4 @@
-"""float64 numpy evaluations of the spec's formulas (SEC_SPEC.md section 4), for the tests."""
+"""float64 numpy evaluations of the spec's formulas (docs/method.md §4), for the tests."""
 import numpy as np
 
 

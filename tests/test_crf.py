@@ -1,4 +1,4 @@
-"""Dense CRF: parameters as spec 5, the sign of the unary, the batch operator."""
+"""Dense CRF: parameters as method §5, the sign of the unary, the batch operator."""
 import mxnet as mx
 import numpy as np
 import pytest
@@ -48,12 +48,12 @@ class _Recorder:
 
 
 @pytest.mark.parametrize("stage,want", [
-    # spec 5: training on the 41x41 grid divides the spatial deviations by 12; test time by 1
+    # method §5: training on the 41x41 grid divides the spatial deviations by 12; test time by 1
     ("train", dict(gaussian=(3.0 / 12, 3.0), bilateral=(80.0 / 12, 13.0, 10.0))),
     ("test", dict(gaussian=(3.0, 3.0), bilateral=(80.0, 13.0, 10.0))),
 ])
 def test_spec_parameters_reach_pydensecrf(monkeypatch, stage, want):
-    """The config's defaults arrive at pydensecrf as spec 5 writes them (the numbers are the
+    """The config's defaults arrive at pydensecrf as method §5 writes them (the numbers are the
     spec's, not read from the code), with the negated unary and 10 mean-field iterations."""
     params = TRAIN if stage == "train" else {
         k: v for k, v in crf.test_params(_spec_cfg()).items()

@@ -1,4 +1,4 @@
-"""Cue rules against direct numpy implementations of spec 3, the merge, storage, and the
+"""Cue rules against direct numpy implementations of method §3, the merge, storage, and the
 saliency gradient's masking at the pre-activation."""
 import mxnet as mx
 import numpy as np

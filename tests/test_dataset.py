@@ -1,4 +1,4 @@
-"""create_dataset: train_aug/val membership and labels (spec 1), custom mode, every failure
+"""create_dataset: train_aug/val membership and labels (method §1), custom mode, every failure
 named, no partial index."""
 import json
 import os

@@ -65,7 +65,7 @@ def test_crf_masks_equal_dense_crf_per_image(snapshot, toy_index, tmp_path):
     palette = voc_palette().ravel().tolist()
     for entry, data, rgb, _ in inference_stream(cfg, val, workers=1, corners=True):
         probs = evaluation.upsample(evaluation.predict_probs(mod, data, False), *rgb.shape[:2])
-        q = crf.dense_crf(rgb,                 # the authors' test time: RGB (spec 5)
+        q = crf.dense_crf(rgb,                 # the authors' test time: RGB (method §5)
                           np.log(np.maximum(probs, 1e-5)), scale_factor=1.0, pos_xy_std=3,
                           pos_w=3, bi_xy_std=80, bi_rgb_std=13, bi_w=10, maxiter=10)
         with Image.open(os.path.join(str(tmp_path), entry["id"] + ".png")) as im:

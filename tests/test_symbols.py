@@ -93,7 +93,7 @@ def test_shapes_at_full_size(net, size, convention, out):
 
 
 def test_saliency_layer_is_the_pre_activation():
-    """VGG16: the cut is conv4_1's convolution output, before its ReLU (spec 3)."""
+    """VGG16: the cut is conv4_1's convolution output, before its ReLU (method §3)."""
     front, back = networks.saliency_parts(_cfg("vgg16"))
     assert front.name == "conv4_1"
     assert "data" not in back.list_arguments()
@@ -307,5 +307,5 @@ def test_resnet50_port_switches():
 
     def crf_input(cfg):
         return networks.sec_train_symbol(cfg).get_internals()["crf_output"].get_children()[0]
-    assert crf_input(default).name == "fc8"                  # the scores (spec 5)
+    assert crf_input(default).name == "fc8"                  # the scores (method §5)
     assert crf_input(port).name.startswith("broadcast_div")  # softmax_with_floor's output

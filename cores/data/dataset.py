@@ -1,4 +1,4 @@
-"""The project's dataset index: VOC 2012 + SBD (spec 1) or a user's own data, checked on build.
+"""The project's dataset index: VOC 2012 + SBD (method §1) or a user's own data, checked on build.
 
 Index files under DATASET_PATH (JSON, written atomically, all or nothing):
   classes.json    class names, index 0 = background
@@ -68,7 +68,7 @@ MODE_NAMES = {"L": "grayscale", "LA": "grayscale", "I": "grayscale", "I;16": "gr
 def check_image(path):
     """((width, height), mode) of an image that decodes completely (a truncated JPEG is an
     error naming the file); non-RGB images (grayscale, palette, CMYK) are converted to RGB when
-    read, as the original does (spec 6)."""
+    read, as the original does (method §6)."""
     if not os.path.isfile(path):
         raise DatasetError("image not found: %s" % path)
     try:
@@ -164,7 +164,7 @@ def read_class_file(path):
 
 def build_voc_index(voc_path, sbd_path, class_num=21, names_file=None, workers=1):
     """train_aug = SBD train+val minus VOC12 seg train/val, plus VOC12 seg train; val = VOC12
-    seg val (spec 1). Labels come from the masks: unique values other than 0 and 255."""
+    seg val (method §1). Labels come from the masks: unique values other than 0 and 255."""
     _require_dir(voc_path, "VOC2012 folder (VOCDEVKIT_PATH)")
     _require_dir(sbd_path, "SBD dataset folder (SBD_PATH)")
     seg = os.path.join(voc_path, "ImageSets", "Segmentation")

@@ -11,7 +11,7 @@ cv2.setNumThreads(1)  # one decoding process per core already
 
 
 def load_rgb(path):
-    """(H, W, 3) uint8 RGB; grayscale, palette, CMYK and RGBA images are converted (spec 6),
+    """(H, W, 3) uint8 RGB; grayscale, palette, CMYK and RGBA images are converted (method §6),
     unreadable or truncated files raise an error naming them."""
     try:
         with Image.open(path) as im:
@@ -26,9 +26,9 @@ def load_rgb(path):
 
 
 def resize_rgb(rgb, size, corners=False):
-    """Bilinear resize to size x size, float32 (spec 2): OpenCV's half-pixel grid (Caffe's
+    """Bilinear resize to size x size, float32 (method §2): OpenCV's half-pixel grid (Caffe's
     training data layer), or with ``corners`` the corner-aligned grid of
-    ``scipy.ndimage.zoom(order=1)`` (the authors' test time, spec 6)."""
+    ``scipy.ndimage.zoom(order=1)`` (the authors' test time, method §6)."""
     if corners:
         return zoom_linear(rgb.astype(np.float32).transpose(2, 0, 1), size, size).transpose(
             1, 2, 0)
@@ -46,7 +46,7 @@ def _corner_weights(n_in, n_out):
 def zoom_linear(maps, height, width):
     """(C, h, w) -> (C, height, width) float32 by linear interpolation on the corner-aligned
     grid of ``scipy.ndimage.zoom(maps, (1, height/h, width/w), order=1)`` (the authors'
-    upsampling of the scores, spec 6), separably and without per-pixel Python."""
+    upsampling of the scores, method §6), separably and without per-pixel Python."""
     maps = np.asarray(maps, np.float32)
     lo, hi, w = _corner_weights(maps.shape[1], height)
     rows = maps[:, lo] * (1 - w)[None, :, None] + maps[:, hi] * w[None, :, None]
@@ -63,7 +63,7 @@ def to_net_input(resized, mean, channel_order):
 
 
 def crf_image(resized, out_size):
-    """The CRF's image (spec 5): the network input downscaled to out_size x out_size with
+    """The CRF's image (method §5): the network input downscaled to out_size x out_size with
     linear interpolation (scipy's zoom, as the original), rounded, uint8, BGR (the original's
     order; the lattice is not invariant to it)."""
     factor = out_size / resized.shape[0]
@@ -117,7 +117,7 @@ def load_supervised(job):
 
 def load_inference(job):
     """Worker task: (data (3,S,S), original RGB (H,W,3) uint8, mask (H,W) or None); the
-    resize on the corner-aligned grid when ``corners`` (evaluation, spec 6)."""
+    resize on the corner-aligned grid when ``corners`` (evaluation, method §6)."""
     entry, size, mean, order, corners = job
     rgb = load_rgb(entry["image"])
     mask = read_mask(entry["mask"]) if entry.get("mask") else None

@@ -1,4 +1,4 @@
-"""The ``sec_crf`` CustomOp: dense CRF on a batch of score maps (spec 4-5).
+"""The ``sec_crf`` CustomOp: dense CRF on a batch of score maps (method §4-5).
 
 Inputs: ``scores`` (N, C, H, W) raw fc8 scores, ``small_images`` (N, H, W, 3) 0..255 BGR (the
 network input downscaled to H x W). Output: log Q, floored at ``min_prob`` and renormalised.

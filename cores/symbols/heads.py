@@ -1,4 +1,4 @@
-"""The cue networks' heads, shared by both backbones (spec 2)."""
+"""The cue networks' heads, shared by both backbones (method §2)."""
 import mxnet as mx
 
 from cores.symbols import layers as L

@@ -1,4 +1,4 @@
-"""The SEC, CAM and saliency networks for each backbone: a body plus a head (spec 2).
+"""The SEC, CAM and saliency networks for each backbone: a body plus a head (method §2).
 
 Input names: ``data`` (N,3,S,S) mean-subtracted in CHANNEL_ORDER; ``label`` (N,C-1) 0/1 for the
 cue networks; ``small_images`` (N,H,W,3) 0..255 BGR, ``labels`` (N,C) and ``cues`` (N,C,H,W)
@@ -101,14 +101,14 @@ def sec_scores(cfg, data, dropout=None, batch_norm=False):
 
 
 def sec_train_symbol(cfg):
-    """The three SEC losses (spec 4), grouped as seed_loss, expand_loss, constrain_loss."""
+    """The three SEC losses (method §4), grouped as seed_loss, expand_loss, constrain_loss."""
     data = mx.sym.Variable("data")
     small_images = mx.sym.Variable("small_images")
     labels = mx.sym.Variable("labels")
     cues = mx.sym.Variable("cues")
     scores = sec_scores(cfg, data)
     probs = sec_losses.softmax_with_floor(scores, cfg.MIN_PROB)
-    # the CRF's unary is the scores (spec 5); the port gave ResNet50's CRF the probabilities
+    # the CRF's unary is the scores (method §5); the port gave ResNet50's CRF the probabilities
     unary = probs if cfg.BASE_NET == "resnet50" and cfg.RESNET_CRF_UNARY == "probs" else scores
     crf_log_probs = mx.sym.Custom(unary, small_images, op_type="sec_crf", name="crf",
                                   min_prob=cfg.MIN_PROB, workers=cfg.CRF_WORKERS,
@@ -155,7 +155,7 @@ def cam_train_symbol(cfg):
 
 
 def cam_symbol(cfg):
-    """Class activation maps (N, C-1, H, W) on the score-map grid (spec 2)."""
+    """Class activation maps (N, C-1, H, W) on the score-map grid (method §2)."""
     fc7, _ = _cam(cfg, mx.sym.Variable("data"))
     return heads.cam_maps(fc7, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT)
 
@@ -169,7 +169,7 @@ def saliency_train_symbol(cfg):
 
 
 def saliency_parts(cfg):
-    """The saliency network cut at its saliency layer (spec 3), sharing parameter names.
+    """The saliency network cut at its saliency layer (method §3), sharing parameter names.
 
     Returns (front, back): ``front`` maps data to the saliency-layer pre-activation; ``back``
     maps the variable ``saliency_input`` (that pre-activation) to the C-1 class scores, so the

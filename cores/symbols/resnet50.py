@@ -1,4 +1,4 @@
-"""ResNet50 body with Caffe parameter names, written once for all three networks (spec 2).
+"""ResNet50 body with Caffe parameter names, written once for all three networks (method §2).
 
 ``dilated=True`` is the port's segmentation body (res4 dilation 2, res5 dilation 4, output
 stride 8: 321 -> 41); ``dilated=False`` the plain classifier (output stride 32). BatchNorm is

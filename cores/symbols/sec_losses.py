@@ -1,4 +1,4 @@
-"""The SEC losses (spec 4) as plain MXNet symbol functions.
+"""The SEC losses (method §4) as plain MXNet symbol functions.
 
 Each returns a scalar symbol, not wrapped in MakeLoss (the network builder does that). Shapes:
 ``scores``/``probs`` (N, C, H, W) with class 0 = background, ``cues`` (N, C, H, W) 0/1,
@@ -33,7 +33,7 @@ def gwrp(values, q):
 
 
 def expand_loss(probs, labels, q_fg=0.996, q_bg=0.999):
-    """L_expand (spec 4): GWRP of present classes (q_fg) and of the background (q_bg), and the
+    """L_expand (method §4): GWRP of present classes (q_fg) and of the background (q_bg), and the
     max of absent classes. Each average over a class set is taken only where the set is not
     empty, so an image with all (or no) foreground classes stays finite."""
     flat = mx.sym.reshape(probs, shape=(0, 0, -1))

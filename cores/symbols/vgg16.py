@@ -1,4 +1,4 @@
-"""VGG16 body, written once for the SEC (DeepLab-LargeFOV), CAM and saliency networks (spec 2).
+"""VGG16 body, written once for the SEC (DeepLab-LargeFOV), CAM and saliency networks (method §2).
 
 The three networks differ only in their pooling layers, the dilation of conv5 and their heads.
 Pooling entries are (kernel, stride, pad) per stage, or None for no pooling after that stage.
@@ -25,7 +25,7 @@ def vgg16_body(data, pools, conv5_dilate=1, width_mult=1.0, convention="full", w
                preact_hook=None, batch_norm=False):
     """Features of VGG16 (after the last pooling layer given).
 
-    ``preact_hook`` receives the conv4_1 pre-activation (spec 3: the saliency layer) and returns
+    ``preact_hook`` receives the conv4_1 pre-activation (method §3: the saliency layer) and returns
     the symbol to continue from, so that the saliency network can be cut there.
     ``batch_norm`` adds a BatchNorm ``<conv>_bn`` after every convolution: backbone pretraining
     from scratch only, folded into the convolutions afterwards (the topology stays VGG16's).
