@@ -2,6 +2,8 @@
 import logging
 import os
 
+import numpy as np
+
 from tqdm import tqdm
 
 from cores import checkpoint, cues, events as event_log, stages
@@ -87,30 +89,61 @@ def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None,
     finally:
         it.close()
         events.close()
+    if cluster is None or cluster.is_root:
+        final = stages.Schedule(cfg, kind).final_epoch
+        arg, aux, _ = checkpoint.load_snapshot(prefix, final, symbol, shapes)
+        check_collapse(cfg, arg, aux, train, kind)
     return history
+
+
+class _Sample:
+    """A fixed handful of training images, decoded once, and the network's argmax on them."""
+
+    def __init__(self, cfg, entries, count):
+        import mxnet as mx
+        from cores.data.transforms import load_rgb, resize_rgb, to_net_input
+        self.cfg = cfg
+        self.entries = event_log.sample_entries(cfg, entries, count)
+        self.rgbs = [resize_rgb(load_rgb(e["image"]), cfg.INPUT_SIZE) for e in self.entries]
+        self.data = mx.nd.array(np.stack([to_net_input(r, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER)
+                                          for r in self.rgbs]))
+        self.symbol = networks.sec_infer_symbol(cfg)
+
+    def predict(self, arg, aux):
+        import mxnet as mx
+        from cores.inference import bind_inference
+        mod = bind_inference(self.cfg, [mx.cpu()], self.symbol, arg, aux, len(self.entries))
+        mod.forward(mx.io.DataBatch([self.data]), is_train=False)
+        return mod.get_outputs()[0].asnumpy().argmax(axis=1)
+
+
+def check_collapse(cfg, arg, aux, entries, kind="sec", count=16):
+    """Warn loudly when the trained network labels every pixel of ``count`` training images
+    with one class although they hold foreground classes: a collapsed run (seen once on toy
+    data at twice the paper's lr), whose losses stay finite. Returns the classes predicted."""
+    sample = _Sample(cfg, entries, count)
+    predicted = sorted(set(int(c) for c in np.unique(sample.predict(arg, aux))))
+    labelled = sorted(set(c for e in sample.entries for c in e["labels"]))
+    if len(predicted) == 1 and labelled:
+        logging.warning(
+            "WARNING: the %s network predicts class %d on every pixel of %d training images "
+            "that hold classes %s: the run collapsed to a constant output. Its losses stayed "
+            "finite, so nothing stopped it; retrain with a lower LR (the paper's 1e-3) or check "
+            "the cues (cue report)", kind, predicted[0], len(sample.entries), labelled)
+    return predicted
 
 
 def epoch_pictures(cfg, events, entries, cue_set, size):
     """An ``on_epoch`` for fit: a fixed handful of training images as image | cues | the
     current prediction | ground truth, at score resolution, in the event log."""
-    import mxnet as mx
-    import numpy as np
-    from cores.data.transforms import load_rgb, resize_rgb, to_net_input
-    from cores.inference import bind_inference
     from cores.visualize import label_tiles
-    sample = event_log.sample_entries(cfg, entries)
-    rgbs = [resize_rgb(load_rgb(e["image"]), cfg.INPUT_SIZE) for e in sample]
-    data = mx.nd.array(np.stack([to_net_input(r, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER)
-                                 for r in rgbs]))
+    sample = _Sample(cfg, entries, event_log.SAMPLE_IMAGES)
     gts = [cues.grid_mask(read_mask(e["mask"]), size) if e.get("mask") else None
-           for e in sample]
-    symbol = networks.sec_infer_symbol(cfg)
+           for e in sample.entries]
 
     def on_epoch(epoch, iteration, arg, aux):
-        mod = bind_inference(cfg, [mx.cpu()], symbol, arg, aux, len(sample))
-        mod.forward(mx.io.DataBatch([data]), is_train=False)
-        preds = mod.get_outputs()[0].asnumpy().argmax(axis=1)
-        for entry, rgb, pred, gt in zip(sample, rgbs, preds, gts):
+        preds = sample.predict(arg, aux)
+        for entry, rgb, pred, gt in zip(sample.entries, sample.rgbs, preds, gts):
             cue_map = cues.cue_label_map(cue_set[entry["id"]], size)
             events.image("train/%s/image_cues_prediction_truth" % entry["id"],
                          label_tiles(rgb.astype(np.uint8), [cue_map, pred, gt]), iteration)

@@ -161,3 +161,33 @@ def test_epoch_means_the_snapshot_to_start_from_in_a_cue_stage(toy_tree, toy_ind
         run_cue_stage(cfg, "fg", [mx.cpu()], skip_train=True, epoch=1)
     assert "writing fg cues with %s" % checkpoint.snapshot_path(prefix, 1) in caplog.text
     assert "resuming" not in caplog.text
+
+
+def test_a_collapsed_run_is_reported(toy_tree, toy_index, tmp_path, caplog):
+    """A network that labels every pixel with one class ends with a loud warning (its losses
+    are finite, so the NaN guard cannot see it); a sane one does not."""
+    from cores.sec import check_collapse
+    cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=2, EPOCH_SIZE=2)
+    train = toy_index[1]["train"]
+    train_sec(cfg, [mx.cpu()], cue_file=_gt_cues(cfg, toy_index[1], 6))
+    arg, aux = checkpoint.load_params_file(
+        checkpoint.snapshot_path(stages.prefix(cfg, "sec"), 1))
+    collapsed = dict(arg)
+    collapsed["fc8_weight"] = mx.nd.zeros(arg["fc8_weight"].shape)
+    bias = np.zeros(arg["fc8_bias"].shape, np.float32)
+    bias[0] = 10.0                                        # background everywhere
+    collapsed["fc8_bias"] = mx.nd.array(bias)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert check_collapse(cfg, collapsed, aux, train) == [0]
+    assert "predicts class 0 on every pixel of 16 training images" in caplog.text
+    caplog.clear()
+    from cores import sec
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(sec._Sample, "predict", lambda self, a, b: np.array([[[0, 1], [0, 0]]]))
+    try:
+        with caplog.at_level("WARNING"):
+            assert check_collapse(cfg, collapsed, aux, train) == [0, 1]
+    finally:
+        monkey.undo()
+    assert "collapsed" not in caplog.text
