@@ -82,7 +82,7 @@ def run_variant(name, work, cfg_file, extra_sets):
     cfg = load_config(cfg_file, sets)
     times = {}
 
-    def stage(key, args):
+    def stage(key, args, later_sets=()):
         """Run a stage unless an earlier run of the benchmark completed it (a marker file):
         an interrupted benchmark continues where it stopped."""
         marker = os.path.join(work, ".done_" + key.replace(" ", "_").replace("-", ""))
@@ -91,7 +91,7 @@ def run_variant(name, work, cfg_file, extra_sets):
                 times[key] = float(f.read() or 0)
             return
         tic = time.time()
-        _run(args + common, log)
+        _run(args + common + list(later_sets), log)     # later --set values win
         times[key] = round(time.time() - tic, 1)
         with open(marker, "w") as f:
             f.write(str(times[key]))
@@ -109,8 +109,8 @@ def run_variant(name, work, cfg_file, extra_sets):
     stage("baselines", ["tools/baselines.py", "--out", os.path.join(work, "baselines.json")])
     # the test time this project used before issue 17 (BGR CRF image, OpenCV's half-pixel
     # upsampling grid) on the same snapshot, beside the authors' (the default)
-    stage("eval crf flip former test time", ["eval.py", "--crf", "--flip"] + common
-          + FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
+    stage("eval crf flip former test time", ["eval.py", "--crf", "--flip"],
+          FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
     return collect(work, cfg, spec, times)
 
 

@@ -2,7 +2,8 @@
 
 Importing the package before MXNet gives MXNet's OpenMP operators one thread per CPU this
 process may use (``OMP_NUM_THREADS``, unless already set): MXNet's own default is half of that,
-one thread on a 2-core machine, where the toy recipe's training steps then ran 10-25% slower."""
+one thread on a 2-core machine, where the toy recipe's supervised-bound steps ran at 55 img/s
+instead of 61 (and bare steps at 45 instead of 74)."""
 import os
 
 

@@ -1,10 +1,12 @@
-"""Shared fixtures: a small toy VOC + SBD tree in the real formats, and its dataset index."""
+"""Shared fixtures and helpers: a small toy VOC + SBD tree in the real formats, its dataset
+index, configs for tiny runs on it, and stand-in cue files."""
 import os
 
 import pytest
 
+from cores import cues
 from cores.config import load_config
-from cores.data.dataset import create_dataset
+from cores.data.dataset import create_dataset, read_mask
 from cores.data.toy import make_toy_voc
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -42,3 +44,19 @@ def toy_index(toy_tree, tmp_path_factory):
     work = str(tmp_path_factory.mktemp("work"))
     cfg = toy_config(root, work)
     return cfg, create_dataset(cfg)
+
+
+def gt_cue_file(cfg, index, size):
+    """A cue file of stand-in cues from the masks (training-loop tests only need valid cues)."""
+    out = {e["id"]: cues.mask_cues(read_mask(e["mask"]), size) for e in index["train"]}
+    path = os.path.join(cfg.CACHE_PATH, "gt_cues.npz")
+    cues.save_cues(path, out, size)
+    return path
+
+
+def small_config(toy_tree, toy_index, work, **extra):
+    """The toy config for a tiny training run (input 41, batch 2, 4 iterations) in ``work``."""
+    settings = dict(INPUT_SIZE=41, RANDOM_INIT=True, BATCH_SIZE=2, EPOCH_SIZE=2, MAX_ITER=4,
+                    DATASET_PATH=toy_index[0].DATASET_PATH)
+    settings.update(extra)
+    return toy_config(toy_tree[0], str(work), **settings)

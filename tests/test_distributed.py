@@ -16,7 +16,7 @@ from cores.launcher import launch_local
 from cores.localization import run_cue_stage, train_cue_network
 from cores.sec import train_sec
 from tests.conftest import REPO, toy_config
-from tests.test_training import _gt_cues
+from tests.conftest import gt_cue_file as _gt_cues
 
 DRIVER = """
 import json, sys

@@ -11,7 +11,7 @@ from cores import crf, evaluation, stages
 from cores.data.iterators import inference_stream
 from cores.data.palette import voc_palette
 from cores.inference import bind_inference, load_inference_params
-from tests.test_training import _cfg, _gt_cues
+from tests.conftest import gt_cue_file as _gt_cues, small_config as _cfg
 from cores.sec import train_sec
 
 

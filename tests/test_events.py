@@ -8,7 +8,7 @@ from PIL import Image
 from cores import events, stages
 from cores.figures import grouped_bars, loss_curves
 from cores.sec import train_sec
-from tests.test_training import _cfg, _gt_cues
+from tests.conftest import gt_cue_file as _gt_cues, small_config as _cfg
 
 
 def _run_folder(cfg, kind):

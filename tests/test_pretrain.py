@@ -93,7 +93,7 @@ def test_supervised_bound_trains_on_the_masks_and_evaluates(toy_tree, toy_index,
     cross-entropy output), its own snapshots, evaluated by the same code."""
     from cores import checkpoint, evaluation
     from cores.sec import train_sec
-    from tests.test_training import _cfg
+    from tests.conftest import small_config as _cfg
     cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=3, EPOCH_SIZE=3, BATCH_SIZE=4)
     history = train_sec(cfg, [mx.cpu()], supervised=True)
     assert [sorted(h) for h in history] == [["ce_loss", "iter", "lr", "seconds"]] * 3

@@ -6,26 +6,10 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from cores import checkpoint, cues, stages
-from cores.data.dataset import read_mask
+from cores import checkpoint, stages
 from cores.sec import train_sec
 from cores.train import TrainingError
-from tests.conftest import toy_config
-
-
-def _gt_cues(cfg, index, size):
-    """Stand-in cues from the masks (training-loop tests only need valid cues)."""
-    out = {e["id"]: cues.mask_cues(read_mask(e["mask"]), size) for e in index["train"]}
-    path = os.path.join(cfg.CACHE_PATH, "gt_cues.npz")
-    cues.save_cues(path, out, size)
-    return path
-
-
-def _cfg(toy_tree, toy_index, work, **extra):
-    settings = dict(INPUT_SIZE=41, RANDOM_INIT=True, BATCH_SIZE=2, EPOCH_SIZE=2, MAX_ITER=4,
-                    DATASET_PATH=toy_index[0].DATASET_PATH)
-    settings.update(extra)
-    return toy_config(toy_tree[0], str(work), **settings)
+from tests.conftest import gt_cue_file as _gt_cues, small_config as _cfg
 
 
 def _params(cfg, epoch):
