@@ -176,8 +176,10 @@ def test_a_killed_worker_fails_the_job_quickly(toy_tree, toy_index, tmp_path):
     assert launcher.returncode != 0
     assert time.time() - killed < 30
     assert "worker 1 (pid %d) exited with status" % pids[1] in out
-    logs = os.listdir(cfg.LOG_PATH)
+    logs = [f for f in os.listdir(cfg.LOG_PATH) if f.endswith(".log")]
     assert len(logs) == 1 and logs[0].startswith("train_SEC-")     # rank 0's log only
+    runs = os.listdir(os.path.join(cfg.LOG_PATH, "tensorboard"))
+    assert len(runs) == 1 and runs[0].startswith("sec_vgg16-")     # and its events only
     time.sleep(1)
     for pid in pids:
         with pytest.raises(ProcessLookupError):
