@@ -142,6 +142,7 @@ def test_failures_are_named_and_write_nothing(toy_tree, tmp_path, name, breaker,
     assert not os.path.exists(cfg.DATASET_PATH) or not os.listdir(cfg.DATASET_PATH)
 
 
+@pytest.mark.slow                      # runs a script in a subprocess
 def test_script_reports_errors_without_traceback(tmp_path):
     out = subprocess.run([sys.executable, os.path.join(REPO, "create_dataset.py"), "--set",
                           "VOCDEVKIT_PATH=%s" % (tmp_path / "nope"),

@@ -18,6 +18,8 @@ from cores.sec import train_sec
 from tests.conftest import REPO, toy_config
 from tests.conftest import gt_cue_file as _gt_cues
 
+pytestmark = pytest.mark.slow          # multi-process jobs: make test runs them, test-fast not
+
 DRIVER = """
 import json, sys
 sys.path.insert(0, %(repo)r)

@@ -131,6 +131,7 @@ def _gluon_file(arch, tmp_path):
     return net, path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("arch,order", [("vgg16", "RGB"), ("resnet50", "BGR")])
 def test_gluon_features_match(tmp_path, arch, order):
     gluon_net, path = _gluon_file(arch, tmp_path)
@@ -214,6 +215,7 @@ def test_the_authors_cues_convert_exactly(tmp_path):
     assert len(set(zip(first[1], first[2]))) == first.shape[1]
 
 
+@pytest.mark.slow                      # runs a script in a subprocess
 def test_convert_script_writes_weights_that_training_accepts(tmp_path):
     import subprocess
     import sys
@@ -242,6 +244,7 @@ def test_convert_script_writes_weights_that_training_accepts(tmp_path):
         pretrained_params(cfg, sym, shapes)
 
 
+@pytest.mark.slow                      # runs a script in a subprocess
 def test_cue_report_tool_reads_any_cue_file(toy_index, tmp_path):
     """tools/cue_report.py on a cue file in the authors' layout (one label per pixel)."""
     import json
