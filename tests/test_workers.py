@@ -49,8 +49,11 @@ def _alive(pid):
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_workers_end_when_the_parent_dies(sig):
+    # a shell that runs this suite in the background makes its jobs ignore SIGINT, and that
+    # disposition is inherited: give the child the default one, as a terminal would
     child = subprocess.Popen([sys.executable, "-c", CHILD % REPO], stdout=subprocess.PIPE,
-                             text=True)
+                             text=True, preexec_fn=lambda: signal.signal(signal.SIGINT,
+                                                                         signal.SIG_DFL))
     pids = [int(p) for p in child.stdout.readline().split()]
     assert pids and all(_alive(p) for p in pids)     # the pool starts workers on demand
     child.send_signal(sig)
