@@ -15,6 +15,9 @@ def add_arguments(parser):
                         help="write the score-map probabilities (.npz, float16)")
     parser.add_argument("--supervised", action="store_true",
                         help="evaluate the fully supervised bound (train_SEC.py --supervised)")
+    parser.add_argument("--int8", action="store_true",
+                        help="run the network quantized to INT8 (CPU, oneDNN; calibrated on "
+                             "train_aug and cached beside the snapshot)")
     parser.add_argument("--images", default=None,
                         help="segment this image file or folder instead of the val list")
 
@@ -23,10 +26,11 @@ def main():
     args, cfg = parse_args(__doc__, add_arguments)
     setup_logging(cfg, "eval")
     if args.images:
-        segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf)
+        segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf,
+                       args.int8)
     else:
         evaluate(cfg, contexts(args), args.epoch, args.flip, args.crf, args.savemask,
-                 args.savescoremap, args.supervised)
+                 args.savescoremap, args.supervised, args.int8)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,12 @@ stage times the function its script runs, on toy scenes resized to 500x375 JPEGs
 weights: training stages the fit loop of cores/train.py with the stage's own iterator (decoding
 in worker processes; per-iteration wall times from the loss history); cue stages the extraction
 functions of cores/localization.py; eval stages eval.py's pipeline (cores/evaluation.py:
-decoding, forward, upsampling, CRF, masks). Two floors to read them against: the bare SEC
-network's forward + backward (``net_fwd_bwd``) and its inference forward at batch 1
-(``net_fwd``); and the training CRF on 15 images at 41x41, serial and with 2 workers.
+decoding, forward, upsampling, CRF, masks), in rounds alternating with the bare inference
+forward on the same input in the same process, reported as a ratio to it (this VM's speed
+drifts by 10-20 % between minutes, more than the overhead to be seen). Floors to read the
+rest against: the bare SEC network's forward + backward (``net_fwd_bwd``) and its inference
+forward at batch 1 (``net_fwd``); and the training CRF on 15 images at 41x41, serial and with
+2 workers.
 
     python bench/run_bench.py                       # VGG16 and ResNet50, 321, batch 2
     python bench/run_bench.py --backbones resnet50 --stages sec_train --steps 30
@@ -226,8 +229,9 @@ def run_crf(steps, warmup, workers):
                        warmup), 15
 
 
-def run_eval(stage, backbone, size, images, warmup):
-    """Seconds per image of eval's whole pipeline on synthetic JPEGs."""
+def run_eval(stage, backbone, size, images, warmup, rounds):
+    """Seconds per image of eval's whole pipeline on synthetic JPEGs, ``rounds`` times, and of
+    the bare forward pass(es) before each round: (eval times, floor times)."""
     import mxnet as mx
     import numpy as np
     from PIL import Image
@@ -259,11 +263,25 @@ def run_eval(stage, backbone, size, images, warmup):
     flip, use_crf = "flip" in stage, "crf" in stage
     run_inference(cfg, [mx.cpu()], entries[:warmup], model, flip, use_crf,
                   mask_dir=os.path.join(work, "warm"))
-    tic = time.perf_counter()
-    run_inference(cfg, [mx.cpu()], entries[warmup:], model, flip, use_crf,
-                  mask_dir=os.path.join(work, "masks"))
-    per_image = (time.perf_counter() - tic) / images
-    return [per_image], 1
+    # the floor, measured in the same process between the eval rounds (this VM's speed
+    # drifts by 10-20 % from minute to minute): the bare forward (two for --flip) per image
+    from cores.data.iterators import inference_stream
+    from cores.evaluation import finish_forward, start_forward
+    from cores.inference import bind_inference
+    floor_mod = bind_inference(cfg, [mx.cpu()], model[0], model[1], model[2], 2 if flip else 1)
+    _, data, _, _ = next(inference_stream(cfg, entries[:1], workers=1, corners=True))
+    evals, floors = [], []
+    for _ in range(rounds):
+        tic = time.perf_counter()
+        for _ in range(images):
+            start_forward(floor_mod, data, flip)
+            finish_forward(floor_mod, flip)
+        floors.append((time.perf_counter() - tic) / images)
+        done = []                  # steady state: from the first image finished to the last
+        run_inference(cfg, [mx.cpu()], entries[warmup:], model, flip, use_crf,
+                      mask_dir=os.path.join(work, "masks"), done_times=done)
+        evals.append((done[-1] - done[0]) / (len(done) - 1))
+    return evals, floors
 
 
 def child(args):
@@ -275,8 +293,15 @@ def child(args):
                   "speedup": float(np.median(serial) / np.median(parallel))}
         times = parallel
     elif args.stage.startswith("eval"):
-        times, n = run_eval(args.stage, args.backbone, args.size, args.images, args.warmup)
-        result = {"s_per_image": times[0]}
+        times, floors = run_eval(args.stage, args.backbone, args.size, args.images,
+                                 args.warmup, args.rounds)
+        n = 1
+        ratios = np.array(times) / np.array(floors)
+        result = {"s_per_image": float(np.median(times)),
+                  "floor_s_per_image": float(np.median(floors)),
+                  "over_floor": float(np.median(ratios)),
+                  "over_floor_min_max": [float(ratios.min()), float(ratios.max())],
+                  "fastest_over_fastest": float(min(times) / min(floors))}
     else:
         times, n = run_stage(args.stage, args.backbone, args.size, args.batch, args.steps,
                              args.warmup)
@@ -302,7 +327,11 @@ def markdown(results, args):
             notes = "serial %.3f s, 2 workers %.3f s: %.2fx" % (r["serial_s"], r["parallel_s"],
                                                                r["speedup"])
         if "s_per_image" in r:
-            notes = "%.3f s/image" % r["s_per_image"]
+            notes = ("%.3f s/image; over the bare forward%s (%.3f s, interleaved): median %.3fx "
+                     "(%.3f..%.3f), fastest/fastest %.3fx" % (
+                         r["s_per_image"], " (2 images)" if "flip" in r["stage"] else "",
+                         r["floor_s_per_image"], r["over_floor"], r["over_floor_min_max"][0],
+                         r["over_floor_min_max"][1], r["fastest_over_fastest"]))
         lines.append("| %s | %s | %.2f | %.2f..%.2f | %.3f | %.2f | %.0f | %s |" % (
             r["stage"], r["backbone"], r["images_per_s_median"], r["images_per_s_min"],
             r["images_per_s_max"], r["s_per_step_median"], r["max_over_median"],
@@ -320,6 +349,8 @@ def main():
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--images", type=int, default=8, help="images per eval stage")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="eval stages: rounds of (bare forward, eval) in one process")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     parser.add_argument("--no-ftz", action="store_true",
                         help="leave denormals on in the network floors (net_fwd_bwd, net_fwd) to "
@@ -338,7 +369,7 @@ def main():
             cmd = [sys.executable, os.path.abspath(__file__), "--child", "--stage", stage,
                    "--backbone", backbone, "--size", str(args.size), "--batch",
                    str(args.batch), "--steps", str(args.steps), "--warmup", str(args.warmup),
-                   "--images", str(args.images)]
+                   "--images", str(args.images), "--rounds", str(args.rounds)]
             env = dict(os.environ, **({"SEC_BENCH_NO_FTZ": "1"} if args.no_ftz else {}))
             out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
             line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]

@@ -4,7 +4,6 @@ the val images from their image-level labels with the trained CAM network. (Back
 change nothing here: every pixel without a foreground cue is background anyway.)"""
 import logging
 
-import cv2
 import numpy as np
 
 from cores import checkpoint, cues, stages
@@ -46,7 +45,7 @@ def baselines(cfg, ctx):
             merged = cues.merge_cues(cues.sparse_to_masks(fg[e["id"]], size),
                                      np.zeros((size, size), bool))
             label[merged[1], merged[2]] = merged[0]
-        pred = cv2.resize(label, (gt.shape[1], gt.shape[0]), interpolation=cv2.INTER_NEAREST)
+        pred = cues.grid_to_image(label, gt.shape[0], gt.shape[1])
         conf_cue += confusion_matrix(pred, gt, n)
     out = {}
     for name, conf in (("all_background", conf_bg), ("cues", conf_cue)):

@@ -101,6 +101,10 @@ DEFAULTS = {
     "CRF_TEST_CHANNEL_ORDER": "RGB",                # the authors' demo; BGR: this code's former
     # --- evaluation (method §6) ---
     "TEST_INTERPOLATION": "corners",                # zoom(order=1) grid; half_pixel: OpenCV
+    # --- INT8 inference on the CPU (--int8; cores/quantize.py) ---
+    "INT8_CALIB_IMAGES": 32,                        # seeded train_aug sample for calibration
+    "INT8_CALIB_MODE": "entropy",                   # entropy (KL thresholds) | naive (min/max)
+    "INT8_CHECK_IMAGES": 32,                        # fg cues: fp32 vs INT8 on this many images
 }
 
 
@@ -203,6 +207,8 @@ def load_config(cfg_file=None, overrides=()):
     if cfg.TEST_INTERPOLATION not in ("corners", "half_pixel"):
         raise ConfigError("TEST_INTERPOLATION=%r; choose corners or half_pixel"
                           % cfg.TEST_INTERPOLATION)
+    if cfg.INT8_CALIB_MODE not in ("entropy", "naive"):
+        raise ConfigError("INT8_CALIB_MODE=%r; choose entropy or naive" % cfg.INT8_CALIB_MODE)
     if cfg.POOLING_CONVENTION not in ("full", "valid"):
         raise ConfigError("POOLING_CONVENTION=%r; choose full or valid" % cfg.POOLING_CONVENTION)
     if not 0 < cfg.WIDTH_MULT <= 1.0:
@@ -215,11 +221,11 @@ POSITIVE = ("BATCH_SIZE", "BATCH_SIZE_BG", "BATCH_SIZE_FG", "BATCH_SIZE_PRE", "E
             "EPOCH_SIZE_BG", "EPOCH_SIZE_FG", "EPOCH_SIZE_PRE", "MAX_ITER", "MAX_ITER_BG",
             "MAX_ITER_FG", "MAX_ITER_PRE", "LR", "LR_BG", "LR_FG", "LR_PRE", "LR_STEP",
             "LR_STEP_BG", "LR_STEP_FG", "LR_STEP_PRE", "CRF_SCALE", "CRF_TEST_SCALE",
-            "CRF_MAXITER")
+            "CRF_MAXITER", "INT8_CALIB_IMAGES")
 UNIT_INTERVAL = ("Q_FG", "Q_BG", "BG_FRACTION", "FG_THRESHOLD", "LR_FACTOR", "MIN_PROB",
                  "CRF_TEST_MIN_PROB")
 NON_NEGATIVE = ("WARMUP_ITER", "CLIP_GRADIENT", "MOMENTUM", "WD", "DATA_WORKERS", "CRF_WORKERS",
-                "MIN_CLASSIFIER_MAP", "CRF_TEST_MAX_SIDE")
+                "MIN_CLASSIFIER_MAP", "CRF_TEST_MAX_SIDE", "INT8_CHECK_IMAGES")
 
 
 def _check_ranges(cfg):

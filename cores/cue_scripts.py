@@ -21,9 +21,13 @@ def _main(kind, description):
                             help="snapshot epoch to write cues from (default: the last)")
         parser.add_argument("--vis", type=int, default=0, metavar="K",
                             help="write K pictures of image | cues | ground truth")
+        if kind == "fg":
+            parser.add_argument("--int8", action="store_true",
+                                help="extract the cues with the CAM network quantized to INT8 "
+                                     "(CPU, oneDNN); the report compares them with fp32 cues")
 
     args, cfg = parse_args(description, add_arguments)
     cluster = make_cluster(args.kvstore)
     setup_logging(cfg, "train_%s_cues" % kind, cluster.rank)
     run_cue_stage(cfg, kind, contexts(args), args.skip_train, args.resume, args.epoch, args.vis,
-                  cluster, args.allow_config_change)
+                  cluster, args.allow_config_change, getattr(args, "int8", False))

@@ -9,6 +9,7 @@ import collections
 import json
 import logging
 import os
+import time
 
 import cv2
 import mxnet as mx
@@ -20,7 +21,7 @@ from cores.config import worker_count
 from cores.data.dataset import IMAGE_EXTENSIONS, DatasetError, load_index
 from cores.data.iterators import inference_stream
 from cores.data.palette import save_palette_png
-from cores.data.transforms import zoom_linear
+from cores.data.transforms import _corner_weights as transforms_weights, zoom_linear
 from cores.io import atomic_path, atomic_save_npz, check_writable
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
 from cores.inference import bind_inference, load_inference_params
@@ -65,13 +66,51 @@ def test_time_crf(rgb, probs, params):
     return q if factor == 1.0 else zoom_linear(q, height, width)
 
 
+def label_map(probs, height, width, corners=True, margin=1e-5):
+    """argmax over classes of the probabilities upsampled to height x width, the masks of
+    upsampling every class (``upsample``) at a fraction of its cost (method §6). On the corner
+    grid every pixel is a convex combination of the four cells around it with the same weights
+    for every class: where one class leads every other by ``margin`` at all four cells it
+    leads inside too (margin >> float32 rounding), so only pixels of the other blocks are
+    interpolated, and only for classes that can win there (a class below 1/C of the smallest
+    total at every cell cannot: the winner holds at least 1/C of its pixel)."""
+    num, h, w = probs.shape
+    if not corners or h < 2 or w < 2:
+        return upsample(probs, height, width, corners).argmax(axis=0).astype(np.uint8)
+    probs = np.asarray(probs, np.float32)
+    keep = np.arange(num)
+    if num > 2:
+        floor = probs.reshape(num, -1).sum(axis=0).min() / num * (1 - 1e-4)
+        keep = np.flatnonzero(probs.reshape(num, -1).max(axis=1) >= floor)
+    probs = probs[keep]
+    order = np.sort(probs, axis=0)
+    top = probs.argmax(axis=0)
+    lead = order[-1] - order[-2] if len(keep) > 1 else np.full((h, w), np.inf, np.float32)
+    quad = lambda a: np.stack([a[:-1, :-1], a[1:, :-1], a[:-1, 1:], a[1:, 1:]])
+    tops, leads = quad(top), quad(lead)
+    decided = (tops == tops[0]).all(axis=0) & (leads >= margin).all(axis=0)
+    ylo, yhi, wy = transforms_weights(h, height)
+    xlo, xhi, wx = transforms_weights(w, width)
+    by, bx = np.minimum(ylo, h - 2), np.minimum(xlo, w - 2)     # last row/column: closed block
+    label = keep.astype(np.uint8)[tops[0]][by][:, bx]
+    ys, xs = np.nonzero(~decided[by][:, bx])
+    if len(ys):
+        rows = probs[:, ylo] * (1 - wy)[None, :, None] + probs[:, yhi] * wy[None, :, None]
+        values = rows[:, ys, xlo[xs]] * (1 - wx[xs]) + rows[:, ys, xhi[xs]] * wx[xs]
+        label[ys, xs] = keep.astype(np.uint8)[values.argmax(axis=0)]
+    return label
+
+
 def postprocess(job):
-    """Worker task: upsample, [CRF], argmax, confusion, write outputs. Returns (id, conf)."""
+    """Upsample, [CRF], argmax, confusion, write outputs (in a worker, or in the main
+    process while the network runs the next image). Returns (id, confusion or None)."""
     image_id, probs, rgb, mask, num_classes, crf_params, outputs, corners = job
-    probs = upsample(probs, rgb.shape[0], rgb.shape[1], corners)
+    height, width = rgb.shape[:2]
     if crf_params is not None:
-        probs = test_time_crf(rgb, probs, crf_params)
-    pred = probs.argmax(axis=0).astype(np.uint8)
+        probs = test_time_crf(rgb, upsample(probs, height, width, corners), crf_params)
+        pred = probs.argmax(axis=0).astype(np.uint8)
+    else:
+        pred = label_map(probs, height, width, corners)
     if outputs.get("mask"):
         with atomic_path(outputs["mask"]) as tmp:
             save_palette_png(tmp, pred)
@@ -82,29 +121,48 @@ def postprocess(job):
     return image_id, conf
 
 
-def predict_probs(mod, data, flip):
-    """Softmax at score resolution (C, h, w); with ``flip`` averaged with the mirrored pass
-    (both in one batch of two)."""
+def start_forward(mod, data, flip):
+    """Queue the forward pass (the engine runs it while Python goes on); with ``flip`` the
+    image and its mirror in one batch of two."""
     batch = data[None]
     if flip:
         batch = np.concatenate([batch, data[None, :, :, ::-1]])
     mod.forward(mx.io.DataBatch([mx.nd.array(batch)]), is_train=False)
+
+
+def finish_forward(mod, flip):
+    """Softmax at score resolution (C, h, w) of the queued pass; with ``flip`` the mean of
+    the image's and the mirrored pass's."""
     out = mod.get_outputs()[0].asnumpy()
     if flip:
         return 0.5 * (out[0] + out[1, :, :, ::-1])
     return out[0]
 
 
+def predict_probs(mod, data, flip):
+    """Softmax at score resolution (C, h, w), optionally flip-averaged."""
+    start_forward(mod, data, flip)
+    return finish_forward(mod, flip)
+
+
 def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=None,
-                  overlay_dir=None, scoremap_dir=None, workers=None, skipped=None):
+                  overlay_dir=None, scoremap_dir=None, workers=None, skipped=None,
+                  done_times=None):
     """Segment ``entries`` with ``model`` (inference.load_inference_params); returns (confusion
     matrix summed over images with masks, count of those images). ``skipped``, a list:
     unreadable images are passed over and listed there (--images) instead of ending the run
-    (evaluation)."""
+    (evaluation). ``done_times``, a list: the time each image was finished is appended
+    (bench/: the steady state without binding and the first pass's set-up).
+
+    With the CRF (or overlays to draw), decoding and post-processing run in worker processes
+    beside the network. Without, the network is the floor: decoding runs in a thread and each
+    image's post-processing in this process while the network computes the next one, so no
+    process competes with the network for the cores (issue 15, bench/)."""
     symbol, arg, aux, _ = model
     mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
+    heavy = use_crf or overlay_dir
     workers = worker_count(cfg.CRF_WORKERS) if workers is None else workers
-    pool = shared_pool(workers) if workers > 1 else None
+    pool = shared_pool(workers) if heavy and workers > 1 else None
     params = crf.test_params(cfg) if use_crf else None
     for d in (mask_dir, overlay_dir, scoremap_dir):
         if d:
@@ -114,18 +172,25 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     pending = collections.deque()
     limit = 2 * max(1, workers)
 
-    def collect(future):
+    def add(result):
         nonlocal counted, conf
-        _, c = future.result()
+        _, c = result
+        if done_times is not None:
+            done_times.append(time.perf_counter())
         if c is not None:
             conf += c
             counted += 1
 
     corners = cfg.TEST_INTERPOLATION == "corners"
-    for entry, data, rgb, mask in tqdm(inference_stream(cfg, entries, corners=corners,
-                                                        skipped=skipped),
-                                       total=len(entries), desc="segmenting"):
-        probs = predict_probs(mod, data, flip)
+    stream = inference_stream(cfg, entries, corners=corners, skipped=skipped,
+                              threaded=not heavy)
+    previous = None                      # the job post-processed while the next forward runs
+    for entry, data, rgb, mask in tqdm(stream, total=len(entries), desc="segmenting"):
+        start_forward(mod, data, flip)
+        if previous is not None:
+            add(postprocess(previous))
+            previous = None
+        probs = finish_forward(mod, flip)
         if params and params["max_side"] and max(rgb.shape[:2]) > params["max_side"]:
             logging.info("%s is %dx%d: its CRF runs on a copy scaled to a long side of %d "
                          "(CRF_TEST_MAX_SIDE)", entry["image"], rgb.shape[1], rgb.shape[0],
@@ -140,30 +205,29 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
             outputs["overlay"] = os.path.join(overlay_dir, entry["id"] + ".png")
         job = (entry["id"], probs, rgb, mask, cfg.CLASS_NUM, params, outputs, corners)
         if pool is None:
-            _, c = postprocess(job)
-            if c is not None:
-                conf += c
-                counted += 1
+            previous = job
             continue
         pending.append(pool.submit(postprocess, job))
         while len(pending) >= limit:
-            collect(pending.popleft())
+            add(pending.popleft().result())
+    if previous is not None:
+        add(postprocess(previous))
     while pending:
-        collect(pending.popleft())
+        add(pending.popleft().result())
     return conf, counted
 
 
 def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
-             savescoremap=False, supervised=False):
-    """Evaluate a SEC (or supervised-bound) snapshot on the val list; writes and returns
-    metrics.json's content."""
+             savescoremap=False, supervised=False, int8=False):
+    """Evaluate a SEC (or supervised-bound) snapshot on the val list (``int8``: its INT8
+    version, cores/quantize.py); writes and returns metrics.json's content."""
     classes, _, val = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     val = [e for e in val if e.get("mask")]
     if not val:
         raise DatasetError("the val list of %s has no images with masks" % cfg.DATASET_PATH)
-    model = load_inference_params(cfg, epoch, supervised)
+    model = load_inference_params(cfg, epoch, supervised, ctx if int8 else None)
     epoch = model[3]
-    out = output_dir(cfg, epoch, flip, use_crf, supervised)
+    out = output_dir(cfg, epoch, flip, use_crf, supervised, int8)
     check_writable(out)
     conf, counted = run_inference(
         cfg, ctx, val, model, flip, use_crf, os.path.join(out, "masks") if savemask else None,
@@ -171,7 +235,8 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
     iou, miou, pixel_acc = iou_scores(conf)
     metrics = {"mIoU": miou, "IoU": dict(zip(classes, iou)), "pixel_accuracy": pixel_acc,
                "confusion_matrix": conf.tolist(), "images": counted, "epoch": epoch,
-               "flags": {"flip": flip, "crf": use_crf, "supervised": supervised},
+               "flags": {"flip": flip, "crf": use_crf, "supervised": supervised,
+                         "int8": int8},
                "classes": classes}
     os.makedirs(out, exist_ok=True)
     with atomic_path(os.path.join(out, "metrics.json")) as tmp:
@@ -204,11 +269,11 @@ def image_entries(path):
              "mask": None} for f in files]
 
 
-def segment_images(cfg, ctx, path, epoch=None, flip=False, use_crf=False):
+def segment_images(cfg, ctx, path, epoch=None, flip=False, use_crf=False, int8=False):
     """Masks and image/mask overlays for arbitrary images; returns the output folder."""
     entries = image_entries(path)
-    model = load_inference_params(cfg, epoch)
-    out = os.path.join(output_dir(cfg, model[3], flip, use_crf), "images")
+    model = load_inference_params(cfg, epoch, int8_ctx=ctx if int8 else None)
+    out = os.path.join(output_dir(cfg, model[3], flip, use_crf, int8=int8), "images")
     check_writable(out)
     skipped = []
     run_inference(cfg, ctx, entries, model, flip, use_crf, os.path.join(out, "masks"),

@@ -6,9 +6,10 @@ from cores import checkpoint, stages
 from cores.symbols import networks
 
 
-def load_inference_params(cfg, epoch=None, supervised=False):
+def load_inference_params(cfg, epoch=None, supervised=False, int8_ctx=None):
     """(symbol, arg, aux, epoch) of SEC (or supervised-bound) snapshot ``epoch`` (default: the
-    latest), checked against the inference network."""
+    latest), checked against the inference network. ``int8_ctx``, the run's contexts: the
+    network quantized to INT8 instead (cores/quantize.py; cached beside the snapshot)."""
     prefix = stages.prefix(cfg, "supervised" if supervised else "sec")
     if epoch is not None and epoch < 1:
         raise checkpoint.CheckpointError("--epoch %d: snapshot epochs start at 1 (leave --epoch "
@@ -21,6 +22,14 @@ def load_inference_params(cfg, epoch=None, supervised=False):
     symbol = networks.sec_infer_symbol(cfg)
     arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, symbol,
                                            {"data": stages.image_shape(cfg, 1)})
+    if int8_ctx is not None:
+        from cores import quantize
+        from cores.data.dataset import load_index
+        quantize.check_support(int8_ctx)
+        _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
+        symbol, arg, aux = quantize.quantized(cfg, symbol, arg, aux,
+                                              checkpoint.snapshot_path(prefix, epoch), train,
+                                              cfg.TEST_INTERPOLATION == "corners")
     return symbol, arg, aux, epoch
 
 

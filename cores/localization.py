@@ -135,12 +135,14 @@ def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
     return out
 
 
-def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
+def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None, symbol=None):
     """{id: (3, M)} foreground cues: CAM_c > FG_THRESHOLD max CAM_c per labelled class.
     ``scores``, a dict, receives each image's class scores (C-1,): the spatial mean of its
-    CAMs (the classifier has no bias)."""
+    CAMs (the classifier has no bias). ``symbol``: another CAM network with ``arg``/``aux``
+    (the INT8 one)."""
     size = cfg.INPUT_SIZE
-    mod = _bind(networks.cam_symbol(cfg), ctx, "data", (batch_size, 3, size, size), arg, aux)
+    mod = _bind(networks.cam_symbol(cfg) if symbol is None else symbol, ctx, "data",
+                (batch_size, 3, size, size), arg, aux)
     out = {}
     stream = inference_stream(cfg, [dict(e, mask=None) for e in entries])
     for chunk in tqdm(_batched(stream, batch_size), total=math.ceil(len(entries) / batch_size),
@@ -227,9 +229,16 @@ def classifier_scores(cfg, kind, ctx, arg, aux, entries):
     return out
 
 
-def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0):
-    """Print and save the cue report; write ``vis`` pictures (image | cues | ground truth)."""
+def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0, int8_agreement=None):
+    """Print and save the cue report; write ``vis`` pictures (image | cues | ground truth).
+    ``int8_agreement``: INT8 against fp32 cues per class (cores/quantize.agreement)."""
     report = cues.cue_report(cue_set, size, entries, classes, read_mask)
+    if int8_agreement is not None:
+        report["int8_agreement"] = int8_agreement
+        logging.info("INT8 cues against fp32 on %d images, |both| / |either| per class: %s",
+                     cfg.INT8_CHECK_IMAGES, ", ".join(
+                         "%s %s" % (k, "-" if v is None else "%.4f" % v)
+                         for k, v in int8_agreement.items()))
     cues.save_report(stages.cue_report_path(cfg, kind), report)
     logging.info("%s cue report\n%s", kind, cues.format_report(report))
     for entry in entries[:vis]:
@@ -241,13 +250,21 @@ def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0):
 
 
 def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vis=0,
-                  cluster=None, allow_config_change=False):
+                  cluster=None, allow_config_change=False, int8=False):
     """Train (unless skipped) and write CACHE_PATH/<kind>_cues.npz for every train_aug image;
     returns the cue report (None on workers other than rank 0). ``epoch`` names the snapshot to
     start from, as everywhere: training continues from it, and with ``skip_train`` the cues come
     from it. Under a distributed kvstore each worker computes the cues of its share of the
-    images and rank 0 merges the shares."""
+    images and rank 0 merges the shares. ``int8`` (foreground only: the background cues need
+    a gradient): the CAM network's forward runs quantized, and the report gives its cues'
+    agreement with fp32 ones on INT8_CHECK_IMAGES images."""
     cluster = cluster or Cluster()
+    if int8:
+        if kind != "fg":
+            raise SECError("--int8 is for the foreground cues: the background cues need the "
+                           "gradient of the network, which stays fp32")
+        from cores import quantize
+        quantize.check_support(ctx)
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     prefix = stages.prefix(cfg, kind)
     check_writable(cfg.CACHE_PATH, *(() if skip_train else (cfg.SNAPSHOT_PATH,)))
@@ -266,10 +283,21 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
         arg, aux, _ = checkpoint.load_snapshot(prefix, last, TRAIN_SYMBOLS[kind](cfg),
                                                _shapes(cfg, batch))
         logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(prefix, last))
-        extract = bg_cues_for if kind == "bg" else fg_cues_for
         mine = cluster.my_share(train)
         scores = {}
-        cue_set = extract(cfg, ctx, arg, aux, mine, batch, scores)
+        agreement = None
+        if int8:
+            qsym, qarg, qaux = quantize.quantized(
+                cfg, networks.cam_symbol(cfg), arg, aux, checkpoint.snapshot_path(prefix, last),
+                train, corners=False)
+            cue_set = fg_cues_for(cfg, ctx, qarg, qaux, mine, batch, scores, qsym)
+            check = quantize.sample(mine, max(1, cfg.INT8_CHECK_IMAGES), cfg.SEED + 1)
+            fp32 = fg_cues_for(cfg, ctx, arg, aux, check, batch)
+            agreement = quantize.agreement(fp32, {e["id"]: cue_set[e["id"]] for e in check},
+                                           classes)
+        else:
+            extract = bg_cues_for if kind == "bg" else fg_cues_for
+            cue_set = extract(cfg, ctx, arg, aux, mine, batch, scores)
         size = stages.score_size(cfg)
         # under a distributed kvstore each worker checks its own share
         check_classifier(cfg, stages.STAGES[kind]["name"], scores, mine, classes,
@@ -290,7 +318,7 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
     # were)
     save_config(cfg, os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind))
     logging.info("wrote %s (%d images)", path, len(cue_set))
-    return report_cues(cfg, kind, cue_set, size, train, classes, vis)
+    return report_cues(cfg, kind, cue_set, size, train, classes, vis, agreement)
 
 
 def merge_shares(cfg, kind, num_workers, ids):

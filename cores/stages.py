@@ -79,9 +79,9 @@ def cue_report_path(cfg, kind):
     return cue_path(cfg, kind)[:-4] + "_report.json"
 
 
-def output_dir(cfg, epoch, flip=False, use_crf=False, supervised=False):
+def output_dir(cfg, epoch, flip=False, use_crf=False, supervised=False, int8=False):
     """Evaluation folder of a SEC (or supervised-bound) snapshot."""
-    flags = "".join(["_flip" if flip else "", "_crf" if use_crf else ""])
+    flags = "".join(["_flip" if flip else "", "_crf" if use_crf else "", "_int8" if int8 else ""])
     name = STAGES["supervised" if supervised else "sec"]["name"]
     return os.path.join(cfg.OUTPUT_PATH, "%s_%s-%04d%s" % (name, cfg.BASE_NET, epoch, flags))
 

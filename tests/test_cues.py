@@ -109,6 +109,26 @@ def test_report_counts_precision_and_coverage():
         "cue_pixels"] == 1                                  # the void pixel is ignored
 
 
+@pytest.mark.parametrize("height,width,size", [(201, 151, 16), (375, 500, 41), (121, 121, 16)])
+def test_masks_meet_the_score_grid_at_the_cell_centres(height, width, size):
+    """Cell i of the score grid sits at image pixel i (H - 1) / (size - 1), the grid on which
+    evaluation upsamples: the last row and column of cells take the mask's last row and column
+    (OpenCV's nearest resize took pixel floor(i H / size), about a cell short), the same
+    samples as scipy's zoom(order=0), and the way back assigns each pixel its nearest cell (a tie to the later one)."""
+    import scipy.ndimage as ndi
+    mask = np.random.RandomState(size).randint(0, 5, (height, width)).astype(np.uint8)
+    mask[-1, :], mask[:, -1] = 7, 9
+    grid = cues.grid_mask(mask, size)
+    assert grid.shape == (size, size)
+    assert (grid[-1, :-1] == 7).all() and (grid[:, -1] == 9).all()
+    np.testing.assert_array_equal(grid, ndi.zoom(mask, (size / height, size / width), order=0))
+    back = cues.grid_to_image(grid, height, width)
+    assert back.shape == (height, width)
+    rows = np.floor(np.arange(height) * (size - 1) / (height - 1) + 0.5).astype(int)
+    cols = np.floor(np.arange(width) * (size - 1) / (width - 1) + 0.5).astype(int)
+    np.testing.assert_array_equal(back, grid[rows][:, cols])
+
+
 def test_saliency_gradient_is_masked_at_the_pre_activation():
     """d(sum of scores)/d(conv4_1 pre-activation): zero where the ReLU is off, the finite
     difference where it is on."""

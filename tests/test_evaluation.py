@@ -74,6 +74,56 @@ def test_crf_masks_equal_dense_crf_per_image(snapshot, toy_index, tmp_path):
             np.testing.assert_array_equal(np.array(im), q.argmax(axis=0))
 
 
+@pytest.mark.parametrize("flip", [False, True])
+def test_plain_and_flip_masks_equal_the_reference_pipeline(snapshot, toy_index, tmp_path, flip):
+    """Without the CRF, eval decodes in a thread, post-processes beside the next forward and
+    upsamples only the classes that can win: the masks and the confusion are those of the
+    straightforward serial pipeline (every class upsampled, then argmax)."""
+    from cores.metrics import confusion_matrix
+    cfg = snapshot
+    val = toy_index[1]["val"]
+    model = load_inference_params(cfg, None)
+    conf, counted = evaluation.run_inference(cfg, [mx.cpu()], val, model, flip=flip,
+                                             mask_dir=str(tmp_path))
+    symbol, arg, aux, _ = model
+    mod = bind_inference(cfg, [mx.cpu()], symbol, arg, aux, 2 if flip else 1)
+    ref_conf = np.zeros_like(conf)
+    for entry, data, rgb, mask in inference_stream(cfg, val, workers=1, corners=True):
+        pred = evaluation.upsample(evaluation.predict_probs(mod, data, flip),
+                                   *rgb.shape[:2]).argmax(axis=0)
+        with Image.open(os.path.join(str(tmp_path), entry["id"] + ".png")) as im:
+            np.testing.assert_array_equal(np.array(im), pred)
+        ref_conf += confusion_matrix(pred.astype(np.uint8), mask, cfg.CLASS_NUM)
+    assert counted == len(val)
+    np.testing.assert_array_equal(conf, ref_conf)
+
+
+@pytest.mark.parametrize("corners", [True, False])
+def test_label_map_equals_the_argmax_of_every_class_upsampled(monkeypatch, corners):
+    """Flat to peaked maps, ties (a uniform map; two equal classes), sizes down to the grid's
+    own: the masks of upsampling every class. On the corner grid nothing is upsampled in
+    full (only the pixels of undecided blocks are interpolated)."""
+    rng = np.random.RandomState(3)
+    upsample = evaluation.upsample
+    if corners:
+        monkeypatch.setattr(evaluation, "upsample", lambda *a: pytest.fail("full upsampling"))
+    maps = []
+    for scale in (0.5, 3.0, 12.0):
+        logits = rng.randn(21, 41, 41) * scale
+        logits[rng.randint(1, 21, 3)] += 4 * scale     # a few classes that matter
+        maps.append(logits)
+    tie = rng.randn(5, 11, 11)
+    tie[3] = tie[1]
+    maps += [np.zeros((21, 41, 41)), tie, rng.randn(2, 16, 16)]
+    for logits in maps:
+        probs = np.exp(logits - logits.max(0))
+        probs = (probs / probs.sum(0)).astype(np.float32)
+        for height, width in ((375, 500), probs.shape[1:], (97, 33)):
+            expected = upsample(probs, height, width, corners).argmax(axis=0)
+            np.testing.assert_array_equal(
+                evaluation.label_map(probs, height, width, corners), expected)
+
+
 def test_evaluate_writes_metrics(snapshot):
     metrics = evaluation.evaluate(snapshot, [mx.cpu()], flip=True, savemask=True)
     out = stages.output_dir(snapshot, 1, True, False)
@@ -83,7 +133,7 @@ def test_evaluate_writes_metrics(snapshot):
     conf = np.array(on_disk["confusion_matrix"])
     assert conf.shape == (5, 5)
     assert on_disk["pixel_accuracy"] == pytest.approx(np.trace(conf) / conf.sum())
-    assert on_disk["flags"] == {"flip": True, "crf": False, "supervised": False}
+    assert on_disk["flags"] == {"flip": True, "crf": False, "supervised": False, "int8": False}
     assert len(os.listdir(os.path.join(out, "masks"))) == 6
 
 
