@@ -3,9 +3,11 @@ generated dataset family (cores/data/toy.py), beside the fully supervised bound.
 
 For each variant: generate the data, create_dataset.py, backbone pretraining, both cue stages,
 train_SEC.py, train_SEC.py --supervised, eval.py (plain, --crf, --crf --flip) of both, and the
-baselines. Writes ROOT/quality.json and ROOT/quality.md (one row per variant: classification
-mAP of the backbone and cue networks, fg/bg cue precision and coverage, all-background, cues
-alone, SEC, SEC --crf, SEC --crf --flip, the supervised bound and SEC as a share of it).
+baselines; then both snapshots again with this project's former test time (BGR CRF image,
+OpenCV's half-pixel grid) and quantized to INT8 (--int8). Writes ROOT/quality.json and
+ROOT/quality.md (one row per variant: classification mAP of the backbone and cue networks,
+fg/bg cue precision and coverage, all-background, cues alone, SEC, SEC --crf, SEC --crf
+--flip, the supervised bound and SEC as a share of it, then the former test time and INT8).
 
     python bench/quality.py                         # the default variants, VGG16
     python bench/quality.py --variants stripes5 --set BASE_NET=resnet50 --tag resnet50
@@ -111,6 +113,14 @@ def run_variant(name, work, cfg_file, extra_sets):
     # upsampling grid) on the same snapshot, beside the authors' (the default)
     stage("eval crf flip former test time", ["eval.py", "--crf", "--flip"],
           FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
+    stage("eval supervised crf flip former test time",
+          ["eval.py", "--supervised", "--crf", "--flip"],
+          FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
+    # both snapshots quantized to INT8 (eval.py --int8, issue 12)
+    for flags in ([], ["--crf", "--flip"]):
+        stage("eval int8 " + " ".join(flags), ["eval.py", "--int8"] + flags)
+        stage("eval supervised int8 " + " ".join(flags),
+              ["eval.py", "--supervised", "--int8"] + flags)
     return collect(work, cfg, spec, times)
 
 
@@ -118,11 +128,12 @@ FORMER_TEST_TIME = ["CRF_TEST_CHANNEL_ORDER=BGR", "TEST_INTERPOLATION=half_pixel
 FORMER_OUTPUTS = "outputs_former_test_time"
 
 
-def _metrics(cfg, supervised, flip, crf):
+def _metrics(cfg, supervised, flip, crf, int8=False):
     from cores.checkpoint import latest_epoch
     epoch = latest_epoch(stages.prefix(cfg, "supervised" if supervised else "sec"))
-    return _json(os.path.join(stages.output_dir(cfg, epoch, flip, crf, supervised),
-                              "metrics.json"))
+    path = os.path.join(stages.output_dir(cfg, epoch, flip, crf, supervised, int8),
+                        "metrics.json")
+    return _json(path) if os.path.isfile(path) else {"mIoU": None}
 
 
 def collect(work, cfg, spec, times):
@@ -136,6 +147,7 @@ def collect(work, cfg, spec, times):
         return sum(r["coverage"] for r in rows) / len(rows) if rows else None
 
     pre = stages.classification_path(cfg, "pretrain")
+    former = type(cfg)(cfg, OUTPUT_PATH=os.path.join(work, FORMER_OUTPUTS))
     row = {
         "variant": spec["name"], "classes": spec["classes"], "base_net": cfg.BASE_NET,
         "held_out": spec["name"] in toy.HELD_OUT,
@@ -152,8 +164,12 @@ def collect(work, cfg, spec, times):
         "supervised": _metrics(cfg, True, False, False)["mIoU"],
         "supervised_crf": _metrics(cfg, True, False, True)["mIoU"],
         "supervised_crf_flip": _metrics(cfg, True, True, True)["mIoU"],
-        "sec_crf_flip_former_test_time": _metrics(type(cfg)(cfg, OUTPUT_PATH=os.path.join(
-            work, FORMER_OUTPUTS)), False, True, True)["mIoU"],
+        "sec_crf_flip_former_test_time": _metrics(former, False, True, True)["mIoU"],
+        "supervised_crf_flip_former_test_time": _metrics(former, True, True, True)["mIoU"],
+        "sec_int8": _metrics(cfg, False, False, False, True)["mIoU"],
+        "sec_crf_flip_int8": _metrics(cfg, False, True, True, True)["mIoU"],
+        "supervised_int8": _metrics(cfg, True, False, False, True)["mIoU"],
+        "supervised_crf_flip_int8": _metrics(cfg, True, True, True, True)["mIoU"],
         "seconds": times,
     }
     row["ratio"] = row["sec_crf_flip"] / row["supervised_crf_flip"]
@@ -166,7 +182,10 @@ COLUMNS = [("variant", "%s"), ("base_net", "%s"), ("classes", "%d"), ("held_out"
            ("bg_coverage", "%.3f"), ("all_background", "%.3f"), ("cues", "%.3f"),
            ("sec", "%.3f"), ("sec_crf", "%.3f"), ("sec_crf_flip", "%.3f"),
            ("supervised", "%.3f"), ("supervised_crf_flip", "%.3f"), ("ratio", "%.2f"),
-           ("sec_crf_flip_former_test_time", "%.3f")]
+           ("sec_crf_flip_former_test_time", "%.3f"),
+           ("supervised_crf_flip_former_test_time", "%.3f"), ("sec_int8", "%.3f"),
+           ("sec_crf_flip_int8", "%.3f"), ("supervised_int8", "%.3f"),
+           ("supervised_crf_flip_int8", "%.3f")]
 
 
 BARS = [("all-bg", "all_background"), ("cues", "cues"), ("SEC", "sec"),

@@ -30,6 +30,8 @@ sys.path.insert(0, ROOT)
 
 STAGES = ["saliency_train", "bg_cues", "cam_train", "fg_cues", "sec_train", "net_fwd_bwd",
           "net_fwd", "crf_op", "eval", "eval_crf", "eval_flip", "eval_crf_flip"]
+INT8_STAGES = ["fg_cues_int8", "net_fwd_int8", "eval_int8", "eval_crf_int8", "eval_flip_int8",
+               "eval_crf_flip_int8"]
 
 
 def _peak_rss_mb():
@@ -167,10 +169,27 @@ def run_cues(stage, backbone, size, batch, steps, warmup):
     arg, aux = mod.get_params()
     extract = localization.bg_cues_for if kind == "bg" else localization.fg_cues_for
     entries = _toy_entries(work, (warmup + steps) * batch)
-    extract(cfg, [mx.cpu()], arg, aux, entries[:warmup * batch], batch)
+    quantized = {}
+    if stage.endswith("int8"):
+        from cores.symbols import networks
+        quantized["symbol"], arg, aux = _int8(cfg, networks.cam_symbol(cfg), arg, aux,
+                                              entries[:4], False)
+    extract(cfg, [mx.cpu()], arg, aux, entries[:warmup * batch], batch, **quantized)
     tic = time.perf_counter()
-    extract(cfg, [mx.cpu()], arg, aux, entries[warmup * batch:], batch)
+    extract(cfg, [mx.cpu()], arg, aux, entries[warmup * batch:], batch, **quantized)
     return [(time.perf_counter() - tic) / steps], batch
+
+
+def _int8(cfg, symbol, arg, aux, entries, corners):
+    """``symbol`` quantized as --int8 does it, calibrated on ``entries`` (entropy)."""
+    import mxnet as mx
+    import numpy as np
+    from cores.data.iterators import inference_stream
+    from cores.quantize import quantize_network
+    data = np.stack([d for _, d, _, _ in inference_stream(cfg, entries, workers=1,
+                                                           corners=corners)])
+    return quantize_network(symbol, arg, aux, mx.io.NDArrayIter(data, batch_size=1,
+                                                                data_name="data"), len(data))
 
 
 def run_network(stage, backbone, size, batch, steps, warmup):
@@ -185,17 +204,25 @@ def run_network(stage, backbone, size, batch, steps, warmup):
         flush_denormals()
     cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size])
     rng = np.random.RandomState(0)
-    if stage == "net_fwd":
+    forward = stage.startswith("net_fwd_") or stage == "net_fwd"
+    if forward:
         batch = 1
         symbol = networks.sec_infer_symbol(cfg)
     else:
         symbol = mx.sym.MakeLoss(mx.sym.mean(networks.sec_scores(cfg, mx.sym.Variable("data"))))
     shapes = {"data": (batch, 3, size, size)}
-    mod = _module(symbol, shapes, [], [mx.cpu()], for_training=stage != "net_fwd")
+    mod = _module(symbol, shapes, [], [mx.cpu()], for_training=not forward)
     data = _batch(shapes, [], rng)
+    if stage == "net_fwd_int8":              # calibrated on toy scenes, as eval --int8 is
+        arg, aux = mod.get_params()
+        qsym, qarg, qaux = _int8(cfg, symbol, arg, aux,
+                                 _toy_entries(tempfile.mkdtemp(prefix="secbench"), 4), True)
+        mod = mx.mod.Module(qsym, data_names=["data"], label_names=None, context=mx.cpu())
+        mod.bind(data_shapes=[("data", shapes["data"])], for_training=False)
+        mod.set_params(qarg, qaux)
 
     def step():
-        if stage == "net_fwd":
+        if forward:
             mod.forward(data, is_train=False)
         else:
             mod.forward_backward(data)
@@ -209,7 +236,7 @@ def run_stage(stage, backbone, size, batch, steps, warmup):
     """Seconds per step for ``steps`` steps (and images per step)."""
     if stage in TRAINING:
         return run_training(stage, backbone, size, batch, steps, warmup)
-    if stage in ("bg_cues", "fg_cues"):
+    if stage in ("bg_cues", "fg_cues", "fg_cues_int8"):
         return run_cues(stage, backbone, size, batch, steps, warmup)
     return run_network(stage, backbone, size, batch, steps, warmup)
 
@@ -261,6 +288,8 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
         scene.resize((500, 375), Image.BILINEAR).save(path)
         entries.append({"id": "%03d" % i, "image": path, "mask": None})
     flip, use_crf = "flip" in stage, "crf" in stage
+    if stage.endswith("int8"):
+        model = _int8(cfg, *model[:3], entries[:4], True) + (model[3],)
     run_inference(cfg, [mx.cpu()], entries[:warmup], model, flip, use_crf,
                   mask_dir=os.path.join(work, "warm"))
     # the floor, measured in the same process between the eval rounds (this VM's speed
@@ -277,10 +306,10 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
             start_forward(floor_mod, data, flip)
             finish_forward(floor_mod, flip)
         floors.append((time.perf_counter() - tic) / images)
-        done = []                  # steady state: from the first image finished to the last
+        marks = []     # steady state: from the first forward's end to the last image's end
         run_inference(cfg, [mx.cpu()], entries[warmup:], model, flip, use_crf,
-                      mask_dir=os.path.join(work, "masks"), done_times=done)
-        evals.append((done[-1] - done[0]) / (len(done) - 1))
+                      mask_dir=os.path.join(work, "masks"), marks=marks)
+        evals.append((marks[-1] - marks[0]) / (images - 1))
     return evals, floors
 
 
@@ -343,7 +372,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbones", nargs="+", default=["vgg16", "resnet50"])
-    parser.add_argument("--stages", nargs="+", default=STAGES, choices=STAGES)
+    parser.add_argument("--stages", nargs="+", default=STAGES + INT8_STAGES,
+                        choices=STAGES + INT8_STAGES)
     parser.add_argument("--size", type=int, default=321)
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=5)

@@ -147,12 +147,13 @@ def predict_probs(mod, data, flip):
 
 def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=None,
                   overlay_dir=None, scoremap_dir=None, workers=None, skipped=None,
-                  done_times=None):
+                  marks=None):
     """Segment ``entries`` with ``model`` (inference.load_inference_params); returns (confusion
     matrix summed over images with masks, count of those images). ``skipped``, a list:
     unreadable images are passed over and listed there (--images) instead of ending the run
-    (evaluation). ``done_times``, a list: the time each image was finished is appended
-    (bench/: the steady state without binding and the first pass's set-up).
+    (evaluation). ``marks``, a list: the time each image's forward pass ended is appended, and
+    the time everything was finished (bench/: the steady state, without binding and the first
+    pass's set-up).
 
     With the CRF (or overlays to draw), decoding and post-processing run in worker processes
     beside the network. Without, the network is the floor: decoding runs in a thread and each
@@ -175,8 +176,6 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     def add(result):
         nonlocal counted, conf
         _, c = result
-        if done_times is not None:
-            done_times.append(time.perf_counter())
         if c is not None:
             conf += c
             counted += 1
@@ -191,6 +190,8 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
             add(postprocess(previous))
             previous = None
         probs = finish_forward(mod, flip)
+        if marks is not None:
+            marks.append(time.perf_counter())
         if params and params["max_side"] and max(rgb.shape[:2]) > params["max_side"]:
             logging.info("%s is %dx%d: its CRF runs on a copy scaled to a long side of %d "
                          "(CRF_TEST_MAX_SIDE)", entry["image"], rgb.shape[1], rgb.shape[0],
@@ -214,6 +215,8 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
         add(postprocess(previous))
     while pending:
         add(pending.popleft().result())
+    if marks is not None:
+        marks.append(time.perf_counter())
     return conf, counted
 
 

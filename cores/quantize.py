@@ -81,6 +81,23 @@ def _read_cache(paths, wanted):
     return symbol, arg, aux
 
 
+def quantize_network(symbol, arg, aux, calib_data, count, mode="entropy"):
+    """(symbol, arg, aux) of ``symbol`` fused and quantized by oneDNN, thresholds calibrated
+    on ``count`` batches of ``calib_data`` (an iterator of 'data'); layers oneDNN cannot
+    quantize (the softmax) stay fp32."""
+    from mxnet.contrib.quantization import quantize_model_mkldnn
+    previous = logging.getLogger().level
+    logging.getLogger().setLevel(max(previous, logging.WARNING))   # MXNet logs every layer
+    try:
+        return quantize_model_mkldnn(
+            symbol, {k: v.copyto(mx.cpu()) for k, v in arg.items()},
+            {k: v.copyto(mx.cpu()) for k, v in aux.items()}, data_names=("data",),
+            label_names=(), ctx=mx.cpu(), calib_mode=mode, calib_data=calib_data,
+            num_calib_examples=count, quantized_dtype="auto")
+    finally:
+        logging.getLogger().setLevel(previous)
+
+
 def quantized(cfg, symbol, arg, aux, snapshot, train_entries, corners=True):
     """(symbol, arg, aux) of the INT8 version of ``symbol`` with the parameters of the
     ``snapshot`` file, from the cache beside it or built now (and cached)."""
@@ -93,18 +110,8 @@ def quantized(cfg, symbol, arg, aux, snapshot, train_entries, corners=True):
         return cached
     logging.info("quantizing %s to INT8 (%s calibration on %d train_aug images)", snapshot,
                  cfg.INT8_CALIB_MODE, len(calib))
-    from mxnet.contrib.quantization import quantize_model_mkldnn
-    previous = logging.getLogger().level
-    logging.getLogger().setLevel(max(previous, logging.WARNING))   # MXNet logs every layer
-    try:
-        qsym, qarg, qaux = quantize_model_mkldnn(
-            symbol, {k: v.copyto(mx.cpu()) for k, v in arg.items()},
-            {k: v.copyto(mx.cpu()) for k, v in aux.items()}, data_names=("data",),
-            label_names=(), ctx=mx.cpu(), calib_mode=cfg.INT8_CALIB_MODE,
-            calib_data=_calibration_iter(cfg, calib, corners), num_calib_examples=len(calib),
-            quantized_dtype="auto")
-    finally:
-        logging.getLogger().setLevel(previous)
+    qsym, qarg, qaux = quantize_network(symbol, arg, aux, _calibration_iter(cfg, calib, corners),
+                                        len(calib), cfg.INT8_CALIB_MODE)
     sym_path, params_path, meta_path = paths
     with atomic_path(sym_path) as tmp:
         qsym.save(tmp)
