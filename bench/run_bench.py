@@ -295,7 +295,7 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
     # the floor, measured in the same process between the eval rounds (this VM's speed
     # drifts by 10-20 % from minute to minute): the bare forward (two for --flip) per image
     from cores.data.iterators import inference_stream
-    from cores.evaluation import finish_forward, start_forward
+    from cores.evaluation import predict_probs
     from cores.inference import bind_inference
     floor_mod = bind_inference(cfg, [mx.cpu()], model[0], model[1], model[2], 2 if flip else 1)
     _, data, _, _ = next(inference_stream(cfg, entries[:1], workers=1, corners=True))
@@ -303,12 +303,11 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
     for _ in range(rounds):
         tic = time.perf_counter()
         for _ in range(images):
-            start_forward(floor_mod, data, flip)
-            finish_forward(floor_mod, flip)
+            predict_probs(floor_mod, data, flip)
         floors.append((time.perf_counter() - tic) / images)
         marks = []     # steady state: from the first forward's end to the last image's end
         run_inference(cfg, [mx.cpu()], entries[warmup:], model, flip, use_crf,
-                      mask_dir=os.path.join(work, "masks"), marks=marks)
+                      marks=marks)              # metrics only, as eval.py without --savemask
         evals.append((marks[-1] - marks[0]) / (images - 1))
     return evals, floors
 

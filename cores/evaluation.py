@@ -102,8 +102,8 @@ def label_map(probs, height, width, corners=True, margin=1e-5):
 
 
 def postprocess(job):
-    """Upsample, [CRF], argmax, confusion, write outputs (in a worker, or in the main
-    process while the network runs the next image). Returns (id, confusion or None)."""
+    """Upsample, [CRF], argmax, confusion, write outputs (in a worker, or in this process
+    between the network's passes). Returns (id, confusion or None)."""
     image_id, probs, rgb, mask, num_classes, crf_params, outputs, corners = job
     height, width = rgb.shape[:2]
     if crf_params is not None:
@@ -121,28 +121,17 @@ def postprocess(job):
     return image_id, conf
 
 
-def start_forward(mod, data, flip):
-    """Queue the forward pass (the engine runs it while Python goes on); with ``flip`` the
-    image and its mirror in one batch of two."""
+def predict_probs(mod, data, flip):
+    """Softmax at score resolution (C, h, w); with ``flip`` averaged with the mirrored pass
+    (both in one batch of two)."""
     batch = data[None]
     if flip:
         batch = np.concatenate([batch, data[None, :, :, ::-1]])
     mod.forward(mx.io.DataBatch([mx.nd.array(batch)]), is_train=False)
-
-
-def finish_forward(mod, flip):
-    """Softmax at score resolution (C, h, w) of the queued pass; with ``flip`` the mean of
-    the image's and the mirrored pass's."""
     out = mod.get_outputs()[0].asnumpy()
     if flip:
         return 0.5 * (out[0] + out[1, :, :, ::-1])
     return out[0]
-
-
-def predict_probs(mod, data, flip):
-    """Softmax at score resolution (C, h, w), optionally flip-averaged."""
-    start_forward(mod, data, flip)
-    return finish_forward(mod, flip)
 
 
 def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=None,
@@ -156,9 +145,10 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     pass's set-up).
 
     With the CRF (or overlays to draw), decoding and post-processing run in worker processes
-    beside the network. Without, the network is the floor: decoding runs in a thread and each
-    image's post-processing in this process while the network computes the next one, so no
-    process competes with the network for the cores (issue 15, bench/)."""
+    beside the network. Without, the network is the floor and everything runs in this
+    process between its passes: on a machine whose cores the network's threads fill, work
+    beside them (a decoding thread or process, post-processing during the next pass) stalls
+    every thread of the pass and cost ~3x its own time (bench/, issue 15)."""
     symbol, arg, aux, _ = model
     mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
     heavy = use_crf or overlay_dir
@@ -181,15 +171,10 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
             counted += 1
 
     corners = cfg.TEST_INTERPOLATION == "corners"
-    stream = inference_stream(cfg, entries, corners=corners, skipped=skipped,
-                              threaded=not heavy)
-    previous = None                      # the job post-processed while the next forward runs
+    stream = inference_stream(cfg, entries, None if heavy else 1, corners=corners,
+                              skipped=skipped)
     for entry, data, rgb, mask in tqdm(stream, total=len(entries), desc="segmenting"):
-        start_forward(mod, data, flip)
-        if previous is not None:
-            add(postprocess(previous))
-            previous = None
-        probs = finish_forward(mod, flip)
+        probs = predict_probs(mod, data, flip)
         if marks is not None:
             marks.append(time.perf_counter())
         if params and params["max_side"] and max(rgb.shape[:2]) > params["max_side"]:
@@ -206,13 +191,11 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
             outputs["overlay"] = os.path.join(overlay_dir, entry["id"] + ".png")
         job = (entry["id"], probs, rgb, mask, cfg.CLASS_NUM, params, outputs, corners)
         if pool is None:
-            previous = job
+            add(postprocess(job))
             continue
         pending.append(pool.submit(postprocess, job))
         while len(pending) >= limit:
             add(pending.popleft().result())
-    if previous is not None:
-        add(postprocess(previous))
     while pending:
         add(pending.popleft().result())
     if marks is not None:

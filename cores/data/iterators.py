@@ -10,7 +10,6 @@ sees the images that one process with batch W*B would.
 """
 import collections
 import logging
-from concurrent.futures import ThreadPoolExecutor
 
 import mxnet as mx
 import numpy as np
@@ -21,15 +20,12 @@ from cores.workers import process_pool
 
 
 class _Loader:
-    """Runs a task function over jobs, in a pool of spawned processes, in one thread of this
-    process (``threaded``: decoding releases the GIL, and no process competes with the
-    network for the cores), or lazily in this process."""
+    """Runs a task function over jobs, in a pool of spawned processes or lazily in this
+    process (one worker: each job when its result is asked for)."""
 
-    def __init__(self, workers, threaded=False):
+    def __init__(self, workers):
         self.pool = None
-        if threaded:
-            self.pool = ThreadPoolExecutor(max_workers=1)
-        elif workers > 1:
+        if workers > 1:
             self.pool = process_pool(workers)
 
     def submit(self, fn, jobs):
@@ -182,17 +178,16 @@ def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=No
                      _part(cluster))
 
 
-def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False, skipped=None,
-                     threaded=False):
+def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False, skipped=None):
     """Yields (entry, data (3,S,S), original RGB, mask or None) in list order, decoding ahead
-    in worker processes (``threaded``: in one thread); memory stays flat in the number of
-    images. ``corners``: resize on the corner-aligned grid (evaluation's TEST_INTERPOLATION).
-    ``skipped``, a list: images that cannot be read are logged, appended to it and passed
-    over instead of ending the run."""
+    in worker processes (``workers`` 1: in this process, when each image is asked for);
+    memory stays flat in the number of images. ``corners``: resize on the corner-aligned grid
+    (evaluation's TEST_INTERPOLATION). ``skipped``, a list: images that cannot be read are
+    logged, appended to it and passed over instead of ending the run."""
     from cores.config import worker_count
-    workers = 1 if threaded else worker_count(cfg.DATA_WORKERS) if workers is None else workers
+    workers = worker_count(cfg.DATA_WORKERS) if workers is None else workers
     ahead = max(2, (prefetch or cfg.PREFETCH) * max(1, workers))
-    loader = _Loader(workers, threaded)
+    loader = _Loader(workers)
     pending = collections.deque()
     try:
         position = 0
