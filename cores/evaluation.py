@@ -21,7 +21,7 @@ from cores.config import worker_count
 from cores.data.dataset import IMAGE_EXTENSIONS, DatasetError, load_index
 from cores.data.iterators import inference_stream
 from cores.data.palette import save_palette_png
-from cores.data.transforms import _corner_weights as transforms_weights, zoom_linear
+from cores.data.transforms import corner_weights, zoom_linear
 from cores.io import atomic_path, atomic_save_npz, check_writable
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
 from cores.inference import bind_inference, load_inference_params
@@ -66,6 +66,11 @@ def test_time_crf(rgb, probs, params):
     return q if factor == 1.0 else zoom_linear(q, height, width)
 
 
+def _corners_of_blocks(a):
+    """(4, h-1, w-1): the four cells at the corners of each block between cells."""
+    return np.stack([a[:-1, :-1], a[1:, :-1], a[:-1, 1:], a[1:, 1:]])
+
+
 def label_map(probs, height, width, corners=True, margin=1e-5):
     """argmax over classes of the probabilities upsampled to height x width, the masks of
     upsampling every class (``upsample``) at a fraction of its cost (method §6). On the corner
@@ -86,11 +91,10 @@ def label_map(probs, height, width, corners=True, margin=1e-5):
     order = np.sort(probs, axis=0)
     top = probs.argmax(axis=0)
     lead = order[-1] - order[-2] if len(keep) > 1 else np.full((h, w), np.inf, np.float32)
-    quad = lambda a: np.stack([a[:-1, :-1], a[1:, :-1], a[:-1, 1:], a[1:, 1:]])
-    tops, leads = quad(top), quad(lead)
+    tops, leads = _corners_of_blocks(top), _corners_of_blocks(lead)
     decided = (tops == tops[0]).all(axis=0) & (leads >= margin).all(axis=0)
-    ylo, yhi, wy = transforms_weights(h, height)
-    xlo, xhi, wx = transforms_weights(w, width)
+    ylo, yhi, wy = corner_weights(h, height)
+    xlo, xhi, wx = corner_weights(w, width)
     by, bx = np.minimum(ylo, h - 2), np.minimum(xlo, w - 2)     # last row/column: closed block
     label = keep.astype(np.uint8)[tops[0]][by][:, bx]
     ys, xs = np.nonzero(~decided[by][:, bx])

@@ -35,7 +35,7 @@ def resize_rgb(rgb, size, corners=False):
     return cv2.resize(rgb.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
 
 
-def _corner_weights(n_in, n_out):
+def corner_weights(n_in, n_out):
     """Source indices and weights of linear interpolation with aligned corners."""
     x = np.arange(n_out, dtype=np.float64) * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
     lo = np.minimum(np.floor(x).astype(np.int64), n_in - 1)
@@ -48,9 +48,9 @@ def zoom_linear(maps, height, width):
     grid of ``scipy.ndimage.zoom(maps, (1, height/h, width/w), order=1)`` (the authors'
     upsampling of the scores, method §6), separably and without per-pixel Python."""
     maps = np.asarray(maps, np.float32)
-    lo, hi, w = _corner_weights(maps.shape[1], height)
+    lo, hi, w = corner_weights(maps.shape[1], height)
     rows = maps[:, lo] * (1 - w)[None, :, None] + maps[:, hi] * w[None, :, None]
-    lo, hi, w = _corner_weights(maps.shape[2], width)
+    lo, hi, w = corner_weights(maps.shape[2], width)
     return rows[:, :, lo] * (1 - w) + rows[:, :, hi] * w
 
 
