@@ -1,5 +1,6 @@
 """--int8: the quantized SEC and CAM networks against fp32, the cache beside the snapshot, and
-the one-line refusal where oneDNN cannot run."""
+the one-line refusal where oneDNN cannot run. Marked slow: each trains and quantizes a
+network (left out of make test-fast)."""
 import json
 import os
 
@@ -33,6 +34,7 @@ def _scores(cfg, symbol, arg, aux, entries):
     return np.stack(out)
 
 
+@pytest.mark.slow
 def test_int8_scores_agree_with_fp32(snapshot, toy_index, tmp_path):
     """The class scores (before the softmax, which would hide errors in saturation) of the
     quantized network: within 10 % of the scores' spread of fp32 on average, and the argmax
@@ -56,6 +58,7 @@ def test_int8_scores_agree_with_fp32(snapshot, toy_index, tmp_path):
         error, same)
 
 
+@pytest.mark.slow
 def test_the_cache_is_reused_and_rebuilt_when_its_inputs_change(snapshot, toy_index,
                                                                  monkeypatch):
     cfg = snapshot
@@ -84,6 +87,7 @@ def test_the_cache_is_reused_and_rebuilt_when_its_inputs_change(snapshot, toy_in
     assert not [f for f in os.listdir(os.path.dirname(path)) if ".tmp" in f]
 
 
+@pytest.mark.slow
 def test_eval_int8_writes_its_own_metrics(snapshot):
     metrics = evaluation.evaluate(snapshot, [mx.cpu()], flip=True, use_crf=True, int8=True)
     out = stages.output_dir(snapshot, 1, True, True, int8=True)
@@ -93,6 +97,7 @@ def test_eval_int8_writes_its_own_metrics(snapshot):
     assert abs(metrics["mIoU"] - fp32["mIoU"]) < 0.05
 
 
+@pytest.mark.slow
 def test_unsupported_setups_are_refused_in_one_line(snapshot, monkeypatch):
     with pytest.raises(quantize.Int8Error, match="CPU only.*gpu"):
         quantize.check_support([mx.gpu(0)])
