@@ -182,14 +182,9 @@ def run_cues(stage, backbone, size, batch, steps, warmup):
 
 def _int8(cfg, symbol, arg, aux, entries, corners):
     """``symbol`` quantized as --int8 does it, calibrated on ``entries`` (entropy)."""
-    import mxnet as mx
-    import numpy as np
-    from cores.data.iterators import inference_stream
-    from cores.quantize import quantize_network
-    data = np.stack([d for _, d, _, _ in inference_stream(cfg, entries, workers=1,
-                                                           corners=corners)])
-    return quantize_network(symbol, arg, aux, mx.io.NDArrayIter(data, batch_size=1,
-                                                                data_name="data"), len(data))
+    from cores.quantize import calibration_iter, quantize_network
+    return quantize_network(symbol, arg, aux, calibration_iter(cfg, entries, corners),
+                            len(entries))
 
 
 def run_network(stage, backbone, size, batch, steps, warmup):

@@ -116,13 +116,18 @@ def pretrained_params(cfg, symbol, input_shapes):
     return _check(path, symbol, input_shapes, arg, aux, skip=new_param_names(symbol))
 
 
-def save_weights(path, arg, aux, meta):
-    """Pretrained weights for MODEL_PATH: ``path`` plus a JSON sidecar ``meta`` recording the
-    input the first convolution expects (channel_order, pixel_mean) and the source."""
+def save_params(path, arg, aux):
+    """``arg``/``aux`` as one .params file ('arg:'/'aux:' names), written atomically."""
     payload = {"arg:" + k: mx.nd.array(v) for k, v in arg.items()}
     payload.update({"aux:" + k: mx.nd.array(v) for k, v in aux.items()})
     with atomic_path(path) as tmp:
         mx.nd.save(tmp, payload)
+
+
+def save_weights(path, arg, aux, meta):
+    """Pretrained weights for MODEL_PATH: ``path`` plus a JSON sidecar ``meta`` recording the
+    input the first convolution expects (channel_order, pixel_mean) and the source."""
+    save_params(path, arg, aux)
     with atomic_path(os.path.splitext(path)[0] + ".json") as tmp:
         with open(tmp, "w") as f:
             json.dump(meta, f, indent=1)

@@ -14,6 +14,7 @@ import os
 import mxnet as mx
 import numpy as np
 
+from cores import checkpoint
 from cores.errors import SECError
 from cores.io import atomic_path
 
@@ -43,7 +44,8 @@ def sample(entries, count, seed):
     return [entries[i] for i in sorted(pick)]
 
 
-def _calibration_iter(cfg, entries, corners):
+def calibration_iter(cfg, entries, corners):
+    """The decoded ``entries`` as eval feeds them, one per batch."""
     from cores.data.iterators import inference_stream
     data = np.stack([d for _, d, _, _ in inference_stream(
         cfg, [dict(e, mask=None) for e in entries], corners=corners)])
@@ -73,11 +75,9 @@ def _read_cache(paths, wanted):
             if json.load(f) != wanted:
                 return None
         symbol = mx.sym.load(sym_path)
-        saved = mx.nd.load(params_path)
-    except (OSError, ValueError, mx.base.MXNetError):
+        arg, aux = checkpoint.load_params_file(params_path)
+    except (OSError, ValueError, mx.base.MXNetError, checkpoint.CheckpointError):
         return None
-    arg = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
-    aux = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
     return symbol, arg, aux
 
 
@@ -110,15 +110,12 @@ def quantized(cfg, symbol, arg, aux, snapshot, train_entries, corners=True):
         return cached
     logging.info("quantizing %s to INT8 (%s calibration on %d train_aug images)", snapshot,
                  cfg.INT8_CALIB_MODE, len(calib))
-    qsym, qarg, qaux = quantize_network(symbol, arg, aux, _calibration_iter(cfg, calib, corners),
+    qsym, qarg, qaux = quantize_network(symbol, arg, aux, calibration_iter(cfg, calib, corners),
                                         len(calib), cfg.INT8_CALIB_MODE)
     sym_path, params_path, meta_path = paths
     with atomic_path(sym_path) as tmp:
         qsym.save(tmp)
-    payload = {"arg:" + k: v for k, v in qarg.items()}
-    payload.update({"aux:" + k: v for k, v in qaux.items()})
-    with atomic_path(params_path) as tmp:
-        mx.nd.save(tmp, payload)
+    checkpoint.save_params(params_path, qarg, qaux)
     with atomic_path(meta_path) as tmp:            # last: marks the cache complete
         with open(tmp, "w") as f:
             json.dump(wanted, f, indent=1)
