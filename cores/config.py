@@ -68,6 +68,7 @@ DEFAULTS = {
     "MAX_ITER_FG": 8000,
     "EPOCH_SIZE_FG": 1000,
     "FG_THRESHOLD": 0.2,                            # CAM > 0.2 max (method §3)
+    "CAM_INPUT_SCALE": 1.0,                         # CAM net input (INPUT_SIZE-1) k + 1 (§3)
     # --- backbone pretraining on image labels (no pretrained weights: toy/own data) ---
     "BATCH_SIZE_PRE": 15,
     "LR_PRE": 1e-3,
@@ -84,6 +85,8 @@ DEFAULTS = {
     "Q_FG": 0.996,
     "Q_BG": 0.999,
     "MIN_PROB": 1e-4,                               # softmax floor (method §4)
+    "SUPERVISED_ITER_SCALE": 1.0,                   # the bound: k x SEC's iterations and step
+    "SUPERVISED_LR_SCALE": 1.0,                     # the bound: k x SEC's lr
     # --- dense CRF in training (method §5) ---
     "CRF_SCALE": 12.0,
     "CRF_POS_XY_STD": 3.0,
@@ -221,7 +224,8 @@ POSITIVE = ("BATCH_SIZE", "BATCH_SIZE_BG", "BATCH_SIZE_FG", "BATCH_SIZE_PRE", "E
             "EPOCH_SIZE_BG", "EPOCH_SIZE_FG", "EPOCH_SIZE_PRE", "MAX_ITER", "MAX_ITER_BG",
             "MAX_ITER_FG", "MAX_ITER_PRE", "LR", "LR_BG", "LR_FG", "LR_PRE", "LR_STEP",
             "LR_STEP_BG", "LR_STEP_FG", "LR_STEP_PRE", "CRF_SCALE", "CRF_TEST_SCALE",
-            "CRF_MAXITER", "INT8_CALIB_IMAGES")
+            "CRF_MAXITER", "INT8_CALIB_IMAGES", "CAM_INPUT_SCALE",
+            "SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE")
 UNIT_INTERVAL = ("Q_FG", "Q_BG", "BG_FRACTION", "FG_THRESHOLD", "LR_FACTOR", "MIN_PROB",
                  "CRF_TEST_MIN_PROB")
 NON_NEGATIVE = ("WARMUP_ITER", "CLIP_GRADIENT", "MOMENTUM", "WD", "DATA_WORKERS", "CRF_WORKERS",
@@ -242,6 +246,9 @@ def _check_ranges(cfg):
     if cfg.CLASS_NUM < 2:
         raise ConfigError("CLASS_NUM=%d: background and at least one class are needed"
                           % cfg.CLASS_NUM)
+    if cfg.CAM_INPUT_SCALE < 1:
+        raise ConfigError("CAM_INPUT_SCALE=%r must be at least 1: the CAM network's grid must "
+                          "be as fine as the score grid it gives cues on" % cfg.CAM_INPUT_SCALE)
     if cfg.INPUT_SIZE < 33:
         raise ConfigError("INPUT_SIZE=%d is too small: the networks subsample by 8 and the "
                           "saliency classifier by 32" % cfg.INPUT_SIZE)

@@ -37,9 +37,10 @@ def train_cue_network(cfg, kind, ctx, entries, resume=False, epoch=None, cluster
     schedule = stages.Schedule(cfg, kind)
     os.makedirs(cfg.SNAPSHOT_PATH, exist_ok=True)
     symbol = TRAIN_SYMBOLS[kind](cfg)
-    start = checkpoint.initial_params(cfg, kind, symbol, _shapes(cfg, schedule.batch_size),
+    net = net_config(cfg, kind)
+    start = checkpoint.initial_params(cfg, kind, symbol, _shapes(net, schedule.batch_size),
                                       resume, epoch, allow_config_change)
-    it = multilabel_iter(cfg, entries, schedule.batch_size, schedule.epoch_size,
+    it = multilabel_iter(net, entries, schedule.batch_size, schedule.epoch_size,
                          start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
                          mirror=cfg.MIRROR_CUES)
     on_epoch = _epoch_report(cfg, kind, ctx, entries, events) if events else None
@@ -135,25 +136,43 @@ def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
     return out
 
 
+def net_config(cfg, kind):
+    """The config a stage's network runs with. The CAM network ('fg') takes input
+    (INPUT_SIZE - 1) k + 1 for ``CAM_INPUT_SCALE`` k, in training and for cues; its grid is then
+    k times finer than the score grid, whose cells its corner grid contains (method §3). k = 1
+    is the authors' (the network's own input); the toy recipe's k = 2 gives small objects the
+    cells they have at the authors' scale (docs/method.md, section 7)."""
+    k = cfg.CAM_INPUT_SCALE
+    if kind != "fg" or k == 1:
+        return cfg
+    return type(cfg)(cfg, INPUT_SIZE=int(round((cfg.INPUT_SIZE - 1) * k)) + 1)
+
+
 def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None, symbol=None):
-    """{id: (3, M)} foreground cues: CAM_c > FG_THRESHOLD max CAM_c per labelled class.
+    """{id: (3, M)} foreground cues: CAM_c > FG_THRESHOLD max CAM_c per labelled class, read
+    on the CAM network's own grid (``net_config``), sampled where the score cells sit.
     ``scores``, a dict, receives each image's class scores (C-1,): the spatial mean of its
     CAMs (the classifier has no bias). ``symbol``: another CAM network with ``arg``/``aux``
     (the INT8 one)."""
-    size = cfg.INPUT_SIZE
-    mod = _bind(networks.cam_symbol(cfg) if symbol is None else symbol, ctx, "data",
+    read = net_config(cfg, "fg")
+    size = read.INPUT_SIZE
+    grid = stages.score_size(cfg)
+    mod = _bind(networks.cam_symbol(read) if symbol is None else symbol, ctx, "data",
                 (batch_size, 3, size, size), arg, aux)
     out = {}
-    stream = inference_stream(cfg, [dict(e, mask=None) for e in entries])
+    stream = inference_stream(read, [dict(e, mask=None) for e in entries])
     for chunk in tqdm(_batched(stream, batch_size), total=math.ceil(len(entries) / batch_size),
                       desc="foreground cues"):
         mod.forward(_stack(chunk, batch_size), is_train=False)
         cams = mod.get_outputs()[0].asnumpy()
+        rows = cues.corner_nearest(cams.shape[2], grid)
+        cols = cues.corner_nearest(cams.shape[3], grid)
         for k, (entry, _, _, _) in enumerate(chunk):
             if scores is not None:
                 scores[entry["id"]] = cams[k].mean(axis=(1, 2))
             masks = cues.fg_cue_rule(cams[k], entry["labels"], cfg.FG_THRESHOLD)
-            out[entry["id"]] = cues.masks_to_sparse(masks)
+            out[entry["id"]] = cues.masks_to_sparse(
+                {c: m[np.ix_(rows, cols)] for c, m in masks.items()})
     return out
 
 
@@ -218,9 +237,10 @@ def classifier_scores(cfg, kind, ctx, arg, aux, entries):
     """{id: (C-1,)} class scores of a trained multi-label network (the input of its loss)."""
     logits = TRAIN_SYMBOLS[kind](cfg).get_children()[0]
     batch = stages.Schedule(cfg, kind).batch_size
-    mod = _bind(logits, ctx, "data", stages.image_shape(cfg, batch), arg, aux)
+    net = net_config(cfg, kind)
+    mod = _bind(logits, ctx, "data", stages.image_shape(net, batch), arg, aux)
     out = {}
-    stream = inference_stream(cfg, [dict(e, mask=None) for e in entries])
+    stream = inference_stream(net, [dict(e, mask=None) for e in entries])
     for chunk in _batched(stream, batch):
         mod.forward(_stack(chunk, batch), is_train=False)
         values = mod.get_outputs()[0].asnumpy()
@@ -281,14 +301,14 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
                     "--skip-train: no snapshot %s-NNNN.params to start from" % prefix)
         batch = stages.Schedule(cfg, kind).batch_size
         arg, aux, _ = checkpoint.load_snapshot(prefix, last, TRAIN_SYMBOLS[kind](cfg),
-                                               _shapes(cfg, batch))
+                                               _shapes(net_config(cfg, kind), batch))
         logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(prefix, last))
         mine = cluster.my_share(train)
         scores = {}
         agreement = None
         if int8:
             qsym, qarg, qaux = quantize.quantized(
-                cfg, networks.cam_symbol(cfg), arg, aux, checkpoint.snapshot_path(prefix, last),
+                net_config(cfg, "fg"), networks.cam_symbol(cfg), arg, aux, checkpoint.snapshot_path(prefix, last),
                 train, corners=False)
             cue_set = fg_cues_for(cfg, ctx, qarg, qaux, mine, batch, scores, qsym)
             check = quantize.sample(mine, max(1, cfg.INT8_CHECK_IMAGES), cfg.SEED + 1)

@@ -21,14 +21,19 @@ STAGES = {
                epoch="EPOCH_SIZE_BG", batch="BATCH_SIZE_BG",
                resume_keys=("MIRROR_CUES", "SALIENCY_DROPOUT")),
     "fg": dict(name="cam", lr="LR_FG", step="LR_STEP_FG", max_iter="MAX_ITER_FG",
-               epoch="EPOCH_SIZE_FG", batch="BATCH_SIZE_FG", resume_keys=("MIRROR_CUES",)),
+               epoch="EPOCH_SIZE_FG", batch="BATCH_SIZE_FG",
+               resume_keys=("MIRROR_CUES", "CAM_INPUT_SCALE")),
     "sec": dict(name="sec", lr="LR", step="LR_STEP", max_iter="MAX_ITER", epoch="EPOCH_SIZE",
                 batch="BATCH_SIZE",
                 resume_keys=("MIRROR", "Q_FG", "Q_BG", "MIN_PROB", "CRF_SCALE", "CRF_POS_XY_STD",
                              "CRF_POS_W", "CRF_BI_XY_STD", "CRF_BI_RGB_STD", "CRF_BI_W",
                              "CRF_MAXITER")),
+    # the bound: SEC's schedule, its lr scaled by SUPERVISED_LR_SCALE and its iterations and
+    # step by SUPERVISED_ITER_SCALE (a schedule that fits the data: docs/method.md, section 7)
     "supervised": dict(name="supervised", lr="LR", step="LR_STEP", max_iter="MAX_ITER",
-                       epoch="EPOCH_SIZE", batch="BATCH_SIZE", resume_keys=("MIRROR",)),
+                       epoch="EPOCH_SIZE", batch="BATCH_SIZE", scale="SUPERVISED_ITER_SCALE",
+                       lr_scale="SUPERVISED_LR_SCALE",
+                       resume_keys=("MIRROR", "SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE")),
 }
 
 
@@ -37,8 +42,11 @@ class Schedule:
 
     def __init__(self, cfg, kind):
         s = STAGES[kind]
-        self.lr, self.lr_step = cfg[s["lr"]], cfg[s["step"]]
-        self.max_iter, self.epoch_size = cfg[s["max_iter"]], cfg[s["epoch"]]
+        scale = cfg[s["scale"]] if "scale" in s else 1
+        self.lr = cfg[s["lr"]] * (cfg[s["lr_scale"]] if "lr_scale" in s else 1)
+        self.lr_step = max(1, int(round(cfg[s["step"]] * scale)))
+        self.max_iter = max(1, int(round(cfg[s["max_iter"]] * scale)))
+        self.epoch_size = cfg[s["epoch"]]
         self.batch_size = cfg[s["batch"]]
         self.resume_keys = tuple(s[k] for k in ("batch", "lr", "step", "epoch")) + s["resume_keys"]
 

@@ -196,3 +196,42 @@ def test_cue_classes_must_fit_class_num():
     with pytest.raises(cues.CueFileError, match="x.npz: image a has cues of class 7, but "
                                                 "CLASS_NUM=5"):
         cues.check_classes(cue_set, 5, "x.npz")
+
+
+def test_cam_cues_at_a_finer_input_meet_the_score_grid(toy_tree, toy_index, tmp_path):
+    """CAM_INPUT_SCALE k runs the CAM network at input (S-1) k + 1; for a whole k its every
+    k-th cell is a score cell, and the cues are the rule on that CAM sampled there. Training
+    takes the same input; k = 1 leaves the config as it is."""
+    from cores import localization, stages
+    from cores.data.dataset import load_index
+    from cores.data.transforms import load_rgb, resize_rgb, to_net_input
+    from tests.conftest import toy_config
+    cfg = toy_config(toy_tree[0], str(tmp_path), INPUT_SIZE=81, CAM_INPUT_SCALE=2,
+                     RANDOM_INIT=True, DATASET_PATH=toy_index[0].DATASET_PATH)
+    fine = localization.net_config(cfg, "fg")
+    assert fine.INPUT_SIZE == 161 and fine.CAM_INPUT_SCALE == 2
+    assert localization.net_config(cfg, "bg") is cfg
+    assert localization.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1), "fg").INPUT_SIZE == 81
+    assert localization.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1.5), "fg").INPUT_SIZE == 121
+    grid = stages.score_size(cfg)
+    cam = networks.cam_symbol(fine)
+    cam_side = cam.infer_shape(data=(1, 3, 161, 161))[1][0][-1]
+    assert (grid, cam_side) == (11, 21)
+    assert list(cues.corner_nearest(cam_side, grid)) == list(range(0, 21, 2))
+    _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
+    entries = [e for e in train if e["labels"]][:3]
+    arg_shapes, _, aux_shapes = cam.infer_shape(data=(1, 3, 161, 161))
+    rng = np.random.RandomState(0)
+    arg = {n: mx.nd.array(rng.normal(0, 0.05, s)) for n, s in
+           zip(cam.list_arguments(), arg_shapes) if n != "data"}
+    aux = {n: mx.nd.zeros(s) for n, s in zip(cam.list_auxiliary_states(), aux_shapes)}
+    got = localization.fg_cues_for(cfg, [mx.cpu()], arg, aux, entries, 2)
+    for entry in entries:
+        rgb = resize_rgb(load_rgb(entry["image"]), 161)
+        data = to_net_input(rgb, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER)[None]
+        out = cam.bind(mx.cpu(), dict(arg, data=mx.nd.array(data)), aux_states=aux)
+        heat = out.forward()[0].asnumpy()[0]
+        want = {c: m[::2, ::2] for c, m in cues.fg_cue_rule(
+            heat, entry["labels"], cfg.FG_THRESHOLD).items()}
+        assert got[entry["id"]].shape[1] > 0
+        np.testing.assert_array_equal(got[entry["id"]], cues.masks_to_sparse(want))

@@ -68,3 +68,19 @@ def test_evaluation_imports_no_training_module():
     for training in ("cores.train", "cores.sec", "cores.localization", "cores.pretrain",
                      "cores.distributed"):
         assert training not in loaded, training
+
+
+def test_the_bound_scales_secs_schedule():
+    """SUPERVISED_ITER_SCALE k: the bound trains k x MAX_ITER iterations with its lr step at
+    k x LR_STEP; SUPERVISED_LR_SCALE m: at m x LR (a schedule that fits the data). SEC's own
+    schedule does not move; by default the bound's is SEC's."""
+    cfg = _cfg("MAX_ITER=1500", "LR_STEP=1200", "EPOCH_SIZE=500", "SUPERVISED_ITER_SCALE=2.5",
+               "SUPERVISED_LR_SCALE=3")
+    bound, sec = stages.Schedule(cfg, "supervised"), stages.Schedule(cfg, "sec")
+    assert (bound.max_iter, bound.lr_step, bound.final_epoch) == (3750, 3000, 8)
+    assert (sec.max_iter, sec.lr_step, sec.final_epoch) == (1500, 1200, 3)
+    assert abs(bound.lr - 3e-3) < 1e-12 and sec.lr == 1e-3
+    assert bound.batch_size == sec.batch_size
+    assert {"SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE"} <= set(bound.resume_keys)
+    default = stages.Schedule(_cfg(), "supervised")
+    assert (default.max_iter, default.lr_step, default.lr) == (8000, 2000, 1e-3)

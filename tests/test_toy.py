@@ -85,3 +85,25 @@ def test_custom_layout_refuses_unlisted_images(tmp_path):
     with pytest.raises(DatasetError, match="have no row in"):
         build_custom_index(os.path.join(d, "images"), os.path.join(d, "labels.csv"),
                            os.path.join(d, "classes.txt"))
+
+
+def test_chiral_classes_appear_mirrored_as_often_as_not():
+    """A crescent (chiral) is drawn both ways round in a variant with ``mirror`` (test-time
+    flipping assumes a class looks the same in a mirror), and only one way without."""
+    def handedness(spec, draws=40):
+        rng = np.random.RandomState(5)
+        looks = [("crescent", "red", "flat")]
+        signs = []
+        for _ in range(draws):
+            _, mask = toy.render(rng, dict(spec, objects=(1, 1)), looks)
+            ys, xs = np.nonzero(mask)
+            if len(xs):
+                # the crescent's bite is on its right (+v) side: its mass sits left of its
+                # bounding box's centre unless mirrored
+                signs.append(np.sign(xs.mean() - (xs.min() + xs.max()) / 2))
+        return np.array(signs)
+    spec = toy.variant("single", rotate=False)
+    mirrored = handedness(spec)
+    assert (mirrored < 0).sum() >= 10 and (mirrored > 0).sum() >= 10
+    plain = handedness(dict(spec, mirror=False))
+    assert (plain < 0).all()

@@ -144,7 +144,8 @@ BACKGROUNDS = ["flat", "gradient", "fields", "stripes", "clutter", "colour_clutt
 BASE = dict(
     seed=0, classes=5, shapes=SHAPES, textures=TEXTURES, colours=None,
     backgrounds=["flat", "gradient", "fields", "stripes"], objects=(1, 3), radius=(0.12, 0.22),
-    size=(100, 140), bg_only=0.0, n_train=200, n_val=40, layout="voc", rotate=True)
+    size=(100, 140), bg_only=0.0, n_train=200, n_val=40, layout="voc", rotate=True,
+    mirror=True)
 
 VARIANTS = {
     # the demo's data set: four classes with their own shape, colour and texture on grey clutter
@@ -153,22 +154,35 @@ VARIANTS = {
                  colours=["red", "green", "blue", "yellow"], backgrounds=["clutter"],
                  objects=(1, 2), radius=(0.13, 0.23), size=(90, 130), n_train=104, n_val=20,
                  voc_train=24,
-                 rotate=False, fixed_appearance=True),
+                 rotate=False, mirror=False, fixed_appearance=True),
     # tuned on (the recipe was chosen with these)
     "stripes5": dict(seed=11, classes=5, backgrounds=["fields", "stripes"]),
     "single": dict(seed=12, classes=1, bg_only=0.3, layout="custom",
                    backgrounds=["flat", "gradient", "clutter", "colour_clutter"]),
     "shared10": dict(seed=13, classes=10, colours=["red", "blue", "green", "yellow", "white"],
                      backgrounds=["gradient", "clutter", "flat"], n_train=300),
+    # held out until it failed (SEC 0.55, its CAM cues four times the objects' area); the
+    # fix of CAM_INPUT_SCALE was found on it, so it counts as tuned on since 2026-12-01
+    "single_fields": dict(seed=23, classes=1, bg_only=0.25, layout="custom",
+                          backgrounds=["fields", "stripes"], shapes=["star", "ring"]),
     # held out: never looked at while choosing the recipe
     "large3": dict(seed=21, classes=3, size=(150, 220), radius=(0.1, 0.2),
                    backgrounds=["flat", "gradient", "clutter", "colour_clutter"]),
     "mixed8": dict(seed=22, classes=8, objects=(1, 4), backgrounds=BACKGROUNDS, n_train=300,
                    colours=["red", "blue", "green", "orange"]),
-    "single_fields": dict(seed=23, classes=1, bg_only=0.25, layout="custom",
-                          backgrounds=["fields", "stripes"], shapes=["star", "ring"]),
+    # added 2026-12-01 as held out, like the independent set of issue 10 (five classes on
+    # colourful and striped backgrounds, VOC layout); its first run showed the backbone
+    # pretraining too short (two classes at chance), so the longer pretraining was found on it
+    # and it counts as tuned on
+    "fields5": dict(seed=34, classes=5, backgrounds=["fields", "stripes"]),
+    # held out, added 2026-12-01 and not run before the benchmark: one class with
+    # background-only images on other backgrounds and shapes, ten classes on every style
+    "single_clutter": dict(seed=35, classes=1, bg_only=0.3, layout="custom",
+                           backgrounds=["colour_clutter", "stripes", "gradient"],
+                           shapes=["cross", "crescent", "triangle", "hexagon"]),
+    "many10": dict(seed=36, classes=10, backgrounds=BACKGROUNDS, n_train=300),
 }
-HELD_OUT = ("large3", "mixed8", "single_fields")
+HELD_OUT = ("large3", "mixed8", "single_clutter", "many10")
 
 
 def variant(name, **overrides):
@@ -221,7 +235,11 @@ def render(rng, spec, looks, background_only=False):
             r = rng.uniform(*spec["radius"]) * side
             cy, cx = rng.uniform(r, h - r), rng.uniform(r, w - r)
             angle = rng.uniform(-0.5, 0.5) if spec["rotate"] else 0.0
-            du, dv = (yy - cy) / r, (xx - cx) / r
+            # half the objects mirrored: a class looks as it does in a mirror as often as
+            # not, as in natural images (a crescent or a diagonal texture is chiral), which
+            # test-time flipping (eval.py --flip) assumes
+            side = -1.0 if spec.get("mirror") and rng.rand() < 0.5 else 1.0
+            du, dv = (yy - cy) / r, side * (xx - cx) / r
             u = np.cos(angle) * du - np.sin(angle) * dv
             v = np.sin(angle) * du + np.cos(angle) * dv
             shape = _shape(shape_name, u, v)
@@ -230,7 +248,7 @@ def render(rng, spec, looks, background_only=False):
         else:
             continue
         tone = np.asarray(COLOURS[colour], np.float32) * rng.uniform(0.85, 1.1)
-        tex = _texture(texture, (yy - cy).astype(int), (xx - cx).astype(int))
+        tex = _texture(texture, (yy - cy).astype(int), (side * (xx - cx)).astype(int))
         obj = tone * tex[..., None] + rng.normal(0, 8, (h, w, 3))
         img[shape] = obj[shape]
         mask[shape] = kind
