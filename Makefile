@@ -3,7 +3,7 @@
 #   make test-fast  the suite without the slow end-to-end pipeline test
 #   make demo    set up, then run the whole pipeline on the generated toy dataset (CPU)
 #   make bench   set up, then run the speed benchmark
-#   make quality set up, then run the quality benchmark (about an hour on 2 cores; not in CI)
+#   make quality set up, then run the quality benchmark (about 1.5 hours on 2 cores; not in CI)
 # GPU machines: make setup MXNET=mxnet-cu112==1.9.1   (any mxnet-cu1xx 1.9.1 wheel)
 PYTHON ?= python3
 VENV ?= .venv

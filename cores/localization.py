@@ -139,9 +139,10 @@ def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
 def net_config(cfg, kind):
     """The config a stage's network runs with. The CAM network ('fg') takes input
     (INPUT_SIZE - 1) k + 1 for ``CAM_INPUT_SCALE`` k, in training and for cues; its grid is then
-    k times finer than the score grid, whose cells its corner grid contains (method §3). k = 1
-    is the authors' (the network's own input); the toy recipe's k = 2 gives small objects the
-    cells they have at the authors' scale (docs/method.md, section 7)."""
+    about k times finer than the score grid, and each score cell takes the nearest CAM cell on
+    the corner grid (method §3). k = 1 is the authors' (SEC's input); a larger k gives small
+    objects more CAM cells, but only with a backbone that recognises them at that scale
+    (docs/method.md, section 7)."""
     k = cfg.CAM_INPUT_SCALE
     if kind != "fg" or k == 1:
         return cfg
@@ -308,8 +309,8 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
         agreement = None
         if int8:
             qsym, qarg, qaux = quantize.quantized(
-                net_config(cfg, "fg"), networks.cam_symbol(cfg), arg, aux, checkpoint.snapshot_path(prefix, last),
-                train, corners=False)
+                net_config(cfg, "fg"), networks.cam_symbol(cfg), arg, aux,
+                checkpoint.snapshot_path(prefix, last), train, corners=False)
             cue_set = fg_cues_for(cfg, ctx, qarg, qaux, mine, batch, scores, qsym)
             check = quantize.sample(mine, max(1, cfg.INT8_CHECK_IMAGES), cfg.SEED + 1)
             fp32 = fg_cues_for(cfg, ctx, arg, aux, check, batch)

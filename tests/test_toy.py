@@ -107,3 +107,21 @@ def test_chiral_classes_appear_mirrored_as_often_as_not():
     assert (mirrored < 0).sum() >= 10 and (mirrored > 0).sum() >= 10
     plain = handedness(dict(spec, mirror=False))
     assert (plain < 0).all()
+
+
+def test_every_object_has_its_drawn_size():
+    """Every placed object covers a share of the image that its radius range promises (a
+    mirrored draw once reused the radius scale's name and left specks of one pixel)."""
+    spec = toy.variant("mixed8")
+    looks = toy.appearances(spec)
+    rng = np.random.RandomState(1)
+    many = 0
+    for _ in range(30):
+        _, mask = toy.render(rng, spec, looks)
+        side = min(mask.shape)
+        present = [c for c in np.unique(mask) if c]
+        many += len(present) > 1
+        for c in present:
+            # the smallest shape (a ring or a star) covers over a fifth of its disc
+            assert (mask == c).sum() > 0.2 * np.pi * (spec["radius"][0] * side) ** 2, c
+    assert many >= 10

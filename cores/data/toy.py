@@ -238,8 +238,8 @@ def render(rng, spec, looks, background_only=False):
             # half the objects mirrored: a class looks as it does in a mirror as often as
             # not, as in natural images (a crescent or a diagonal texture is chiral), which
             # test-time flipping (eval.py --flip) assumes
-            side = -1.0 if spec.get("mirror") and rng.rand() < 0.5 else 1.0
-            du, dv = (yy - cy) / r, side * (xx - cx) / r
+            flip = -1.0 if spec.get("mirror") and rng.rand() < 0.5 else 1.0
+            du, dv = (yy - cy) / r, flip * (xx - cx) / r
             u = np.cos(angle) * du - np.sin(angle) * dv
             v = np.sin(angle) * du + np.cos(angle) * dv
             shape = _shape(shape_name, u, v)
@@ -248,7 +248,7 @@ def render(rng, spec, looks, background_only=False):
         else:
             continue
         tone = np.asarray(COLOURS[colour], np.float32) * rng.uniform(0.85, 1.1)
-        tex = _texture(texture, (yy - cy).astype(int), (side * (xx - cx)).astype(int))
+        tex = _texture(texture, (yy - cy).astype(int), (flip * (xx - cx)).astype(int))
         obj = tone * tex[..., None] + rng.normal(0, 8, (h, w, 3))
         img[shape] = obj[shape]
         mask[shape] = kind
