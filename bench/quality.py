@@ -112,8 +112,7 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False):
         stage("eval supervised " + " ".join(flags), ["eval.py", "--supervised"] + flags)
     stage("baselines", ["tools/baselines.py", "--out", os.path.join(work, "baselines.json")])
     if converged:
-        longer = LONGER_BOUND + ["SNAPSHOT_PATH=" + os.path.join(work, LONGER_SNAPSHOTS),
-                                 "OUTPUT_PATH=" + os.path.join(work, LONGER_OUTPUTS)]
+        longer = ["%s=%s" % kv for kv in longer_bound(work).items()]
         stage("supervised longer", ["train_SEC.py", "--supervised"], longer)
         for flags in ([], ["--crf", "--flip"]):
             stage("eval supervised longer " + " ".join(flags),
@@ -136,8 +135,11 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False):
 
 
 # the bound with twice the recipe's iterations (and lr step): has it converged?
-LONGER_BOUND = ["SUPERVISED_ITER_SCALE=2"]
-LONGER_SNAPSHOTS, LONGER_OUTPUTS = "snapshots_longer_bound", "outputs_longer_bound"
+def longer_bound(work):
+    """The overrides of the bound with twice the recipe's iterations, in its own folders."""
+    return dict(SUPERVISED_ITER_SCALE=2.0,
+                SNAPSHOT_PATH=os.path.join(work, "snapshots_longer_bound"),
+                OUTPUT_PATH=os.path.join(work, "outputs_longer_bound"))
 
 FORMER_TEST_TIME = ["CRF_TEST_CHANNEL_ORDER=BGR", "TEST_INTERPOLATION=half_pixel"]
 FORMER_OUTPUTS = "outputs_former_test_time"
@@ -163,9 +165,7 @@ def collect(work, cfg, spec, times):
 
     pre = stages.classification_path(cfg, "pretrain")
     former = type(cfg)(cfg, OUTPUT_PATH=os.path.join(work, FORMER_OUTPUTS))
-    longer = type(cfg)(cfg, SUPERVISED_ITER_SCALE=2.0,
-                       SNAPSHOT_PATH=os.path.join(work, LONGER_SNAPSHOTS),
-                       OUTPUT_PATH=os.path.join(work, LONGER_OUTPUTS))
+    longer = type(cfg)(cfg, **longer_bound(work))
     row = {
         "variant": spec["name"], "classes": spec["classes"], "base_net": cfg.BASE_NET,
         "held_out": spec["name"] in toy.HELD_OUT,
