@@ -1,5 +1,7 @@
 """docs/method.md stays true: its fidelity table names every switchable default with the
-value in cores/config.py, and every test it cites exists."""
+value in cores/config.py, and every test it cites exists. README's quality table shows what
+the committed benchmark output (bench/results_quality.json) holds."""
+import json
 import os
 import re
 
@@ -38,3 +40,25 @@ def test_fidelity_table_cites_existing_tests():
             source = f.read()
         if name:
             assert "def %s(" % name in source, "%s cites %s" % (item, test)
+
+
+def test_readme_quality_table_is_the_committed_benchmark():
+    with open(os.path.join(REPO, "bench", "results_quality.json")) as f:
+        rows = {r["variant"]: r for r in json.load(f)["rows"]}
+    with open(os.path.join(REPO, "README.md")) as f:
+        text = f.read()
+    section = text[text.index("### The benchmark of the committed recipe"):]
+    table = section[section.index("| variant"):].split("\n\n")[0].splitlines()
+    header = [c.strip() for c in table[0].strip("|").split("|")]
+    lines = table[2:]
+    assert len(lines) == len(rows) >= 4
+    columns = {"cues alone": "cues", "SEC": "sec", "SEC --crf --flip": "sec_crf_flip",
+               "bound --crf --flip": "supervised_crf_flip", "ratio": "ratio"}
+    for line in lines:
+        cells = dict(zip(header, (c.strip() for c in line.strip().strip("|").split("|"))))
+        row = rows[cells["variant"].strip("`")]
+        for title, key in columns.items():
+            digits = len(cells[title].split(".")[1])
+            assert float(cells[title]) == round(row[key], digits), (cells["variant"], title)
+        assert cells["meets"] == ("yes" if row["meets"] else "**no**")
+        assert (cells["held out"] == "yes") == row["held_out"]
