@@ -70,9 +70,9 @@ def dataset_args(work, spec):
             os.path.join(data, "val_images"), "--val-masks", os.path.join(data, "val_masks")]
 
 
-def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False):
+def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, int8=True):
     """Every stage of one variant; returns its row of results. ``extras``: also the former
-    test time and INT8 evaluations. ``converged``: the bound once more with twice its
+    test time and (``int8``) INT8 evaluations. ``converged``: the bound once more with twice its
     iterations, to show whether its schedule fits the data."""
     from cores.config import load_config
     spec = toy.variant(name)
@@ -127,7 +127,7 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False):
           ["eval.py", "--supervised", "--crf", "--flip"],
           FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
     # both snapshots quantized to INT8 (eval.py --int8, issue 12)
-    for flags in ([], ["--crf", "--flip"]):
+    for flags in ([], ["--crf", "--flip"]) if int8 else ():
         stage("eval int8 " + " ".join(flags), ["eval.py", "--int8"] + flags)
         stage("eval supervised int8 " + " ".join(flags),
               ["eval.py", "--supervised", "--int8"] + flags)
@@ -256,6 +256,8 @@ def main():
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the former test time and INT8 evaluations (their columns "
                              "stay empty)")
+    parser.add_argument("--no-int8", action="store_true",
+                        help="skip only the INT8 evaluations")
     args = parser.parse_args()
     rows, failed = [], {}
     for name in args.variants.split(","):
@@ -266,7 +268,7 @@ def main():
         try:
             row = run_variant(name, work, args.cfg, args.set, extras=not args.no_extras,
                               converged=args.converged == "all"
-                              or name in args.converged.split(","))
+                              or name in args.converged.split(","), int8=not args.no_int8)
         except RuntimeError as e:
             failed[name] = str(e)
             print("FAILED %s\n%s" % (name, e), flush=True)
