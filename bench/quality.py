@@ -11,10 +11,14 @@ fg/bg cue precision and coverage, all-background, cues alone, SEC, SEC --crf, SE
 
     python bench/quality.py                         # the default variants, VGG16
     python bench/quality.py --variants stripes5 --set BASE_NET=resnet50 --tag resnet50
+    python bench/quality.py --variants stripes5 --set SALIENCY_DROPOUT=False --tag portcues \
+        --reuse-from ""                             # only the cue stages and SEC again
 """
 import argparse
+import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -134,6 +138,34 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
     return collect(work, cfg, spec, times)
 
 
+FORMER_TEST_TIME = ["CRF_TEST_CHANNEL_ORDER=BGR", "TEST_INTERPOLATION=half_pixel"]
+FORMER_OUTPUTS = "outputs_former_test_time"
+
+# what a cue recipe does not change: the data, the pretrained backbone and the bound (SEC's
+# MIRROR, not MIRROR_CUES, governs it)
+SHARED = ["data", "dataset", "models", "snapshots/pretrain_*", "snapshots/supervised_*",
+          "outputs/supervised_*", FORMER_OUTPUTS + "/supervised_*", "snapshots_longer_bound",
+          "outputs_longer_bound", ".done_create_dataset", ".done_pretrain", ".done_supervised*",
+          ".done_eval_supervised*"]
+
+
+def reuse(source, work):
+    """Hard-link into a fresh ``work`` what a cue-recipe comparison shares with ``source``,
+    so that only the cue stages, SEC and their evaluations run again."""
+    if os.path.isfile(os.path.join(work, ".done_create_dataset")):
+        return
+    if not os.path.isfile(os.path.join(source, ".done_supervised")):
+        raise RuntimeError("%s: no finished bound to reuse" % source)
+    for pattern in SHARED:
+        for path in glob.glob(os.path.join(source, pattern)):
+            target = os.path.join(work, os.path.relpath(path, source))
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            if os.path.isdir(path):
+                shutil.copytree(path, target, copy_function=os.link)
+            else:
+                os.link(path, target)
+
+
 # the bound with twice the recipe's iterations (and lr step): has it converged?
 def longer_bound(work):
     """The overrides of the bound with twice the recipe's iterations, in its own folders."""
@@ -141,8 +173,6 @@ def longer_bound(work):
                 SNAPSHOT_PATH=os.path.join(work, "snapshots_longer_bound"),
                 OUTPUT_PATH=os.path.join(work, "outputs_longer_bound"))
 
-FORMER_TEST_TIME = ["CRF_TEST_CHANNEL_ORDER=BGR", "TEST_INTERPOLATION=half_pixel"]
-FORMER_OUTPUTS = "outputs_former_test_time"
 
 
 def _metrics(cfg, supervised, flip, crf, int8=False):
@@ -258,6 +288,10 @@ def main():
                              "stay empty)")
     parser.add_argument("--no-int8", action="store_true",
                         help="skip only the INT8 evaluations")
+    parser.add_argument("--reuse-from", default=None, metavar="SUFFIX",
+                        help="start each variant from the folder VARIANT+SUFFIX of ROOT "
+                             "('' for the untagged one): its data, backbone and bound are "
+                             "reused, the cue stages and SEC run (a cue recipe's comparison)")
     args = parser.parse_args()
     rows, failed = [], {}
     for name in args.variants.split(","):
@@ -266,6 +300,8 @@ def main():
         tic = time.time()
         print("=== %s (%s)" % (name, work), flush=True)
         try:
+            if args.reuse_from is not None:
+                reuse(os.path.abspath(os.path.join(args.root, name + args.reuse_from)), work)
             row = run_variant(name, work, args.cfg, args.set, extras=not args.no_extras,
                               converged=args.converged == "all"
                               or name in args.converged.split(","), int8=not args.no_int8)

@@ -1,0 +1,57 @@
+"""bench/quality.py's reuse of a finished variant: what a cue recipe does not change is linked,
+what it changes (cue networks, cues, SEC and their evaluations) is not."""
+import importlib.util
+import os
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _quality():
+    spec = importlib.util.spec_from_file_location("quality", os.path.join(ROOT, "bench",
+                                                                          "quality.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _touch(path, text="x"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def test_reuse_links_the_bound_and_backbone_but_not_the_cues_or_sec(tmp_path):
+    quality = _quality()
+    source, work = str(tmp_path / "stripes5"), str(tmp_path / "stripes5_portcues")
+    shared = ["data/variant.json", "dataset/train.txt", "models/vgg16.params",
+              "snapshots/pretrain_vgg16-0005.params", "snapshots/supervised_vgg16-0003.params",
+              "outputs/supervised_vgg16-0003_flip_crf/metrics.json",
+              "outputs_former_test_time/supervised_vgg16-0003_flip_crf/metrics.json",
+              ".done_create_dataset", ".done_pretrain", ".done_supervised",
+              ".done_eval_supervised_crf_flip"]
+    own = ["snapshots/sec_vgg16-0003.params", "snapshots/saliency_vgg16-0002.params",
+           "snapshots/cam_vgg16-0002.params", "cache/fg_cues.npz",
+           "outputs/sec_vgg16-0003_flip_crf/metrics.json",
+           "outputs_former_test_time/sec_vgg16-0003_flip_crf/metrics.json",
+           ".done_sec", ".done_bg_cues", ".done_fg_cues", ".done_eval_crf_flip",
+           ".done_baselines", "baselines.json", "quality.json"]
+    for rel in shared + own:
+        _touch(os.path.join(source, rel))
+    quality.reuse(source, work)
+    for rel in shared:
+        assert os.path.samefile(os.path.join(source, rel), os.path.join(work, rel)), rel
+    for rel in own:
+        assert not os.path.exists(os.path.join(work, rel)), rel
+    # a second call on a started folder changes nothing (the run resumes)
+    _touch(os.path.join(work, ".done_sec"))
+    quality.reuse(source, work)
+    assert os.path.isfile(os.path.join(work, ".done_sec"))
+
+
+def test_reuse_refuses_a_source_without_a_finished_bound(tmp_path):
+    quality = _quality()
+    _touch(str(tmp_path / "fields5" / ".done_create_dataset"))
+    with pytest.raises(RuntimeError, match="no finished bound"):
+        quality.reuse(str(tmp_path / "fields5"), str(tmp_path / "fields5_portcues"))
