@@ -23,7 +23,8 @@ from cores.data.iterators import inference_stream
 from cores.data.palette import save_palette_png
 from cores.data.transforms import corner_weights, zoom_linear
 from cores.io import atomic_path, atomic_save_npz, check_writable
-from cores.metrics import confusion_matrix, format_iou_table, iou_scores
+from cores.metrics import (confusion_matrix, error_kinds, format_error_kinds,
+                           format_iou_table, iou_scores)
 from cores.inference import bind_inference, load_inference_params
 from cores.events import EventLog, run_folder
 from cores.stages import output_dir
@@ -227,12 +228,13 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
                "confusion_matrix": conf.tolist(), "images": counted, "epoch": epoch,
                "flags": {"flip": flip, "crf": use_crf, "supervised": supervised,
                          "int8": int8},
-               "classes": classes}
+               "classes": classes, "errors": error_kinds(conf)}
     os.makedirs(out, exist_ok=True)
     with atomic_path(os.path.join(out, "metrics.json")) as tmp:
         with open(tmp, "w") as f:
             json.dump(metrics, f, indent=1)
-    logging.info("%s\n%s", out, format_iou_table(classes, iou, miou, pixel_acc))
+    logging.info("%s\n%s\n%s", out, format_iou_table(classes, iou, miou, pixel_acc),
+                 format_error_kinds(metrics["errors"]))
     if cfg.TENSORBOARD:              # mIoU and IoU per class at this snapshot's epoch
         events = EventLog(run_folder(cfg, "eval-" + os.path.basename(out).rsplit("-", 1)[0]
                                      + os.path.basename(out).rsplit("-", 1)[1][4:]))

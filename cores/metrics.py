@@ -23,6 +23,31 @@ def iou_scores(conf):
     return iou, miou, pixel_acc
 
 
+def error_kinds(conf):
+    """Where the errors are, class 0 being background: predicted over true foreground area, and
+    each kind's share of the wrong pixels (background taken for an object, an object for
+    background, one object for another). SEC's masks overshoot: almost all of its errors are
+    background taken for an object (README, quality)."""
+    conf = np.asarray(conf, dtype=np.float64)
+    wrong = conf.sum() - np.trace(conf)
+    fg_true, fg_pred = conf[1:].sum(), conf[:, 1:].sum()
+    bg_as_fg, fg_as_bg = conf[0, 1:].sum(), conf[1:, 0].sum()
+    share = (lambda n: float(n / wrong)) if wrong else (lambda n: None)
+    return {"fg_area_ratio": float(fg_pred / fg_true) if fg_true else None,
+            "bg_as_fg": share(bg_as_fg), "fg_as_bg": share(fg_as_bg),
+            "fg_as_other_fg": share(wrong - bg_as_fg - fg_as_bg)}
+
+
+def format_error_kinds(kinds):
+    def pct(v):
+        return "-" if v is None else "%.0f %%" % (100 * v)
+    ratio = kinds["fg_area_ratio"]
+    return ("predicted / true foreground area %s; errors: background as object %s, object as "
+            "background %s, object as another %s" % (
+                "-" if ratio is None else "%.3f" % ratio, pct(kinds["bg_as_fg"]),
+                pct(kinds["fg_as_bg"]), pct(kinds["fg_as_other_fg"])))
+
+
 def format_iou_table(class_names, iou, miou, pixel_acc):
     lines = ["%-14s %7s" % ("class", "IoU")]
     lines += ["%-14s %7s" % (n, "%.4f" % v if v is not None else "-")

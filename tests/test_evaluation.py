@@ -11,6 +11,7 @@ from cores import crf, evaluation, stages
 from cores.data.iterators import inference_stream
 from cores.data.palette import voc_palette
 from cores.inference import bind_inference, load_inference_params
+from cores.metrics import error_kinds
 from tests.conftest import gt_cue_file as _gt_cues, small_config as _cfg
 from cores.sec import train_sec
 
@@ -134,6 +135,7 @@ def test_evaluate_writes_metrics(snapshot):
     assert conf.shape == (5, 5)
     assert on_disk["pixel_accuracy"] == pytest.approx(np.trace(conf) / conf.sum())
     assert on_disk["flags"] == {"flip": True, "crf": False, "supervised": False, "int8": False}
+    assert on_disk["errors"] == error_kinds(conf)
     assert len(os.listdir(os.path.join(out, "masks"))) == 6
 
 

@@ -309,3 +309,38 @@ def test_resnet50_port_switches():
         return networks.sec_train_symbol(cfg).get_internals()["crf_output"].get_children()[0]
     assert crf_input(default).name == "fc8"                  # the scores (method §5)
     assert crf_input(port).name.startswith("broadcast_div")  # softmax_with_floor's output
+
+
+def _symmetric_scores(cfg, x):
+    """SEC's scores for ``x`` with every weight a positive constant (a left-right symmetric
+    network), BatchNorm the identity."""
+    sym = networks.sec_scores(cfg, mx.sym.Variable("data"), dropout=False)
+    shapes, _, aux_shapes = sym.infer_shape(data=x.shape)
+    args = {n: mx.nd.ones(s) / np.prod(s[1:]) if n.endswith("weight")
+            else (mx.nd.ones(s) if n.endswith("gamma") else mx.nd.zeros(s))
+            for n, s in zip(sym.list_arguments(), shapes) if n != "data"}
+    args["data"] = mx.nd.array(x)
+    aux = {n: mx.nd.ones(s) if n.endswith("var") else mx.nd.zeros(s)
+           for n, s in zip(sym.list_auxiliary_states(), aux_shapes)}
+    return sym.bind(mx.cpu(), args, aux_states=aux, grad_req="null").forward()[0].asnumpy()
+
+
+@pytest.mark.parametrize("net", ["vgg16", "resnet50"])
+@pytest.mark.parametrize("size,convention,aligned", [(321, "full", True), (121, "full", True),
+                                                     (320, "valid", False)])
+def test_score_grid_is_corner_aligned_with_the_input(net, size, convention, aligned):
+    """Cell i of the n-cell score grid sits on input pixel 8i, the last on the last pixel, so
+    the corner-aligned upsampling of the authors' test time (method §6) is its exact inverse:
+    a symmetric network then commutes with mirroring. The port's 320 input with floor pooling
+    (40 cells, 8 x 39 = 312 < 319) does not."""
+    cfg = _cfg(net, size, convention, WIDTH_MULT=0.125, CLASS_NUM=2)
+    x = np.random.RandomState(0).rand(1, 3, size, size).astype(np.float32)
+    scores = _symmetric_scores(cfg, x)
+    mirrored = _symmetric_scores(cfg, x[..., ::-1].copy())
+    n = scores.shape[-1]
+    error = np.abs(scores[..., ::-1] - mirrored).max() / np.abs(scores).max()
+    if aligned:
+        assert 8 * (n - 1) == size - 1
+        assert error < 1e-4
+    else:
+        assert error > 1e-3
