@@ -8,7 +8,8 @@ in worker processes; per-iteration wall times from the loss history); cue stages
 functions of cores/localization.py; eval stages eval.py's pipeline (cores/evaluation.py:
 decoding, forward, upsampling, CRF, masks), in rounds alternating with the bare inference
 forward on the same input in the same process, reported as a ratio to it (this VM's speed
-drifts by 10-20 % between minutes, more than the overhead to be seen). Floors to read the
+drifts by 10-20 % between minutes, more than the overhead to be seen), and as a ratio to the
+network passes inside the round itself (the pipeline's own overhead, free of that drift). Floors to read the
 rest against: the bare SEC network's forward + backward (``net_fwd_bwd``) and its inference
 forward at batch 1 (``net_fwd``); and the training CRF on 15 images at 41x41, serial and with
 2 workers.
@@ -253,7 +254,8 @@ def run_crf(steps, warmup, workers):
 
 def run_eval(stage, backbone, size, images, warmup, rounds):
     """Seconds per image of eval's whole pipeline on synthetic JPEGs, ``rounds`` times, and of
-    the bare forward pass(es) before each round: (eval times, floor times)."""
+    the bare forward pass(es) before each round; and each round's time over that of the
+    network passes inside it: (eval times, floor times, ratios to its own passes)."""
     import mxnet as mx
     import numpy as np
     from PIL import Image
@@ -294,7 +296,7 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
     from cores.inference import bind_inference
     floor_mod = bind_inference(cfg, [mx.cpu()], model[0], model[1], model[2], 2 if flip else 1)
     _, data, _, _ = next(inference_stream(cfg, entries[:1], workers=1, corners=True))
-    evals, floors = [], []
+    evals, floors, in_loop = [], [], []
     for _ in range(rounds):
         tic = time.perf_counter()
         for _ in range(images):
@@ -303,8 +305,12 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
         marks = []     # steady state: from the first forward's end to the last image's end
         run_inference(cfg, [mx.cpu()], entries[warmup:], model, flip, use_crf,
                       marks=marks)              # metrics only, as eval.py without --savemask
-        evals.append((marks[-1] - marks[0]) / (images - 1))
-    return evals, floors
+        steady = marks[-1][1] - marks[0][1]
+        evals.append(steady / (images - 1))
+        # the same interval over the network's own passes in it: the pipeline's overhead
+        # measured on the same images at the same moment, immune to the VM's drift
+        in_loop.append(steady / sum(end - start for start, end in marks[1:-1]))
+    return evals, floors, in_loop
 
 
 def child(args):
@@ -316,15 +322,17 @@ def child(args):
                   "speedup": float(np.median(serial) / np.median(parallel))}
         times = parallel
     elif args.stage.startswith("eval"):
-        times, floors = run_eval(args.stage, args.backbone, args.size, args.images,
-                                 args.warmup, args.rounds)
+        times, floors, in_loop = run_eval(args.stage, args.backbone, args.size, args.images,
+                                          args.warmup, args.rounds)
         n = 1
         ratios = np.array(times) / np.array(floors)
         result = {"s_per_image": float(np.median(times)),
                   "floor_s_per_image": float(np.median(floors)),
                   "over_floor": float(np.median(ratios)),
                   "over_floor_min_max": [float(ratios.min()), float(ratios.max())],
-                  "fastest_over_fastest": float(min(times) / min(floors))}
+                  "fastest_over_fastest": float(min(times) / min(floors)),
+                  "over_own_passes": float(np.median(in_loop)),
+                  "over_own_passes_min_max": [float(min(in_loop)), float(max(in_loop))]}
     else:
         times, n = run_stage(args.stage, args.backbone, args.size, args.batch, args.steps,
                              args.warmup)
@@ -355,6 +363,9 @@ def markdown(results, args):
                          r["s_per_image"], " (2 images)" if "flip" in r["stage"] else "",
                          r["floor_s_per_image"], r["over_floor"], r["over_floor_min_max"][0],
                          r["over_floor_min_max"][1], r["fastest_over_fastest"]))
+            if "over_own_passes" in r:
+                notes += "; over its own passes %.3fx (%.3f..%.3f)" % (
+                    r["over_own_passes"], *r["over_own_passes_min_max"])
         lines.append("| %s | %s | %.2f | %.2f..%.2f | %.3f | %.2f | %.0f | %s |" % (
             r["stage"], r["backbone"], r["images_per_s_median"], r["images_per_s_min"],
             r["images_per_s_max"], r["s_per_step_median"], r["max_over_median"],

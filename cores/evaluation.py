@@ -145,9 +145,9 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     """Segment ``entries`` with ``model`` (inference.load_inference_params); returns (confusion
     matrix summed over images with masks, count of those images). ``skipped``, a list:
     unreadable images are passed over and listed there (--images) instead of ending the run
-    (evaluation). ``marks``, a list: the time each image's forward pass ended is appended, and
-    the time everything was finished (bench/: the steady state, without binding and the first
-    pass's set-up).
+    (evaluation). ``marks``, a list: (start, end) of each image's forward pass is appended, and
+    (end, end) when everything was finished (bench/: the steady state without binding and the
+    first pass's set-up, and the share of it that is not the network).
 
     With the CRF (or overlays to draw), decoding and post-processing run in worker processes
     beside the network. Without, the network is the floor and everything runs in this
@@ -179,9 +179,10 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     stream = inference_stream(cfg, entries, None if heavy else 1, corners=corners,
                               skipped=skipped)
     for entry, data, rgb, mask in tqdm(stream, total=len(entries), desc="segmenting"):
+        start = time.perf_counter() if marks is not None else None
         probs = predict_probs(mod, data, flip)
         if marks is not None:
-            marks.append(time.perf_counter())
+            marks.append((start, time.perf_counter()))
         if params and params["max_side"] and max(rgb.shape[:2]) > params["max_side"]:
             logging.info("%s is %dx%d: its CRF runs on a copy scaled to a long side of %d "
                          "(CRF_TEST_MAX_SIDE)", entry["image"], rgb.shape[1], rgb.shape[0],
@@ -204,7 +205,8 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     while pending:
         add(pending.popleft().result())
     if marks is not None:
-        marks.append(time.perf_counter())
+        now = time.perf_counter()
+        marks.append((now, now))
     return conf, counted
 
 
