@@ -254,8 +254,8 @@ def run_crf(steps, warmup, workers):
 
 def run_eval(stage, backbone, size, images, warmup, rounds):
     """Seconds per image of eval's whole pipeline on synthetic JPEGs, ``rounds`` times, and of
-    the bare forward pass(es) before each round; and each round's time over that of the
-    network passes inside it: (eval times, floor times, ratios to its own passes)."""
+    the bare forward pass(es) before each round; each round's time over that of the network
+    passes inside it, and their mean: (eval times, floor times, ratios, pass times)."""
     import mxnet as mx
     import numpy as np
     from PIL import Image
@@ -296,7 +296,7 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
     from cores.inference import bind_inference
     floor_mod = bind_inference(cfg, [mx.cpu()], model[0], model[1], model[2], 2 if flip else 1)
     _, data, _, _ = next(inference_stream(cfg, entries[:1], workers=1, corners=True))
-    evals, floors, in_loop = [], [], []
+    evals, floors, in_loop, passes = [], [], [], []
     for _ in range(rounds):
         tic = time.perf_counter()
         for _ in range(images):
@@ -309,8 +309,10 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
         evals.append(steady / (images - 1))
         # the same interval over the network's own passes in it: the pipeline's overhead
         # measured on the same images at the same moment, immune to the VM's drift
-        in_loop.append(steady / sum(end - start for start, end in marks[1:-1]))
-    return evals, floors, in_loop
+        inside = [end - start for start, end in marks[1:-1]]
+        in_loop.append(steady / sum(inside))
+        passes.append(sum(inside) / len(inside))
+    return evals, floors, in_loop, passes
 
 
 def child(args):
@@ -322,8 +324,8 @@ def child(args):
                   "speedup": float(np.median(serial) / np.median(parallel))}
         times = parallel
     elif args.stage.startswith("eval"):
-        times, floors, in_loop = run_eval(args.stage, args.backbone, args.size, args.images,
-                                          args.warmup, args.rounds)
+        times, floors, in_loop, passes = run_eval(args.stage, args.backbone, args.size,
+                                                  args.images, args.warmup, args.rounds)
         n = 1
         ratios = np.array(times) / np.array(floors)
         result = {"s_per_image": float(np.median(times)),
@@ -332,7 +334,10 @@ def child(args):
                   "over_floor_min_max": [float(ratios.min()), float(ratios.max())],
                   "fastest_over_fastest": float(min(times) / min(floors)),
                   "over_own_passes": float(np.median(in_loop)),
-                  "over_own_passes_min_max": [float(min(in_loop)), float(max(in_loop))]}
+                  "over_own_passes_min_max": [float(min(in_loop)), float(max(in_loop))],
+                  # per round: is a pass inside eval slower than a bare one? (drift aside)
+                  "rounds": {"eval_s": times, "bare_s": floors, "pass_in_eval_s": passes,
+                             "over_own_passes": in_loop}}
     else:
         times, n = run_stage(args.stage, args.backbone, args.size, args.batch, args.steps,
                              args.warmup)
