@@ -88,7 +88,7 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
     sets = variant_config(work, spec) + list(extra_sets)
     common = ["--cfg", cfg_file, "--set"] + sets
     cfg = load_config(cfg_file, sets)
-    times = {}
+    times, ran = {}, []
 
     def stage(key, args, later_sets=()):
         """Run a stage unless an earlier run of the benchmark completed it (a marker file):
@@ -101,6 +101,7 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
         tic = time.time()
         _run(args + common + list(later_sets), log)     # later --set values win
         times[key] = round(time.time() - tic, 1)
+        ran.append(key)
         with open(marker, "w") as f:
             f.write(str(times[key]))
 
@@ -122,7 +123,7 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
             stage("eval supervised longer " + " ".join(flags),
                   ["eval.py", "--supervised"] + flags, longer)
     if not extras:
-        return collect(work, cfg, spec, times)
+        return dict(collect(work, cfg, spec, times), stages_run=ran)
     # the test time this project used before issue 17 (BGR CRF image, OpenCV's half-pixel
     # upsampling grid) on the same snapshot, beside the authors' (the default)
     stage("eval crf flip former test time", ["eval.py", "--crf", "--flip"],
@@ -135,7 +136,7 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
         stage("eval int8 " + " ".join(flags), ["eval.py", "--int8"] + flags)
         stage("eval supervised int8 " + " ".join(flags),
               ["eval.py", "--supervised", "--int8"] + flags)
-    return collect(work, cfg, spec, times)
+    return dict(collect(work, cfg, spec, times), stages_run=ran)
 
 
 FORMER_TEST_TIME = ["CRF_TEST_CHANNEL_ORDER=BGR", "TEST_INTERPOLATION=half_pixel"]
@@ -310,6 +311,9 @@ def main():
             print("FAILED %s\n%s" % (name, e), flush=True)
             continue
         row["minutes"] = round((time.time() - tic) / 60, 1)
+        earlier = os.path.join(work, "quality.json")
+        if not row["stages_run"] and os.path.isfile(earlier):
+            row["minutes"] = _json(earlier).get("minutes")    # collected again: the run's own
         rows.append(row)
         print(table([row]), flush=True)
         with open(os.path.join(work, "quality.json"), "w") as f:

@@ -61,4 +61,5 @@ def test_readme_quality_table_is_the_committed_benchmark():
             digits = len(cells[title].split(".")[1])
             assert float(cells[title]) == round(row[key], digits), (cells["variant"], title)
         assert cells["meets"] == ("yes" if row["meets"] else "**no**")
+        assert float(cells["minutes"]) == row["minutes"], cells["variant"]
         assert (cells["held out"] == "yes") == row["held_out"]
