@@ -77,9 +77,9 @@ def test_crf_masks_equal_dense_crf_per_image(snapshot, toy_index, tmp_path):
 
 @pytest.mark.parametrize("flip", [False, True])
 def test_plain_and_flip_masks_equal_the_reference_pipeline(snapshot, toy_index, tmp_path, flip):
-    """Without the CRF, eval decodes in a thread, post-processes beside the next forward and
-    upsamples only the classes that can win: the masks and the confusion are those of the
-    straightforward serial pipeline (every class upsampled, then argmax)."""
+    """Without the CRF, eval decodes and post-processes between the passes in this process and
+    upsamples only the pixels and classes that can win: the masks and the confusion are those
+    of the straightforward serial pipeline (every class upsampled, then argmax)."""
     from cores.metrics import confusion_matrix
     cfg = snapshot
     val = toy_index[1]["val"]
