@@ -175,7 +175,6 @@ def longer_bound(work):
                 OUTPUT_PATH=os.path.join(work, "outputs_longer_bound"))
 
 
-
 def _metrics(cfg, supervised, flip, crf, int8=False):
     from cores.checkpoint import latest_epoch
     epoch = latest_epoch(stages.prefix(cfg, "supervised" if supervised else "sec"))

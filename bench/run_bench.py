@@ -9,10 +9,10 @@ functions of cores/localization.py; eval stages eval.py's pipeline (cores/evalua
 decoding, forward, upsampling, CRF, masks), in rounds alternating with the bare inference
 forward on the same input in the same process, reported as a ratio to it (this VM's speed
 drifts by 10-20 % between minutes, more than the overhead to be seen), and as a ratio to the
-network passes inside the round itself (the pipeline's own overhead, free of that drift). Floors to read the
-rest against: the bare SEC network's forward + backward (``net_fwd_bwd``) and its inference
-forward at batch 1 (``net_fwd``); and the training CRF on 15 images at 41x41, serial and with
-2 workers.
+network passes inside the round itself (the pipeline's own overhead, free of that drift).
+Floors to read the rest against: the bare SEC network's forward + backward (``net_fwd_bwd``)
+and its inference forward at batch 1 (``net_fwd``); and the training CRF on 15 images at
+41x41, serial and with 2 workers.
 
     python bench/run_bench.py                       # VGG16 and ResNet50, 321, batch 2
     python bench/run_bench.py --backbones resnet50 --stages sec_train --steps 30

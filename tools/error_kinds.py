@@ -22,7 +22,7 @@ def row(path):
         kinds = error_kinds(metrics["confusion_matrix"])
     except (OSError, ValueError, KeyError) as e:
         raise SystemExit("%s: not an eval.py metrics.json (%s)" % (path, e))
-    cells = ["%.3f" % metrics["mIoU"]] + [
+    cells = ["-" if metrics.get("mIoU") is None else "%.3f" % metrics["mIoU"]] + [
         "-" if kinds[k] is None else ("%.3f" if k == "fg_area_ratio" else "%.2f") % kinds[k]
         for k in ("fg_area_ratio", "bg_as_fg", "fg_as_bg", "fg_as_other_fg")]
     return "| %s | %s |" % (os.path.dirname(path) or ".", " | ".join(cells))
