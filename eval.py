@@ -27,7 +27,7 @@ def main():
     setup_logging(cfg, "eval")
     if args.images:
         segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf,
-                       args.int8)
+                       args.int8, args.supervised)
     else:
         evaluate(cfg, contexts(args), args.epoch, args.flip, args.crf, args.savemask,
                  args.savescoremap, args.supervised, args.int8)

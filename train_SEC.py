@@ -28,7 +28,7 @@ def main():
     cluster = make_cluster(args.kvstore)
     setup_logging(cfg, "train_SEC", cluster.rank)
     train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues, cluster,
-              args.supervised, args.allow_config_change)
+              args.supervised, args.allow_config_change, args.overwrite)
     logging.info("done")
 
 

@@ -13,6 +13,7 @@ from cores.errors import SECError
 
 DEFAULTS = {
     # --- paths ---
+    "WORK_PATH": "",                                # outputs' folder: the six below derive from it
     "DATASET_PATH": "dataset",                      # the project's dataset index (create_dataset.py)
     "VOCDEVKIT_PATH": "dataset/VOCdevkit/VOC2012",
     "SBD_PATH": "dataset/benchmark_RELEASE/dataset",
@@ -111,6 +112,13 @@ DEFAULTS = {
 }
 
 
+# The folders a run writes: unless set, each is WORK_PATH/<its default> (the default alone when
+# WORK_PATH is empty), so that one key moves a whole run. Any *_PATH value may also name the
+# work folder as {WORK_PATH} (demo/toy.yaml: the toy data inside it).
+WORK_FOLDERS = ("DATASET_PATH", "MODEL_PATH", "SNAPSHOT_PATH", "CACHE_PATH", "OUTPUT_PATH",
+                "LOG_PATH")
+
+
 class ConfigError(SECError, ValueError):
     """A configuration file or override that cannot be applied."""
 
@@ -156,9 +164,22 @@ def _coerce(key, value, source):
 
 def _apply(cfg, key, value, source):
     if key not in DEFAULTS:
-        raise ConfigError("%s: unknown config key %r. Valid keys: %s"
-                          % (source, key, ", ".join(sorted(DEFAULTS))))
+        import difflib
+        close = difflib.get_close_matches(str(key).upper(), DEFAULTS, n=3, cutoff=0.6)
+        hint = ("did you mean %s? " % " or ".join(close)) if close else ""
+        raise ConfigError("%s: unknown config key %r; %s(every key, with its default, is in "
+                          "cores/config.py)" % (source, key, hint))
     cfg[key] = _coerce(key, value, source)
+
+
+def _derive_paths(cfg, explicit):
+    """The work folders from WORK_PATH, and {WORK_PATH} in any path value."""
+    for key in WORK_FOLDERS:
+        if key not in explicit and cfg.WORK_PATH:
+            cfg[key] = os.path.join(cfg.WORK_PATH, DEFAULTS[key])
+    for key in DEFAULTS:
+        if key.endswith("_PATH") and "{WORK_PATH}" in cfg[key]:
+            cfg[key] = os.path.normpath(cfg[key].replace("{WORK_PATH}", cfg.WORK_PATH or "."))
 
 
 def _read_yaml(path):
@@ -178,12 +199,14 @@ def _read_yaml(path):
 
 def load_config(cfg_file=None, overrides=()):
     """The effective config: DEFAULTS, then partial YAML files (one path or a list, later ones
-    win), then ``KEY=VALUE`` strings."""
+    win), then ``KEY=VALUE`` strings; then the work folders not set derive from WORK_PATH."""
     cfg = Config(copy.deepcopy(DEFAULTS))
+    explicit = set()
     files = [cfg_file] if isinstance(cfg_file, str) else list(cfg_file or [])
     for path in files:
         for key, value in _read_yaml(path).items():
             _apply(cfg, key, value, path)
+            explicit.add(key)
     for item in overrides or ():
         if "=" not in item:
             raise ConfigError("--set %r: expected KEY=VALUE" % item)
@@ -193,6 +216,8 @@ def load_config(cfg_file=None, overrides=()):
         except yaml.YAMLError:
             value = text
         _apply(cfg, key.strip(), value, "--set")
+        explicit.add(key.strip())
+    _derive_paths(cfg, explicit)
     from cores.symbols.networks import BACKBONES        # the one table of backbones
     if cfg.BASE_NET not in BACKBONES:
         raise ConfigError("BASE_NET=%r; choose one of %s" % (cfg.BASE_NET,

@@ -30,4 +30,5 @@ def _main(kind, description):
     cluster = make_cluster(args.kvstore)
     setup_logging(cfg, "train_%s_cues" % kind, cluster.rank)
     run_cue_stage(cfg, kind, contexts(args), args.skip_train, args.resume, args.epoch, args.vis,
-                  cluster, args.allow_config_change, getattr(args, "int8", False))
+                  cluster, args.allow_config_change, getattr(args, "int8", False),
+                  args.overwrite)

@@ -202,12 +202,17 @@ def grid_to_image(labels, height, width):
 
 def cue_report(cues, size, entries, class_names, read_mask):
     """Per class: precision of the cues against the masks (void ignored) and the fraction of
-    each class's object pixels they cover; the same for background. Sums over images."""
+    each class's object pixels they cover; the same for background. Sums over the images with
+    masks; ``cue_cells`` counts every image's cues (all that can be said without masks)."""
     num = len(class_names)
-    hit, cued, area = np.zeros(num), np.zeros(num), np.zeros(num)
-    images = 0
+    hit, cued, area, total = np.zeros(num), np.zeros(num), np.zeros(num), np.zeros(num)
+    images = unmasked = 0
     for entry in entries:
-        if not entry.get("mask") or entry["id"] not in cues:
+        if entry["id"] not in cues:
+            continue
+        np.add.at(total, cues[entry["id"]][0], 1)
+        if not entry.get("mask"):
+            unmasked += 1
             continue
         gt = grid_mask(read_mask(entry["mask"]), size)
         sparse = cues[entry["id"]]
@@ -224,21 +229,31 @@ def cue_report(cues, size, entries, class_names, read_mask):
         rows[class_names[c]] = {
             "precision": float(hit[c] / cued[c]) if cued[c] else None,
             "coverage": float(hit[c] / area[c]) if area[c] else None,
-            "cue_pixels": int(cued[c])}
+            "cue_pixels": int(cued[c]), "cue_cells": int(total[c])}
     fg = slice(1, num)
-    return {"images": images, "classes": rows,
+    return {"images": images, "images_without_masks": unmasked, "classes": rows,
             "fg_precision": float(hit[fg].sum() / cued[fg].sum()) if cued[fg].sum() else None,
             "bg_precision": float(hit[0] / cued[0]) if cued[0] else None}
 
 
 def format_report(report):
-    lines = ["%-14s %9s %9s %10s" % ("class", "precision", "coverage", "cue px")]
+    """The report as a table; without masks only the cue cells of every image can be shown."""
+    masked = report["images"] > 0
+    lines = ["%-14s %9s %9s %10s" % ("class", "precision", "coverage",
+                                     "cue px" if masked else "cue cells")]
     for name, row in report["classes"].items():
         fmt = lambda v: "%9.3f" % v if v is not None else "%9s" % "-"  # noqa: E731
+        count = row["cue_pixels"] if masked else row.get("cue_cells", 0)
         lines.append("%-14s %s %s %10d" % (name, fmt(row["precision"]), fmt(row["coverage"]),
-                                            row["cue_pixels"]))
-    lines.append("foreground precision %s, background precision %s over %d images" % (
-        report["fg_precision"], report["bg_precision"], report["images"]))
+                                            count))
+    if masked:
+        lines.append("foreground precision %s, background precision %s over %d images with "
+                     "masks" % (report["fg_precision"], report["bg_precision"],
+                                report["images"]))
+    else:
+        lines.append("no training image has a mask: precision and coverage cannot be measured; "
+                     "'cue cells' counts the cues of all %d images"
+                     % report.get("images_without_masks", 0))
     return "\n".join(lines)
 
 

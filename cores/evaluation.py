@@ -141,11 +141,11 @@ def predict_probs(mod, data, flip):
 
 def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=None,
                   overlay_dir=None, scoremap_dir=None, workers=None, skipped=None,
-                  marks=None):
+                  marks=None, converted=None):
     """Segment ``entries`` with ``model`` (inference.load_inference_params); returns (confusion
     matrix summed over images with masks, count of those images). ``skipped``, a list:
     unreadable images are passed over and listed there (--images) instead of ending the run
-    (evaluation). ``marks``, a list: (start, end) of each image's forward pass is appended, and
+    (evaluation); ``converted``, a dict, counts the conversions to 8-bit RGB. ``marks``, a list: (start, end) of each image's forward pass is appended, and
     (end, end) when everything was finished (bench/: the steady state without binding and the
     first pass's set-up, and the share of it that is not the network).
 
@@ -177,7 +177,7 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
 
     corners = cfg.TEST_INTERPOLATION == "corners"
     stream = inference_stream(cfg, entries, None if heavy else 1, corners=corners,
-                              skipped=skipped)
+                              skipped=skipped, converted=converted)
     for entry, data, rgb, mask in tqdm(stream, total=len(entries), desc="segmenting"):
         start = time.perf_counter() if marks is not None else None
         probs = predict_probs(mod, data, flip)
@@ -225,6 +225,9 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
     conf, counted = run_inference(
         cfg, ctx, val, model, flip, use_crf, os.path.join(out, "masks") if savemask else None,
         None, os.path.join(out, "scoremaps") if savescoremap else None)
+    if savemask:
+        from cores.visualize import legend_picture
+        legend_picture(os.path.join(out, "legend.png"), classes)
     iou, miou, pixel_acc = iou_scores(conf)
     metrics = {"mIoU": miou, "IoU": dict(zip(classes, iou)), "pixel_accuracy": pixel_acc,
                "confusion_matrix": conf.tolist(), "images": counted, "epoch": epoch,
@@ -263,18 +266,44 @@ def image_entries(path):
              "mask": None} for f in files]
 
 
-def segment_images(cfg, ctx, path, epoch=None, flip=False, use_crf=False, int8=False):
-    """Masks and image/mask overlays for arbitrary images; returns the output folder."""
+def class_names(cfg):
+    """The dataset index's class names, or VOC's first CLASS_NUM without an index."""
+    from cores.data.palette import VOC_CLASSES
+    try:
+        classes = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)[0]
+    except DatasetError:
+        classes = VOC_CLASSES[:cfg.CLASS_NUM]
+    return classes + ["class %d" % c for c in range(len(classes), cfg.CLASS_NUM)]
+
+
+def segment_images(cfg, ctx, path, epoch=None, flip=False, use_crf=False, int8=False,
+                   supervised=False):
+    """Masks and image/mask overlays for arbitrary images, with a colour legend beside them,
+    by the SEC network (or the ``supervised`` bound); returns the output folder. An error
+    when no image could be read."""
+    from cores.visualize import legend_picture
     entries = image_entries(path)
-    model = load_inference_params(cfg, epoch, int8_ctx=ctx if int8 else None)
-    out = os.path.join(output_dir(cfg, model[3], flip, use_crf, int8=int8), "images")
+    model = load_inference_params(cfg, epoch, supervised, ctx if int8 else None)
+    out = os.path.join(output_dir(cfg, model[3], flip, use_crf, supervised, int8), "images")
     check_writable(out)
-    skipped = []
+    skipped, converted = [], {}
     run_inference(cfg, ctx, entries, model, flip, use_crf, os.path.join(out, "masks"),
-                  os.path.join(out, "overlays"), skipped=skipped)
-    logging.info("wrote masks and overlays of %d images to %s", len(entries) - len(skipped),
-                 out)
+                  os.path.join(out, "overlays"), skipped=skipped, converted=converted)
+    if converted:
+        logging.info("%d of %d images are not 8-bit RGB and were converted (%s)",
+                     sum(converted.values()), len(entries),
+                     ", ".join("%s %d" % kv for kv in sorted(converted.items())))
     if skipped:
         logging.warning("WARNING: %d of %d images could not be read and were skipped:\n%s",
                         len(skipped), len(entries), "\n".join(m for _, m in skipped))
+    if len(skipped) == len(entries):
+        for folder in (os.path.join(out, "masks"), os.path.join(out, "overlays"), out,
+                       os.path.dirname(out)):
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)
+        raise DatasetError("--images: none of the %d images in %s could be read; nothing was "
+                           "written" % (len(entries), path))
+    legend_picture(os.path.join(out, "legend.png"), class_names(cfg))
+    logging.info("wrote masks and overlays of %d images to %s (colours: %s)",
+                 len(entries) - len(skipped), out, os.path.join(out, "legend.png"))
     return out

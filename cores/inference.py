@@ -10,7 +10,8 @@ def load_inference_params(cfg, epoch=None, supervised=False, int8_ctx=None):
     """(symbol, arg, aux, epoch) of SEC (or supervised-bound) snapshot ``epoch`` (default: the
     latest), checked against the inference network. ``int8_ctx``, the run's contexts: the
     network quantized to INT8 instead (cores/quantize.py; cached beside the snapshot)."""
-    prefix = stages.prefix(cfg, "supervised" if supervised else "sec")
+    kind = "supervised" if supervised else "sec"
+    prefix = stages.prefix(cfg, kind)
     if epoch is not None and epoch < 1:
         raise checkpoint.CheckpointError("--epoch %d: snapshot epochs start at 1 (leave --epoch "
                                          "out for the latest)" % epoch)
@@ -22,6 +23,7 @@ def load_inference_params(cfg, epoch=None, supervised=False, int8_ctx=None):
     symbol = networks.sec_infer_symbol(cfg)
     arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, symbol,
                                            {"data": stages.image_shape(cfg, 1)})
+    checkpoint.check_snapshot_config(prefix, epoch, cfg, kind)
     if int8_ctx is not None:
         from cores import quantize
         from cores.data.dataset import load_index

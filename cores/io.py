@@ -47,15 +47,34 @@ def atomic_save_npz(path, **arrays):
         np.savez_compressed(tmp, **arrays)
 
 
+def _missing_parents(folder):
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing, path = [], os.path.abspath(folder)
+    while not os.path.exists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing
+
+
 def check_writable(*folders):
-    """Create each output folder and write a probe file in it now, so that a read-only or
-    missing location stops a run before its work, not at its first save."""
+    """Write a probe file in each output folder now, so that a read-only or missing location
+    stops a run before its work, not at its first save. Folders made for the probe are removed
+    again: a run that stops early leaves no empty folders (every writer makes its own)."""
     for folder in folders:
+        made = _missing_parents(folder)
         try:
             os.makedirs(folder, exist_ok=True)
             fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=folder)
             os.close(fd)
             os.remove(probe)
+            for path in made:
+                try:
+                    os.rmdir(path)
+                except OSError:             # another process wrote into it meanwhile
+                    break
         except OSError as e:
             raise OutputError("cannot write to %s: %s; choose another folder (e.g. --set "
                               "SNAPSHOT_PATH=... / CACHE_PATH=... / OUTPUT_PATH=...)"

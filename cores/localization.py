@@ -30,16 +30,16 @@ def _shapes(cfg, batch):
 
 
 def train_cue_network(cfg, kind, ctx, entries, resume=False, epoch=None, cluster=None,
-                      allow_config_change=False, events=None):
+                      allow_config_change=False, events=None, overwrite=False):
     """Train the saliency ('bg') or CAM ('fg') network (or the pretraining classifier);
     returns the final snapshot's epoch. ``events``: after every epoch, the classification mAP
     of a fixed sample of training images and (bg, fg) their current cues go there."""
     schedule = stages.Schedule(cfg, kind)
-    os.makedirs(cfg.SNAPSHOT_PATH, exist_ok=True)
     symbol = TRAIN_SYMBOLS[kind](cfg)
     net = net_config(cfg, kind)
     start = checkpoint.initial_params(cfg, kind, symbol, _shapes(net, schedule.batch_size),
-                                      resume, epoch, allow_config_change)
+                                      resume, epoch, allow_config_change, overwrite,
+                                      cluster is None or cluster.is_root)
     it = multilabel_iter(net, entries, schedule.batch_size, schedule.epoch_size,
                          start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
                          mirror=cfg.MIRROR_CUES)
@@ -271,7 +271,7 @@ def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0, int8_agreemen
 
 
 def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vis=0,
-                  cluster=None, allow_config_change=False, int8=False):
+                  cluster=None, allow_config_change=False, int8=False, overwrite=False):
     """Train (unless skipped) and write CACHE_PATH/<kind>_cues.npz for every train_aug image;
     returns the cue report (None on workers other than rank 0). ``epoch`` names the snapshot to
     start from, as everywhere: training continues from it, and with ``skip_train`` the cues come
@@ -294,12 +294,14 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
     try:
         if not skip_train:
             last = train_cue_network(cfg, kind, ctx, train, resume, epoch, cluster,
-                                     allow_config_change, events)
+                                     allow_config_change, events, overwrite)
         else:
             last = epoch or checkpoint.latest_epoch(prefix)
             if not last:
                 raise checkpoint.CheckpointError(
                     "--skip-train: no snapshot %s-NNNN.params to start from" % prefix)
+            if os.path.isfile(checkpoint.snapshot_path(prefix, last)):
+                checkpoint.check_snapshot_config(prefix, last, cfg, kind, "writing cues with")
         batch = stages.Schedule(cfg, kind).batch_size
         arg, aux, _ = checkpoint.load_snapshot(prefix, last, TRAIN_SYMBOLS[kind](cfg),
                                                _shapes(net_config(cfg, kind), batch))

@@ -58,7 +58,7 @@ def _input_rms(cfg, entries, count=32):
     return np.sqrt(total / n)
 
 
-def pretrain_backbone(cfg, ctx, resume=False, allow_config_change=False):
+def pretrain_backbone(cfg, ctx, resume=False, allow_config_change=False, overwrite=False):
     """Train the SEC layers up to fc7 as a multi-label classifier on the train_aug labels
     (from random weights) and write them as MODEL_PATH/<BASE_NET>.params, with a sidecar
     recording CHANNEL_ORDER. Returns the written path."""
@@ -72,7 +72,8 @@ def pretrain_backbone(cfg, ctx, resume=False, allow_config_change=False):
     events = event_log.open_run(cfg, "pretrain")
     try:
         last = train_cue_network(random_cfg, "pretrain", ctx, train, resume,
-                                 allow_config_change=allow_config_change, events=events)
+                                 allow_config_change=allow_config_change, events=events,
+                                 overwrite=overwrite)
         arg, aux = checkpoint.load_params_file(
             checkpoint.snapshot_path(stages.prefix(cfg, "pretrain"), last))
         scores = classifier_scores(cfg, "pretrain", ctx, arg, aux, train)

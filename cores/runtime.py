@@ -39,6 +39,10 @@ def add_resume_args(parser):
                              "config differs from the one saved with it)")
     parser.add_argument("--allow-config-change", action="store_true",
                         help="resume even though the training config changed")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete the snapshots of an earlier run of this stage in "
+                             "SNAPSHOT_PATH and start again (without it such a folder is "
+                             "refused)")
 
 
 def contexts(args):
@@ -79,6 +83,15 @@ def fail(message):
     sys.exit(1)
 
 
+def close_progress_bars():
+    """Close every open tqdm bar, so that a last message starts on a line of its own instead
+    of after the bar's text."""
+    from tqdm import tqdm
+    for bar in list(getattr(tqdm, "_instances", ())):
+        bar.leave = False
+        bar.close()
+
+
 def run_script(main):
     """Run a script's ``main``: errors a user can act on (cores.errors.SECError) end in one
     line, Ctrl-C in one line (workers ignore it and end with their parent); anything else is a
@@ -87,8 +100,10 @@ def run_script(main):
     try:
         main()
     except SECError as e:
+        close_progress_bars()
         fail(str(e))
     except KeyboardInterrupt:
+        close_progress_bars()
         logging.error("interrupted: every snapshot and output file written so far is complete "
                       "(--resume continues a training stage)")
         sys.exit(130)

@@ -50,10 +50,11 @@ def training_cues(cfg, cue_file=None):
 
 
 def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None,
-              supervised=False, allow_config_change=False):
+              supervised=False, allow_config_change=False, overwrite=False):
     """Train the SEC network; ``resume`` continues from the latest snapshot (or ``epoch``).
     ``supervised``: the same network, schedule and fit loop on the ground-truth masks (the
-    upper bound SEC is measured against). Returns the loss history."""
+    upper bound SEC is measured against). ``overwrite``: delete the snapshots of an earlier
+    run in the folder first (refused otherwise). Returns the loss history."""
     _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     check_writable(cfg.SNAPSHOT_PATH, cfg.CACHE_PATH)
     kind = "supervised" if supervised else "sec"
@@ -73,9 +74,9 @@ def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None,
               if k in symbol.list_arguments()}
     schedule = stages.Schedule(cfg, kind)
     prefix = stages.prefix(cfg, kind)
-    os.makedirs(cfg.SNAPSHOT_PATH, exist_ok=True)
     start = checkpoint.initial_params(cfg, kind, symbol, shapes, resume, epoch,
-                                      allow_config_change)
+                                      allow_config_change, overwrite,
+                                      cluster is None or cluster.is_root)
     it = sec_iter(cfg, train, cue_set, size, schedule.batch_size,
                   start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
                   supervised=supervised)

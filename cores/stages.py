@@ -46,6 +46,7 @@ class Schedule:
         self.lr = cfg[s["lr"]] * (cfg[s["lr_scale"]] if "lr_scale" in s else 1)
         self.lr_step = max(1, int(round(cfg[s["step"]] * scale)))
         self.max_iter = max(1, int(round(cfg[s["max_iter"]] * scale)))
+        self.max_iter_key = s["max_iter"]
         self.epoch_size = cfg[s["epoch"]]
         self.batch_size = cfg[s["batch"]]
         self.resume_keys = tuple(s[k] for k in ("batch", "lr", "step", "epoch")) + s["resume_keys"]

@@ -29,6 +29,21 @@ def cue_picture(path, rgb, cue_labels, gt_labels=None, scale=6):
                                                                               format="PNG")
 
 
+def legend_picture(path, classes, row=22):
+    """Each class's VOC colour beside its name (the key to the masks and overlays), a PNG."""
+    width = 16 + 10 * max(len(c) for c in classes) + 40
+    picture = np.full((row * len(classes) + 8, width, 3), 255, np.uint8)
+    colours = colorize(np.arange(len(classes)))
+    for i, name in enumerate(classes):
+        top = 4 + i * row
+        picture[top:top + row - 4, 6:30] = colours[i]
+        cv2.rectangle(picture, (6, top), (29, top + row - 5), (0, 0, 0), 1)
+        cv2.putText(picture, "%d %s" % (i, name), (38, top + row - 8), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    with atomic_path(path) as tmp:
+        Image.fromarray(picture).save(tmp, format="PNG")
+
+
 def overlay_picture(path, rgb, labels, alpha=0.5):
     """image | image blended with the mask in VOC colours."""
     blend = (rgb * (1 - alpha) + colorize(labels) * alpha).astype(np.uint8)

@@ -18,7 +18,8 @@ def add_arguments(parser):
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
     setup_logging(cfg, "pretrain_backbone")
-    pretrain_backbone(cfg, contexts(args), args.resume, args.allow_config_change)
+    pretrain_backbone(cfg, contexts(args), args.resume, args.allow_config_change,
+                      args.overwrite)
 
 
 if __name__ == "__main__":

@@ -12,13 +12,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
+class Interrupted(Exception):
+    """Ctrl-C while a stage ran; the stage itself has ended cleanly by then."""
+
+
 def run(step, args):
+    """Run one stage script; a failure ends the demo with one line naming it. On Ctrl-C the
+    stage (which receives it too) is given time to end on its own, so that its worker
+    processes are shut down and nothing is half written."""
     print("\n=== %s: %s" % (step, " ".join(args)), flush=True)
     tic = time.time()
-    done = subprocess.run([sys.executable] + args, cwd=ROOT)
-    if done.returncode:
+    proc = subprocess.Popen([sys.executable] + args, cwd=ROOT)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        try:
+            proc.wait(timeout=120)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
+            proc.kill()
+            proc.wait()
+        raise Interrupted(step) from None
+    if code:
         sys.exit("demo stopped: the %s stage (%s) failed with exit status %d; its message is "
-                 "above" % (step, args[0], done.returncode))
+                 "above" % (step, args[0], code))
     return time.time() - tic
 
 
@@ -26,18 +42,37 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cfg", default="demo/toy.yaml")
     parser.add_argument("--set", nargs="+", default=[], action="extend")
-    parser.add_argument("--root", default="demo_run", help="folder of every output")
+    parser.add_argument("--root", default=None,
+                        help="folder of every output and of the toy data (sets WORK_PATH; "
+                             "default: the recipe's, demo_run/)")
     args = parser.parse_args()
-    cfg_args = ["--cfg", args.cfg] + (["--set"] + args.set if args.set else [])
-    from cores.config import load_config
-    cfg = load_config(args.cfg, args.set)
+    sets = (["WORK_PATH=" + os.path.abspath(args.root)] if args.root else []) + args.set
+    cfg_args = ["--cfg", args.cfg] + (["--set"] + sets if sets else [])
+    from cores.config import load_config, ConfigError
+    try:
+        cfg = load_config(args.cfg, sets)
+    except ConfigError as e:
+        parser.exit(2, "error: %s\n" % e)
+    try:
+        table(cfg, stages_run(cfg, cfg_args))
+    except Interrupted as e:
+        print("\ndemo interrupted during %s: every file written so far is complete; run it "
+              "again to start over (each stage script takes --resume)" % e, file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        print("\ndemo interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+def stages_run(cfg, cfg_args):
+    """Every stage in order; returns their times."""
+    from cores import stages
     times = {}
     if not os.path.isdir(os.path.join(ROOT, os.path.dirname(cfg.VOCDEVKIT_PATH))):
         times["toy data"] = run("toy data", ["demo/make_toy_voc.py",
                                              os.path.dirname(os.path.dirname(
                                                  cfg.VOCDEVKIT_PATH))])
     times["create_dataset"] = run("dataset index", ["create_dataset.py"] + cfg_args)
-    from cores import stages
     if not os.path.isfile(os.path.join(ROOT, stages.weights_path(cfg))):
         times["pretrain"] = run("backbone pretraining", ["demo/pretrain_backbone.py"] + cfg_args)
     times["bg cues"] = run("background cues", ["train_bg_cues.py", "--vis", "4"] + cfg_args)
@@ -53,10 +88,17 @@ def main():
     times["eval supervised crf flip"] = run("evaluation of the bound --crf --flip",
                                             ["eval.py", "--supervised", "--crf", "--flip"]
                                             + cfg_args)
+    return times
+
+
+def table(cfg, times):
+    """The mIoU table beside the baselines, printed and written as demo_summary.json."""
     os.chdir(ROOT)
     import mxnet as mx
+    from cores import stages
     from cores.baselines import baselines
     from cores.checkpoint import latest_epoch
+    from cores.io import atomic_write_text
     base = baselines(cfg, [mx.cpu()])
 
     def metrics(supervised, flip, crf):
@@ -81,8 +123,8 @@ def main():
           % (100 * rows[3][1]["mIoU"] / rows[5][1]["mIoU"]))
     summary = {name: {"mIoU": m["mIoU"], "IoU": m["IoU"]} for name, m in rows}
     summary["seconds"] = times
-    with open(os.path.join(cfg.OUTPUT_PATH, "demo_summary.json"), "w") as f:
-        json.dump(summary, f, indent=1)
+    atomic_write_text(os.path.join(cfg.OUTPUT_PATH, "demo_summary.json"),
+                      json.dumps(summary, indent=1))
     print("stage times (s): %s" % ", ".join("%s %.0f" % kv for kv in times.items()))
 
 

@@ -12,6 +12,16 @@ from cores.data.toy import make_toy_voc
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def load_script(relative):
+    """A script of the repository (not a package module) loaded as a module."""
+    import importlib.util
+    name = os.path.splitext(os.path.basename(relative))[0]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(REPO, relative))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="session")
 def toy_tree(tmp_path_factory):
     """(root, ids) of a toy VOC2012 + SBD tree: 8 VOC train, 6 VOC val, 16 SBD-only ids."""

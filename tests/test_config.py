@@ -1,9 +1,11 @@
 """Config: defaults from the spec, YAML and KEY=VALUE overrides, clear errors."""
 import json
+import os
 
 import pytest
 
 from cores.config import ConfigError, DEFAULTS, load_config, save_config
+from tests.conftest import REPO
 
 
 def test_spec_defaults():
@@ -29,14 +31,34 @@ def test_yaml_then_set_overrides(tmp_path):
     assert load_config().BATCH_SIZE == DEFAULTS["BATCH_SIZE"] == 15   # defaults untouched
 
 
-def test_unknown_key_lists_valid_keys(tmp_path):
+def test_unknown_key_names_the_closest_keys_not_all_of_them(tmp_path):
+    """The message listed ~100 keys; now the closest matches and where the rest are."""
     with pytest.raises(ConfigError) as err:
         load_config(overrides=["BATCHSIZE=3"])
-    assert "BATCHSIZE" in str(err.value) and "BATCH_SIZE" in str(err.value)
+    message = str(err.value)
+    assert "'BATCHSIZE'" in message and "did you mean BATCH_SIZE" in message
+    assert "WIDTH_MULT" not in message and "cores/config.py" in message
+    with pytest.raises(ConfigError, match="did you mean CRF_BI_RGB_STD"):
+        load_config(overrides=["crf_bi_rgb_sdt=3"])
     f = tmp_path / "bad.yaml"
     f.write_text("NOPE: 1\n")
-    with pytest.raises(ConfigError, match=r"bad.yaml.*NOPE.*Valid keys.*WIDTH_MULT"):
+    with pytest.raises(ConfigError, match=r"bad.yaml.*'NOPE'; \(every key"):
         load_config(str(f))
+
+
+def test_work_path_moves_every_output_folder_and_explicit_ones_win():
+    cfg = load_config(None, ["WORK_PATH=runs/a", "CACHE_PATH=/elsewhere"])
+    assert (cfg.DATASET_PATH, cfg.MODEL_PATH, cfg.SNAPSHOT_PATH, cfg.OUTPUT_PATH,
+            cfg.LOG_PATH) == tuple(os.path.join("runs/a", d) for d in (
+                "dataset", "models", "snapshots", "outputs", "log"))
+    assert cfg.CACHE_PATH == "/elsewhere"
+    assert cfg.VOCDEVKIT_PATH == "dataset/VOCdevkit/VOC2012"      # an input: not moved
+    assert load_config().SNAPSHOT_PATH == "snapshots"              # no WORK_PATH: as before
+    demo = load_config(os.path.join(REPO, "demo", "toy.yaml"), ["WORK_PATH=/tmp/w"])
+    assert demo.SNAPSHOT_PATH == "/tmp/w/snapshots"
+    assert demo.VOCDEVKIT_PATH == "/tmp/w/data/VOCdevkit/VOC2012"  # {WORK_PATH} in the recipe
+    assert load_config(os.path.join(REPO, "demo", "toy.yaml")).DATASET_PATH == \
+        "demo_run/dataset"
 
 
 @pytest.mark.parametrize("override,pattern", [

@@ -104,9 +104,25 @@ def test_report_counts_precision_and_coverage():
     sparse = np.array([[1, 1, 1, 0, 0], [0, 0, 2, 3, 3], [0, 1, 2, 2, 3]])
     report = cues.cue_report({"x": sparse}, 4, [{"id": "x", "mask": "m"}], ["bg", "one"],
                              lambda path: gt)
-    assert report["classes"]["one"] == {"precision": 2 / 3, "coverage": 0.5, "cue_pixels": 3}
+    assert report["classes"]["one"] == {"precision": 2 / 3, "coverage": 0.5, "cue_pixels": 3,
+                                        "cue_cells": 3}
     assert report["classes"]["bg"]["precision"] == 1.0 and report["classes"]["bg"][
         "cue_pixels"] == 1                                  # the void pixel is ignored
+    assert report["classes"]["bg"]["cue_cells"] == 2        # but it is a cue
+
+
+def test_report_without_masks_counts_the_cues_and_says_why_nothing_else():
+    """Without masks the report showed 'cue px 0' for every class, which reads as 'no cues'."""
+    sparse = np.array([[1, 1, 1, 0, 0], [0, 0, 2, 3, 3], [0, 1, 2, 2, 3]])
+    report = cues.cue_report({"x": sparse, "y": sparse}, 4, [{"id": "x", "mask": None},
+                                                             {"id": "y"}], ["bg", "one"], None)
+    assert report["images"] == 0 and report["images_without_masks"] == 2
+    assert report["classes"]["one"]["cue_cells"] == 6 and report["classes"]["bg"][
+        "cue_cells"] == 4
+    text = cues.format_report(report)
+    assert "cue cells" in text and "cannot be measured" in text
+    row = [line for line in text.splitlines() if line.startswith("one")][0]
+    assert row.split()[-1] == "6" and row.split()[1] == "-"
 
 
 @pytest.mark.parametrize("height,width,size", [(201, 151, 16), (375, 500, 41), (121, 121, 16)])

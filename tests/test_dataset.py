@@ -182,6 +182,8 @@ def test_custom_mode(tmp_path, toy_tree, fmt):
     for image_id in ids["voc_val"][:2]:
         shutil.copy(_voc(root, "JPEGImages", image_id + ".jpg"), val_images)
         shutil.copy(_voc(root, "SegmentationClass", image_id + ".png"), val_masks)
+    (val_images / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")   # not images: passed over, as
+    (val_images / "README.txt").write_text("val photos")      # in the train folder
     index = build_custom_index(str(images), str(labels), str(tmp_path / "classes.txt"),
                                str(val_images), str(val_masks), class_num=5)
     assert index["classes"] == ["background", "disc", "square", "triangle", "diamond"]

@@ -243,3 +243,83 @@ def test_epoch_zero_is_refused_not_the_latest(snapshot):
     from cores.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="--epoch 0: snapshot epochs start at 1"):
         evaluation.evaluate(snapshot, [mx.cpu()], epoch=0)
+
+
+def test_sixteen_bit_images_are_scaled_not_saturated(tmp_path):
+    """A 16-bit grayscale PNG was clipped to 255 by a plain RGB conversion (half the overlay
+    white, one class everywhere); it is scaled by 1/257 and named as a conversion."""
+    import cv2
+    from cores.data.transforms import read_rgb
+    ramp = np.linspace(0, 65535, 32 * 32).reshape(32, 32).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), ramp)
+    rgb, kind = read_rgb(str(tmp_path / "deep.png"))
+    assert kind == "16-bit" and rgb.dtype == np.uint8 and rgb.shape == (32, 32, 3)
+    np.testing.assert_array_equal(rgb[:, :, 0], np.round(ramp / 257.0).astype(np.uint8))
+    assert (rgb == 255).mean() < 0.01                   # was about half of the image
+    Image.fromarray(np.full((4, 4), 0.5, np.float32), mode="F").save(tmp_path / "float.tif")
+    rgb, kind = read_rgb(str(tmp_path / "float.tif"))
+    assert kind == "32-bit float" and (rgb == 128).all()
+    from cores.data.dataset import check_image
+    assert check_image(str(tmp_path / "deep.png"))[1] == "I;16"
+
+
+def test_own_images_count_conversions_and_write_a_legend(snapshot, toy_tree, tmp_path,
+                                                         caplog):
+    import cv2
+    root, ids = toy_tree
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    src = os.path.join(root, "VOCdevkit", "VOC2012", "JPEGImages", ids["voc_val"][0] + ".jpg")
+    gray = np.array(Image.open(src).convert("L"), np.uint16) * 257
+    cv2.imwrite(str(folder / "deep.png"), gray)
+    Image.open(src).convert("CMYK").save(folder / "cmyk.jpg")
+    with caplog.at_level("INFO"):
+        out = evaluation.segment_images(snapshot, [mx.cpu()], str(folder))
+    assert "2 of 2 images are not 8-bit RGB and were converted (16-bit 1, CMYK 1)" in caplog.text
+    legend = Image.open(os.path.join(out, "legend.png"))
+    assert legend.mode == "RGB" and legend.size[1] >= 22 * snapshot.CLASS_NUM
+    colours = {tuple(c) for c in np.array(legend).reshape(-1, 3)}
+    assert tuple(voc_palette()[1]) in colours and tuple(voc_palette()[4]) in colours
+    assert os.path.join(out, "legend.png") in caplog.text
+
+
+def test_own_images_all_unreadable_is_an_error(snapshot, tmp_path):
+    """'wrote 0 images' and exit status 0 when every input failed."""
+    from cores.data.dataset import DatasetError
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "text.jpg").write_text("not an image")
+    cfg = type(snapshot)(snapshot, OUTPUT_PATH=str(tmp_path / "out"))
+    with pytest.raises(DatasetError, match="none of the 2 images.*could be read; nothing was "
+                                           "written"):
+        evaluation.segment_images(cfg, [mx.cpu()], str(folder))
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_supervised_own_images_use_the_bound_or_say_it_is_missing(snapshot, toy_tree,
+                                                                  tmp_path):
+    """--supervised --images silently segmented with the SEC snapshot."""
+    from cores.checkpoint import CheckpointError
+    root, ids = toy_tree
+    folder = tmp_path / "one"
+    folder.mkdir()
+    Image.open(os.path.join(root, "VOCdevkit", "VOC2012", "JPEGImages",
+                            ids["voc_val"][0] + ".jpg")).save(folder / "a.png")
+    with pytest.raises(CheckpointError, match="no snapshot .*supervised_vgg16.*--supervised"):
+        evaluation.segment_images(snapshot, [mx.cpu()], str(folder), supervised=True)
+    out = evaluation.segment_images(snapshot, [mx.cpu()], str(folder))
+    assert os.path.basename(os.path.dirname(out)).startswith("sec_")
+
+
+def test_early_errors_leave_no_empty_folders(toy_tree, toy_index, tmp_path):
+    """SEC before the cue stages, eval before training: the error, and no empty snapshot,
+    cache or output folders left behind (the write probe made them)."""
+    from cores.checkpoint import CheckpointError
+    from cores.cues import CueFileError
+    cfg = _cfg(toy_tree, toy_index, tmp_path / "fresh")
+    with pytest.raises(CueFileError, match="run train_fg_cues.py first"):
+        train_sec(cfg, [mx.cpu()])
+    with pytest.raises(CheckpointError, match="run train_SEC.py first"):
+        evaluation.evaluate(cfg, [mx.cpu()])
+    assert not os.path.exists(tmp_path / "fresh")

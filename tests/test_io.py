@@ -122,12 +122,8 @@ def test_resume_without_a_snapshot_says_so(tmp_path, caplog):
 
 
 def test_a_failing_demo_stage_is_named_without_a_traceback(capsys):
-    import importlib.util
-    from tests.conftest import REPO
-    spec = importlib.util.spec_from_file_location("run_demo", os.path.join(REPO, "demo",
-                                                                           "run_demo.py"))
-    run_demo = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_demo)
+    from tests.conftest import load_script
+    run_demo = load_script("demo/run_demo.py")
     with pytest.raises(SystemExit) as done:
         run_demo.run("SEC training", ["-c", "import sys; sys.exit(3)"])
     assert "the SEC training stage (-c) failed with exit status 3" in str(done.value.code)

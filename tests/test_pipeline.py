@@ -47,9 +47,7 @@ def pipeline(tmp_path_factory):
     with open(os.path.join(REPO, "demo", "toy.yaml")) as f:
         settings = yaml.safe_load(f)
     settings.update(FAST, CLASS_NUM=spec["classes"] + 1)
-    for key in ("VOCDEVKIT_PATH", "SBD_PATH", "DATASET_PATH", "MODEL_PATH", "SNAPSHOT_PATH",
-                "CACHE_PATH", "OUTPUT_PATH", "LOG_PATH"):
-        settings[key] = os.path.join(work, settings[key].replace("demo_run/", ""))
+    settings["WORK_PATH"] = work                 # every folder of the recipe derives from it
     cfg_file = os.path.join(work, "toy_fast.yaml")
     with open(cfg_file, "w") as f:
         yaml.safe_dump(settings, f)

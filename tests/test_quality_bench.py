@@ -1,19 +1,16 @@
 """bench/quality.py's reuse of a finished variant: what a cue recipe does not change is linked,
 what it changes (cue networks, cues, SEC and their evaluations) is not."""
-import importlib.util
 import os
 
 import pytest
+
+from tests.conftest import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _quality():
-    spec = importlib.util.spec_from_file_location("quality", os.path.join(ROOT, "bench",
-                                                                          "quality.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/quality.py")
 
 
 def _touch(path, text="x"):

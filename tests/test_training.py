@@ -125,15 +125,19 @@ def test_corrupt_snapshot_files_are_named_with_a_way_out(toy_tree, toy_index, tm
 def test_epoch_means_the_snapshot_to_start_from_in_a_cue_stage(toy_tree, toy_index, tmp_path,
                                                                 caplog):
     """--epoch N in a cue script continues training from snapshot N (as in train_SEC.py) and
-    writes cues with the final snapshot; with --skip-train the cues come from snapshot N."""
+    writes cues with the final snapshot; the later snapshots of the earlier run are refused
+    without --overwrite and deleted with it; with --skip-train the cues come from snapshot N."""
     from cores.localization import run_cue_stage
     cfg = _cfg(toy_tree, toy_index, tmp_path, MIN_CLASSIFIER_MAP=0, BATCH_SIZE_FG=2,
                EPOCH_SIZE_FG=1, MAX_ITER_FG=2)
     prefix = stages.prefix(cfg, "fg")
     run_cue_stage(cfg, "fg", [mx.cpu()])
     first = checkpoint.load_params_file(checkpoint.snapshot_path(prefix, 2))[0]
-    with caplog.at_level("INFO"):
+    with pytest.raises(checkpoint.CheckpointError, match="epochs 2 from another run"):
         run_cue_stage(cfg, "fg", [mx.cpu()], epoch=1)
+    with caplog.at_level("INFO"):
+        run_cue_stage(cfg, "fg", [mx.cpu()], epoch=1, overwrite=True)
+    assert "--overwrite: deleted 2 files" in caplog.text        # epoch 2 and its optimizer
     assert "resuming from %s" % checkpoint.snapshot_path(prefix, 1) in caplog.text
     assert "writing fg cues with %s" % checkpoint.snapshot_path(prefix, 2) in caplog.text
     again = checkpoint.load_params_file(checkpoint.snapshot_path(prefix, 2))[0]

@@ -61,8 +61,13 @@ def read_mask(path):
         raise DatasetError("cannot read mask %s: %s" % (path, e)) from None
 
 
-MODE_NAMES = {"L": "grayscale", "LA": "grayscale", "I": "grayscale", "I;16": "grayscale",
-              "1": "grayscale", "CMYK": "CMYK", "P": "palette", "RGBA": "RGBA"}
+MODE_NAMES = {"L": "grayscale", "LA": "grayscale", "1": "grayscale", "CMYK": "CMYK",
+              "P": "palette", "PA": "palette", "RGBA": "RGBA", "I;16": "16-bit",
+              "I;16B": "16-bit", "I;16L": "16-bit", "I;16N": "16-bit", "I": "32-bit integer",
+              "F": "32-bit float"}
+# modes whose values exceed 8 bits: scaled to 0-255 when read, not clipped (a 16-bit PNG
+# clipped by a plain RGB conversion saturates to white)
+HIGH_DEPTH = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def check_image(path):
@@ -288,7 +293,8 @@ def build_custom_index(images_dir, labels_file, classes_file, val_images_dir=Non
     val = []
     if val_images_dir:
         _require_dir(val_images_dir, "val image folder")
-        for name in sorted(os.listdir(val_images_dir)):
+        for name in sorted(n for n in os.listdir(val_images_dir)
+                           if n.lower().endswith(IMAGE_EXTENSIONS)):
             stem = os.path.splitext(name)[0]
             mask = os.path.join(val_masks_dir, stem + ".png") if val_masks_dir else None
             val.append({"id": stem, "image": os.path.join(val_images_dir, name), "mask": mask})

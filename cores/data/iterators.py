@@ -178,12 +178,14 @@ def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=No
                      _part(cluster))
 
 
-def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False, skipped=None):
+def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False, skipped=None,
+                     converted=None):
     """Yields (entry, data (3,S,S), original RGB, mask or None) in list order, decoding ahead
     in worker processes (``workers`` 1: in this process, when each image is asked for);
     memory stays flat in the number of images. ``corners``: resize on the corner-aligned grid
     (evaluation's TEST_INTERPOLATION). ``skipped``, a list: images that cannot be read are
-    logged, appended to it and passed over instead of ending the run."""
+    logged, appended to it and passed over instead of ending the run. ``converted``, a dict:
+    counts the images converted to RGB by kind (grayscale, 16-bit, CMYK, ...)."""
     from cores.config import worker_count
     workers = worker_count(cfg.DATA_WORKERS) if workers is None else workers
     ahead = max(2, (prefetch or cfg.PREFETCH) * max(1, workers))
@@ -199,13 +201,15 @@ def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False, s
                 position += 1
             entry, future = pending.popleft()
             try:
-                data, rgb, mask = future.result()
+                data, rgb, mask, kind = future.result()
             except DatasetError as e:
                 if skipped is None:
                     raise
                 logging.warning("WARNING: skipped: %s", e)
                 skipped.append((entry["image"], str(e)))
                 continue
+            if kind and converted is not None:
+                converted[kind] = converted.get(kind, 0) + 1
             yield entry, data, rgb, mask
     finally:
         loader.close()

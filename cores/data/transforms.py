@@ -5,24 +5,52 @@ import scipy.ndimage as ndi
 import cv2
 from PIL import Image
 
-from cores.data.dataset import DatasetError, read_mask
+from cores.data.dataset import HIGH_DEPTH, MODE_NAMES, DatasetError, read_mask
 
 cv2.setNumThreads(1)  # one decoding process per core already
 
 
-def load_rgb(path):
-    """(H, W, 3) uint8 RGB; grayscale, palette, CMYK and RGBA images are converted (method §6),
-    unreadable or truncated files raise an error naming them."""
+def to_8bit(values):
+    """A high-depth single-channel image (16-bit, 32-bit integer or float) scaled to uint8 by
+    its type's range: 16-bit values / 257, floats in [0, 1] x 255; a range wider than the
+    type's is scaled by its maximum."""
+    values = np.asarray(values, np.float64)
+    top = float(values.max()) if values.size else 0.0
+    if values.dtype.kind == "f" and top <= 1.0:
+        scale = 255.0
+    elif top <= 255:
+        scale = 1.0
+    elif top <= 65535:
+        scale = 1 / 257.0
+    else:
+        scale = 255.0 / top
+    return np.clip(np.round(values * scale), 0, 255).astype(np.uint8)
+
+
+def read_rgb(path):
+    """((H, W, 3) uint8 RGB, the conversion's name or None): grayscale, palette, CMYK and RGBA
+    images are converted (method §6), high-depth ones scaled to 8 bits; unreadable or truncated
+    files raise an error naming them."""
     try:
         with Image.open(path) as im:
             if im.mode == "RGB":
-                return np.array(im, dtype=np.uint8)
-            return np.array(im.convert("RGB"), dtype=np.uint8)
+                return np.array(im, dtype=np.uint8), None
+            if im.mode in HIGH_DEPTH:
+                raw = np.array(im)
+                gray = to_8bit(raw.astype(np.float32) if im.mode == "F" else raw)
+                return np.repeat(gray[:, :, None], 3, axis=2), MODE_NAMES[im.mode]
+            return (np.array(im.convert("RGB"), dtype=np.uint8),
+                    MODE_NAMES.get(im.mode, im.mode))
     except FileNotFoundError:
         raise DatasetError("image not found: %s" % path) from None
     except Exception as e:
         raise DatasetError("cannot read image %s (unreadable or truncated): %s" % (path, e)) \
             from None
+
+
+def load_rgb(path):
+    """(H, W, 3) uint8 RGB of any readable image (``read_rgb``)."""
+    return read_rgb(path)[0]
 
 
 def resize_rgb(rgb, size, corners=False):
@@ -116,13 +144,14 @@ def load_supervised(job):
 
 
 def load_inference(job):
-    """Worker task: (data (3,S,S), original RGB (H,W,3) uint8, mask (H,W) or None); the
-    resize on the corner-aligned grid when ``corners`` (evaluation, method §6)."""
+    """Worker task: (data (3,S,S), original RGB (H,W,3) uint8, mask (H,W) or None, the
+    conversion to RGB or None); the resize on the corner-aligned grid when ``corners``
+    (evaluation, method §6)."""
     entry, size, mean, order, corners = job
-    rgb = load_rgb(entry["image"])
+    rgb, converted = read_rgb(entry["image"])
     mask = read_mask(entry["mask"]) if entry.get("mask") else None
     if mask is not None and mask.shape != rgb.shape[:2]:
         raise DatasetError("mask %s is %dx%d but image %s is %dx%d" % (
             entry["mask"], mask.shape[1], mask.shape[0], entry["image"], rgb.shape[1],
             rgb.shape[0]))
-    return to_net_input(resize_rgb(rgb, size, corners), mean, order), rgb, mask
+    return to_net_input(resize_rgb(rgb, size, corners), mean, order), rgb, mask, converted
