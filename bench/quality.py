@@ -107,18 +107,20 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
 
     stage("create_dataset", ["create_dataset.py"] + dataset_args(work, spec))
     if not os.path.isfile(stages.weights_path(cfg)):
-        stage("pretrain", ["demo/pretrain_backbone.py"])
-    stage("bg_cues", ["train_bg_cues.py"])
-    stage("fg_cues", ["train_fg_cues.py"])
-    stage("sec", ["train_SEC.py"])
-    stage("supervised", ["train_SEC.py", "--supervised"])
+        stage("pretrain", ["demo/pretrain_backbone.py", "--resume"])
+    # --resume: a stage interrupted with the benchmark continues (a new run into its folder
+    # would be refused)
+    stage("bg_cues", ["train_bg_cues.py", "--resume"])
+    stage("fg_cues", ["train_fg_cues.py", "--resume"])
+    stage("sec", ["train_SEC.py", "--resume"])
+    stage("supervised", ["train_SEC.py", "--supervised", "--resume"])
     for flags in ([], ["--crf"], ["--crf", "--flip"]):
         stage("eval " + " ".join(flags), ["eval.py"] + flags)
         stage("eval supervised " + " ".join(flags), ["eval.py", "--supervised"] + flags)
     stage("baselines", ["tools/baselines.py", "--out", os.path.join(work, "baselines.json")])
     if converged:
         longer = ["%s=%s" % kv for kv in longer_bound(work).items()]
-        stage("supervised longer", ["train_SEC.py", "--supervised"], longer)
+        stage("supervised longer", ["train_SEC.py", "--supervised", "--resume"], longer)
         for flags in ([], ["--crf", "--flip"]):
             stage("eval supervised longer " + " ".join(flags),
                   ["eval.py", "--supervised"] + flags, longer)

@@ -110,9 +110,11 @@ def pretrained_params(cfg, symbol, input_shapes):
             raise CheckpointError("%s expects %s input (%s) but CHANNEL_ORDER=%s; set "
                                   "CHANNEL_ORDER and PIXEL_MEAN to match the weights"
                                   % (path, order, sidecar, cfg.CHANNEL_ORDER))
-        if mean and max(abs(a - b) for a, b in zip(mean, cfg.PIXEL_MEAN)) > 0.5:
-            raise CheckpointError("%s expects PIXEL_MEAN %s (%s) but the config has %s"
-                                  % (path, mean, sidecar, cfg.PIXEL_MEAN))
+        for key in ("PIXEL_MEAN", "PIXEL_MEAN_CUES"):      # the weights start every network
+            if mean and max(abs(a - b) for a, b in zip(mean, cfg[key])) > 0.5:
+                raise CheckpointError("%s expects a pixel mean of %s (%s) but the config has "
+                                      "%s=%s; set PIXEL_MEAN and PIXEL_MEAN_CUES to match the "
+                                      "weights" % (path, mean, sidecar, key, cfg[key]))
     arg, aux = load_params_file(path)
     return _check(path, symbol, input_shapes, arg, aux, skip=new_param_names(symbol))
 

@@ -29,7 +29,8 @@ DEFAULTS = {
     "INPUT_SIZE": 321,                              # 321 -> 41x41 scores (method §2)
     "POOLING_CONVENTION": "full",                   # Caffe rounds up; 'valid' + 320 -> 40x40
     "CHANNEL_ORDER": "BGR",                         # order the pretrained weights expect
-    "PIXEL_MEAN": [104.008, 116.669, 122.675],      # in CHANNEL_ORDER (method §3)
+    "PIXEL_MEAN": [104.0, 117.0, 123.0],            # SEC, the bound: in CHANNEL_ORDER (§2)
+    "PIXEL_MEAN_CUES": [104.008, 116.669, 122.675], # cue nets, pretraining: notebooks (§3)
     "MIRROR": False,                                # the original does not mirror (method §6)
     "DATA_WORKERS": 0,                              # decoding processes; 0 = number of cores
     "PREFETCH": 2,                                  # batches decoded ahead

@@ -217,7 +217,10 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
     classes, _, val = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     val = [e for e in val if e.get("mask")]
     if not val:
-        raise DatasetError("the val list of %s has no images with masks" % cfg.DATASET_PATH)
+        raise DatasetError("the val list of %s has no images with masks, so there is nothing to "
+                           "score (custom mode: create_dataset.py --val-images DIR --val-masks "
+                           "DIR); eval.py --images DIR segments images without masks"
+                           % cfg.DATASET_PATH)
     model = load_inference_params(cfg, epoch, supervised, ctx if int8 else None)
     epoch = model[3]
     out = output_dir(cfg, epoch, flip, use_crf, supervised, int8)

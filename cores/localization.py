@@ -113,12 +113,13 @@ def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
     ``scores``, a dict, receives each image's class scores (C-1,)."""
     front, back = networks.saliency_parts(cfg)
     size = cfg.INPUT_SIZE
+    net = net_config(cfg, "bg")
     front_mod = _bind(front, ctx, "data", (batch_size, 3, size, size), arg, aux)
     feat_shape = front.infer_shape(data=(batch_size, 3, size, size))[1][0]
     back_mod = _bind(back, ctx, "saliency_input", feat_shape, arg, aux, need_grad=True)
     ones = mx.nd.ones((batch_size, cfg.CLASS_NUM - 1))
     out = {}
-    stream = inference_stream(cfg, [dict(e, mask=None) for e in entries])
+    stream = inference_stream(net, [dict(e, mask=None) for e in entries])
     for chunk in tqdm(_batched(stream, batch_size), total=math.ceil(len(entries) / batch_size),
                       desc="background cues"):
         front_mod.forward(_stack(chunk, batch_size), is_train=False)
@@ -137,16 +138,21 @@ def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
 
 
 def net_config(cfg, kind):
-    """The config a stage's network runs with. The CAM network ('fg') takes input
+    """The config a stage's network runs with. The cue networks and the pretraining classifier
+    subtract PIXEL_MEAN_CUES (the authors' cue notebooks), SEC and the bound PIXEL_MEAN (their
+    training prototxt and demo). The CAM network ('fg') takes input
     (INPUT_SIZE - 1) k + 1 for ``CAM_INPUT_SCALE`` k, in training and for cues; its grid is then
     about k times finer than the score grid, and each score cell takes the nearest CAM cell on
     the corner grid (method §3). k = 1 is the authors' (SEC's input); a larger k gives small
     objects more CAM cells, but only with a backbone that recognises them at that scale
     (docs/method.md, section 7)."""
+    changes = {}
+    if kind in ("bg", "fg", "pretrain") and cfg.PIXEL_MEAN_CUES != cfg.PIXEL_MEAN:
+        changes["PIXEL_MEAN"] = cfg.PIXEL_MEAN_CUES
     k = cfg.CAM_INPUT_SCALE
-    if kind != "fg" or k == 1:
-        return cfg
-    return type(cfg)(cfg, INPUT_SIZE=int(round((cfg.INPUT_SIZE - 1) * k)) + 1)
+    if kind == "fg" and k != 1:
+        changes["INPUT_SIZE"] = int(round((cfg.INPUT_SIZE - 1) * k)) + 1
+    return type(cfg)(cfg, **changes) if changes else cfg
 
 
 def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None, symbol=None):

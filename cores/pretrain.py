@@ -13,7 +13,7 @@ from cores.io import check_writable
 from cores.symbols import networks
 from cores.symbols.layers import BN_EPS
 from cores.localization import (check_classifier, check_negatives, classifier_scores,
-                                train_cue_network)
+                                net_config, train_cue_network)
 
 
 def fold_batchnorm(arg, aux, eps=BN_EPS):
@@ -52,7 +52,8 @@ def balance_scales(arg, layers, input_rms):
 def _input_rms(cfg, entries, count=32):
     """RMS of the network input (mean-subtracted pixels) over the first ``count`` images."""
     total, n = 0.0, 0
-    for _, data, _, _ in inference_stream(cfg, [dict(e, mask=None) for e in entries[:count]]):
+    net = net_config(cfg, "pretrain")
+    for _, data, _, _ in inference_stream(net, [dict(e, mask=None) for e in entries[:count]]):
         total += float(np.square(data, dtype=np.float64).sum())
         n += data.size
     return np.sqrt(total / n)
@@ -94,7 +95,7 @@ def pretrain_backbone(cfg, ctx, resume=False, allow_config_change=False, overwri
         logging.info("folded %d BatchNorm layers; activation scales balanced from the input "
                      "RMS %.1f to 1", len(order), rms)
     checkpoint.save_weights(path, arg, aux, {"channel_order": cfg.CHANNEL_ORDER,
-                                             "pixel_mean": cfg.PIXEL_MEAN,
+                                             "pixel_mean": cfg.PIXEL_MEAN_CUES,
                                              "source": "demo/pretrain_backbone.py"})
     logging.info("wrote %s (%d arrays)", path, len(arg) + len(aux))
     return path

@@ -34,23 +34,41 @@ def _mean_in(order, mean_rgb):
     return list(mean_rgb) if order == "RGB" else list(mean_rgb[::-1])
 
 
-def convert_caffe(caffemodel, net, channel_order, prototxt=None):
+def _names(items, limit=8):
+    items = list(items)
+    return ", ".join(items[:limit]) + (" (and %d more)" % (len(items) - limit)
+                                       if len(items) > limit else "")
+
+
+def convert_caffe(caffemodel, net, channel_order, prototxt=None, strict=False, expected=None):
     """(arg, aux, meta) from a caffemodel. Convolution/InnerProduct blobs keep their layer
     names; a BatchNorm's mean and variance are divided by its moving-average factor and the
-    Scale layer that reads its output gives gamma and beta (Caffe's BatchNorm+Scale pairs)."""
+    Scale layer that reads its output gives gamma and beta (Caffe's BatchNorm+Scale pairs).
+    Layers that ``prototxt`` does not define, and arrays that no network uses (``expected``,
+    networks.pretrained_shapes: {name: shape}), are listed and left out (an ImageNet fc8, a
+    DeepLab file's extra heads); ``strict`` refuses them instead. An array that a network uses
+    with another shape is always an error naming it."""
     layers = read_caffemodel(caffemodel)
     if prototxt:
         named = {name for name, _ in prototxt_layers(prototxt)}
-        missing = [l["name"] for l in layers if l["name"] not in named]
-        if missing:
-            raise ConversionError("%s has layers that %s does not define: %s"
-                                  % (caffemodel, prototxt, ", ".join(missing[:8])))
+        extra = [l["name"] for l in layers if l["name"] not in named]
+        if extra and strict:
+            raise ConversionError("%s has layers that %s does not define: %s (leave out "
+                                  "--strict to skip them)" % (caffemodel, prototxt,
+                                                              _names(extra)))
+        if extra:
+            logging.warning("skipping %d layers of %s that %s does not define: %s", len(extra),
+                            caffemodel, prototxt, _names(extra))
+            layers = [l for l in layers if l["name"] in named]
     arg, aux = {}, {}
     bn_by_top = {l["top"][0]: l for l in layers if l["type"] == "BatchNorm" and l["top"]}
     for layer in layers:
         name, kind, blobs = layer["name"], layer["type"], layer["blobs"]
         if kind in ("Convolution", "InnerProduct"):
-            arg[name + "_weight"] = blobs[0]
+            weight = blobs[0]
+            if kind == "InnerProduct" and weight.ndim == 4 and weight.shape[:2] == (1, 1):
+                weight = weight[0, 0]              # V1 files: (1, 1, out, in)
+            arg[name + "_weight"] = weight
             if len(blobs) > 1:
                 arg[name + "_bias"] = blobs[1].reshape(-1)
         elif kind == "BatchNorm":
@@ -71,11 +89,32 @@ def convert_caffe(caffemodel, net, channel_order, prototxt=None):
     if FIRST_CONV[net] not in arg:
         raise ConversionError("%s has no %s: not a %s model" % (caffemodel, FIRST_CONV[net][:-7],
                                                                net))
+    if expected is not None:
+        arg, aux = keep_used(caffemodel, arg, aux, expected, strict)
     arg = _reorder_first_conv(arg, net, "BGR", channel_order)
     meta = {"channel_order": channel_order, "pixel_mean": _mean_in(channel_order,
                                                                    CAFFE_MEAN_BGR[::-1]),
             "source": "caffe"}
     return arg, aux, meta
+
+
+def keep_used(source, arg, aux, expected, strict=False):
+    """``arg``/``aux`` without the arrays that no network uses (listed; refused if
+    ``strict``); an array a network uses with another shape is an error naming it."""
+    wrong = ["%s has shape %s, the network needs %s" % (k, tuple(v.shape), expected[k])
+             for d in (arg, aux) for k, v in d.items()
+             if k in expected and tuple(v.shape) != tuple(expected[k])]
+    if wrong:
+        raise ConversionError("%s does not fit the network: %s" % (source, _names(wrong, 4)))
+    unused = sorted(k for d in (arg, aux) for k in d if k not in expected)
+    if unused and strict:
+        raise ConversionError("%s has arrays that no network uses: %s (leave out --strict to "
+                              "skip them)" % (source, _names(unused)))
+    if unused:
+        logging.warning("skipping %d arrays of %s that no network uses: %s", len(unused), source,
+                        _names(unused))
+    return ({k: v for k, v in arg.items() if k in expected},
+            {k: v for k, v in aux.items() if k in expected})
 
 
 def decimate_fc6(weight, bias, channels=512):

@@ -21,7 +21,15 @@ def main():
     overrides = {k: v for k, v in (("seed", args.seed), ("n_train", args.train),
                                    ("n_val", args.val)) if v is not None}
     spec = toy.variant(args.variant, **overrides)
-    written = toy.make_dataset(args.root, spec)
+    try:
+        written = toy.make_dataset(args.root, spec)
+    except ValueError as e:
+        parser.error(str(e))
+    if spec.get("voc_train") and "voc_train" in written and len(written["voc_train"]) != \
+            spec["voc_train"]:
+        print("note: %d training images cannot hold the variant's %d VOC training images; %d "
+              "of them are VOC training images (with VOC masks), the rest SBD-only"
+              % (spec["n_train"], spec["voc_train"], len(written["voc_train"])))
     print("%s variant written to %s (%d classes, %s layout): %s" % (
         args.variant, args.root, spec["classes"], spec["layout"], ", ".join(
             "%s %s" % (k, len(v) if isinstance(v, list) else v) for k, v in written.items())))

@@ -57,7 +57,8 @@ def main():
         table(cfg, stages_run(cfg, cfg_args))
     except Interrupted as e:
         print("\ndemo interrupted during %s: every file written so far is complete; run it "
-              "again to start over (each stage script takes --resume)" % e, file=sys.stderr)
+              "again to continue where it stopped (or delete %s to start over)"
+              % (e, cfg.WORK_PATH or "its folders"), file=sys.stderr)
         sys.exit(130)
     except KeyboardInterrupt:
         print("\ndemo interrupted", file=sys.stderr)
@@ -73,16 +74,22 @@ def stages_run(cfg, cfg_args):
                                              os.path.dirname(os.path.dirname(
                                                  cfg.VOCDEVKIT_PATH))])
     times["create_dataset"] = run("dataset index", ["create_dataset.py"] + cfg_args)
+    # a second demo in the same folder continues the first (an interrupted stage goes on, a
+    # finished one trains nothing more); delete the folder to start over
+    resume = ["--resume"]
     if not os.path.isfile(os.path.join(ROOT, stages.weights_path(cfg))):
-        times["pretrain"] = run("backbone pretraining", ["demo/pretrain_backbone.py"] + cfg_args)
-    times["bg cues"] = run("background cues", ["train_bg_cues.py", "--vis", "4"] + cfg_args)
-    times["fg cues"] = run("foreground cues", ["train_fg_cues.py", "--vis", "4"] + cfg_args)
-    times["SEC"] = run("SEC training", ["train_SEC.py"] + cfg_args)
+        times["pretrain"] = run("backbone pretraining",
+                                ["demo/pretrain_backbone.py"] + resume + cfg_args)
+    times["bg cues"] = run("background cues", ["train_bg_cues.py", "--vis", "4"] + resume
+                           + cfg_args)
+    times["fg cues"] = run("foreground cues", ["train_fg_cues.py", "--vis", "4"] + resume
+                           + cfg_args)
+    times["SEC"] = run("SEC training", ["train_SEC.py"] + resume + cfg_args)
     times["eval"] = run("evaluation", ["eval.py"] + cfg_args)
     times["eval crf flip"] = run("evaluation --crf --flip", ["eval.py", "--crf", "--flip",
                                                              "--savemask"] + cfg_args)
     times["supervised"] = run("supervised bound (same network and schedule, true masks)",
-                              ["train_SEC.py", "--supervised"] + cfg_args)
+                              ["train_SEC.py", "--supervised"] + resume + cfg_args)
     times["eval supervised"] = run("evaluation of the bound",
                                    ["eval.py", "--supervised"] + cfg_args)
     times["eval supervised crf flip"] = run("evaluation of the bound --crf --flip",

@@ -21,6 +21,22 @@ def test_spec_defaults():
     assert (cfg.FG_THRESHOLD, cfg.BG_FRACTION, cfg.WIDTH_MULT) == (0.2, 0.1, 1.0)
 
 
+def test_each_network_takes_the_authors_mean_for_it():
+    """SEC (train.prototxt, its CRF layer, deploy/demo.py) and the bound subtract 104/117/123
+    (BGR); only the authors' cue notebooks use 104.008/116.669/122.675, so the CAM and saliency
+    networks (and the pretraining classifier that stands in for their ImageNet start) do."""
+    from cores.localization import net_config
+    cfg = load_config()
+    assert cfg.PIXEL_MEAN == [104.0, 117.0, 123.0]
+    assert cfg.PIXEL_MEAN_CUES == [104.008, 116.669, 122.675]
+    for kind in ("bg", "fg", "pretrain"):
+        assert net_config(cfg, kind).PIXEL_MEAN == cfg.PIXEL_MEAN_CUES, kind
+    for kind in ("sec", "supervised"):
+        assert net_config(cfg, kind).PIXEL_MEAN == [104.0, 117.0, 123.0], kind
+    old = load_config(None, ["PIXEL_MEAN=[104.008, 116.669, 122.675]"])   # the former choice
+    assert net_config(old, "sec") is old and net_config(old, "fg") is old
+
+
 def test_yaml_then_set_overrides(tmp_path):
     f = tmp_path / "exp.yaml"
     f.write_text("BATCH_SIZE: 4\nBASE_NET: resnet50\nLR: 1\n")

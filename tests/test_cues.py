@@ -226,7 +226,8 @@ def test_cam_cues_at_a_finer_input_meet_the_score_grid(toy_tree, toy_index, tmp_
                      RANDOM_INIT=True, DATASET_PATH=toy_index[0].DATASET_PATH)
     fine = localization.net_config(cfg, "fg")
     assert fine.INPUT_SIZE == 161 and fine.CAM_INPUT_SCALE == 2
-    assert localization.net_config(cfg, "bg") is cfg
+    bg = localization.net_config(cfg, "bg")
+    assert bg.INPUT_SIZE == 81 and bg.PIXEL_MEAN == cfg.PIXEL_MEAN_CUES
     assert localization.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1), "fg").INPUT_SIZE == 81
     assert localization.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1.5), "fg").INPUT_SIZE == 121
     grid = stages.score_size(cfg)
@@ -244,7 +245,7 @@ def test_cam_cues_at_a_finer_input_meet_the_score_grid(toy_tree, toy_index, tmp_
     got = localization.fg_cues_for(cfg, [mx.cpu()], arg, aux, entries, 2)
     for entry in entries:
         rgb = resize_rgb(load_rgb(entry["image"]), 161)
-        data = to_net_input(rgb, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER)[None]
+        data = to_net_input(rgb, cfg.PIXEL_MEAN_CUES, cfg.CHANNEL_ORDER)[None]
         out = cam.bind(mx.cpu(), dict(arg, data=mx.nd.array(data)), aux_states=aux)
         heat = out.forward()[0].asnumpy()[0]
         want = {c: m[::2, ::2] for c, m in cues.fg_cue_rule(

@@ -125,3 +125,27 @@ def test_every_object_has_its_drawn_size():
             # the smallest shape (a ring or a star) covers over a fifth of its disc
             assert (mask == c).sum() > 0.2 * np.pi * (spec["radius"][0] * side) ** 2, c
     assert many >= 10
+
+
+def test_small_demo_data_keeps_a_val_list_and_says_what_it_wrote(tmp_path):
+    """--train 10 --val 3 wrote an empty VOC val list without a word: the demo variant's fixed
+    24 VOC training images took all 13 images."""
+    import subprocess
+    import sys
+    from tests.conftest import REPO
+    script = os.path.join(REPO, "demo", "make_toy_voc.py")
+    out = subprocess.run([sys.executable, script, str(tmp_path / "d"), "--train", "10", "--val",
+                          "3"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "2 of them are VOC training images" in out.stdout and "voc_val 3" in out.stdout
+    lists = os.path.join(tmp_path, "d", "VOCdevkit", "VOC2012", "ImageSets", "Segmentation")
+    with open(os.path.join(lists, "val.txt")) as f:
+        assert len(f.read().split()) == 3
+    from cores.data.dataset import build_voc_index
+    index = build_voc_index(os.path.join(tmp_path, "d", "VOCdevkit", "VOC2012"),
+                            os.path.join(tmp_path, "d", "benchmark_RELEASE", "dataset"), 5)
+    assert len(index["train"]) == 10 and len(index["val"]) == 3
+    out = subprocess.run([sys.executable, script, str(tmp_path / "e"), "--val", "0"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "at least 2 training and 1 val images" in out.stderr
+    assert "Traceback" not in out.stderr

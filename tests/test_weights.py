@@ -112,7 +112,48 @@ def test_caffe_errors(tmp_path):
     good.write_bytes(caffe_model.encode_caffemodel(_caffe_layers("vgg16",
                                                                  np.random.RandomState(0))))
     with pytest.raises(weights.ConversionError, match="does not define: conv1_2"):
-        weights.convert_caffe(str(good), "vgg16", "BGR", str(proto))
+        weights.convert_caffe(str(good), "vgg16", "BGR", str(proto), strict=True)
+
+
+def _prototxt(layers, path):
+    path.write_text("".join('layer { name: "%s" type: "%s" }\n' % (l["name"], l["type"])
+                            for l in layers))
+    return str(path)
+
+
+def test_layers_the_network_does_not_use_are_listed_and_skipped(tmp_path, caplog):
+    """A caffemodel with an fc8 that the prototxt lacks (DeepLab's init may carry such layers)
+    was refused; now it is listed and left out, and --strict keeps the refusal."""
+    layers = _caffe_layers("vgg16", np.random.RandomState(0))
+    model = tmp_path / "m.caffemodel"
+    model.write_bytes(caffe_model.encode_caffemodel(layers))
+    proto = _prototxt([l for l in layers if l["name"] != "fc8"], tmp_path / "net.prototxt")
+    expected = networks.pretrained_shapes(load_config())
+    with caplog.at_level("WARNING"):
+        arg, aux, _ = weights.convert_caffe(str(model), "vgg16", "BGR", proto,
+                                            expected=expected)
+    assert "skipping 1 layers" in caplog.text and "fc8" in caplog.text
+    assert set(arg) == set(expected) and "fc8_weight" not in arg
+    caplog.clear()
+    with caplog.at_level("WARNING"):                       # no prototxt: the networks decide
+        arg, _, _ = weights.convert_caffe(str(model), "vgg16", "BGR", expected=expected)
+    assert "no network uses: fc8_bias, fc8_weight" in caplog.text and set(arg) == set(expected)
+    with pytest.raises(weights.ConversionError, match="no network uses: fc8_bias"):
+        weights.convert_caffe(str(model), "vgg16", "BGR", expected=expected, strict=True)
+
+
+def test_a_used_layer_with_a_wrong_shape_is_an_error_naming_it(tmp_path):
+    layers = _caffe_layers("vgg16", np.random.RandomState(0))
+    conv = next(l for l in layers if l["name"] == "conv3_2")
+    conv["blobs"][0] = conv["blobs"][0][:128]
+    conv["blobs"][1] = conv["blobs"][1][:128]
+    model = tmp_path / "m.caffemodel"
+    model.write_bytes(caffe_model.encode_caffemodel(layers))
+    with pytest.raises(weights.ConversionError,
+                       match=r"conv3_2_weight has shape \(128, 256, 3, 3\), the network needs "
+                             r"\(256, 256, 3, 3\)"):
+        weights.convert_caffe(str(model), "vgg16", "BGR", expected=networks.pretrained_shapes(
+            load_config()))
 
 
 def _gluon_file(arch, tmp_path):
@@ -222,13 +263,19 @@ def test_convert_script_writes_weights_that_training_accepts(tmp_path):
     from cores.checkpoint import CheckpointError, pretrained_params
     from tests.conftest import REPO
     model = tmp_path / "m.caffemodel"
-    model.write_bytes(caffe_model.encode_caffemodel(_caffe_layers("vgg16",
-                                                                  np.random.RandomState(0))))
+    layers = _caffe_layers("vgg16", np.random.RandomState(0))
+    model.write_bytes(caffe_model.encode_caffemodel(layers))
+    proto = _prototxt([l for l in layers if l["name"] != "fc8"], tmp_path / "net.prototxt")
     models = tmp_path / "models"
-    out = subprocess.run([sys.executable, os.path.join(REPO, "tools", "convert_weights.py"),
-                          "--caffe", str(model), "--set", "MODEL_PATH=%s" % models,
-                          "LOG_PATH=%s" % (tmp_path / "log")], capture_output=True, text=True)
+    command = [sys.executable, os.path.join(REPO, "tools", "convert_weights.py"), "--caffe",
+               str(model), "--prototxt", proto, "--set", "MODEL_PATH=%s" % models,
+               "LOG_PATH=%s" % (tmp_path / "log")]
+    out = subprocess.run(command + ["--strict"], capture_output=True, text=True)
+    assert out.returncode == 1 and "does not define: fc8" in out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr and not models.exists()
+    out = subprocess.run(command, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+    assert "skipping 1 layers" in out.stdout
     assert sorted(os.listdir(models)) == ["vgg16.json", "vgg16.params"]
     cfg = load_config(overrides=["MODEL_PATH=%s" % models])
     sym = networks.sec_train_symbol(cfg)

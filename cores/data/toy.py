@@ -308,7 +308,12 @@ def _write_voc(root, spec):
               os.path.join(sbd, "cls")):
         os.makedirs(d, exist_ok=True)
     n_train, n_val = spec["n_train"], spec["n_val"]
+    if n_val < 1 or n_train < 2:
+        raise ValueError("a VOC-layout variant needs at least 2 training and 1 val images "
+                         "(got %d and %d)" % (n_train, n_val))
     n_voc_train = spec.get("voc_train") or max(2, n_train // 4)
+    if n_voc_train > n_train:            # a fixed count (the demo's 24) above a small n_train
+        n_voc_train = max(1, n_train // 4)
     ids = ["%d_%06d" % (2007 + i % 5, 100 + i) for i in range(n_train + n_val)]
     # the demo's order: VOC train, VOC val, then SBD-only images
     voc_train = ids[:n_voc_train]

@@ -202,5 +202,24 @@ def classifier_train_symbol(cfg):
                                            name="pretrain_loss")
 
 
+def pretrained_shapes(cfg):
+    """{name: shape} of every parameter and auxiliary state that pretrained weights give the
+    SEC, CAM and saliency networks of cfg's backbone (the new layers left out): what a
+    converted weights file is checked against."""
+    from cores.symbols.layers import new_param_names as new_names
+    size = (1, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE)
+    label = (1, cfg.CLASS_NUM - 1)
+    shapes = {}
+    for symbol, inputs in ((sec_scores(cfg, mx.sym.Variable("data")), {"data": size}),
+                           (cam_train_symbol(cfg), {"data": size, "label": label}),
+                           (saliency_train_symbol(cfg), {"data": size, "label": label})):
+        arg_shapes, _, aux_shapes = symbol.infer_shape(**inputs)
+        named = list(zip(symbol.list_arguments(), arg_shapes))
+        named += list(zip(symbol.list_auxiliary_states(), aux_shapes))
+        new = new_names(symbol)
+        shapes.update({k: tuple(v) for k, v in named if k not in inputs and k not in new})
+    return shapes
+
+
 def new_param_names(symbol):
     return L.new_param_names(symbol)
