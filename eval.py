@@ -1,5 +1,7 @@
 """Evaluate a SEC snapshot on the val list (mIoU, metrics.json), or segment your own images
 with --images (masks and overlays)."""
+import os
+
 from cores.evaluation import evaluate, segment_images
 from cores.runtime import add_device_args, contexts, parse_args, run_script, setup_logging
 
@@ -24,6 +26,8 @@ def add_arguments(parser):
 
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
+    # images of every size: cuDNN's autotuning would search again for each new shape
+    os.environ.setdefault("MXNET_CUDNN_AUTOTUNE_DEFAULT", "0")
     setup_logging(cfg, "eval")
     if args.images:
         segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf,

@@ -27,7 +27,8 @@ def parse_args(description, add_arguments=None, argv=None):
 
 def add_device_args(parser):
     parser.add_argument("--gpus", default=None,
-                        help="GPU ids, e.g. 0,1,2,3 (default: all GPUs if any, else the CPU)")
+                        help="GPU ids, e.g. 0,1,2,3 (default: all GPUs if any, else the CPU); "
+                             "an id twice (0,0) runs the multi-device path on one GPU")
     parser.add_argument("--cpus", type=int, default=1,
                         help="number of CPU contexts when no GPU is used (tests the "
                              "data-parallel path)")
@@ -45,13 +46,20 @@ def add_resume_args(parser):
                              "refused)")
 
 
-def contexts(args):
-    """MXNet contexts from --gpus/--cpus: all GPUs by default when there are any."""
+def contexts(args, probe=None):
+    """MXNet contexts from --gpus/--cpus: all GPUs by default when there are any. Selected
+    GPUs pass the preflight (cores/gpus.py) first: a GPU this MXNet cannot drive is one line
+    now, not a CUDA error inside the first training step."""
     import mxnet as mx
+    from cores import gpus
+    ids = None
     if args.gpus is not None and args.gpus.strip():
-        return [mx.gpu(int(i)) for i in args.gpus.split(",")]
-    if args.gpus is None and mx.context.num_gpus() > 0:
-        return [mx.gpu(i) for i in range(mx.context.num_gpus())]
+        ids = gpus.parse_gpus(args.gpus)
+    elif args.gpus is None and (probe or gpus.Probe()).gpu_count() > 0:
+        ids = list(range((probe or gpus.Probe()).gpu_count()))
+    if ids is not None:
+        gpus.preflight(ids, probe)
+        return [mx.gpu(i) for i in ids]
     return [mx.cpu(i) for i in range(max(1, args.cpus))]
 
 

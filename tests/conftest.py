@@ -12,6 +12,16 @@ from cores.data.toy import make_toy_voc
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.fixture
+def device_pair():
+    """Two contexts for the data-parallel path: CPU 0 and 1, or under SEC_TEST_DEVICE=gpu GPU 0
+    listed twice (the check of that path on a one-GPU machine, tools/gpu_check.py)."""
+    import mxnet as mx
+    if os.environ.get("SEC_TEST_DEVICE") == "gpu":
+        return [mx.gpu(0), mx.gpu(0)]
+    return [mx.cpu(0), mx.cpu(1)]
+
+
 def load_script(relative):
     """A script of the repository (not a package module) loaded as a module."""
     import importlib.util

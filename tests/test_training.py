@@ -57,17 +57,21 @@ def test_resume_reproduces_the_uninterrupted_run(toy_tree, toy_index, tmp_path):
 
 
 def test_two_contexts_make_the_one_context_update(toy_tree, toy_index, tmp_path):
+    """Two contexts, also one device listed twice (--gpus 0,0: the check of the multi-device
+    path, batch slicing and the kvstore reduce, on a one-GPU machine), update as one."""
     results = []
-    for n, name in ((1, "one"), (2, "two")):
+    for ctx, name in (([mx.cpu(0)], "one"), ([mx.cpu(0), mx.cpu(1)], "two"),
+                      ([mx.cpu(0), mx.cpu(0)], "same")):
         cfg = _cfg(toy_tree, toy_index, tmp_path / name, MAX_ITER=1, EPOCH_SIZE=1,
                    DROPOUT=False)
         cue_file = _gt_cues(cfg, toy_index[1], 6)
-        train_sec(cfg, [mx.cpu(i) for i in range(n)], cue_file=cue_file)
+        train_sec(cfg, ctx, cue_file=cue_file)
         results.append(_params(cfg, 1))
-    one, two = results
+    one, two, same = results
     for k in one:
         np.testing.assert_allclose(one[k].asnumpy(), two[k].asnumpy(), rtol=1e-4, atol=1e-6,
                                    err_msg=k)
+        np.testing.assert_array_equal(two[k].asnumpy(), same[k].asnumpy(), err_msg=k)
 
 
 def test_nan_loss_stops_with_image_ids_and_keeps_the_snapshot(toy_tree, toy_index, tmp_path):
