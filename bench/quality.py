@@ -126,14 +126,14 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
                   ["eval.py", "--supervised"] + flags, longer)
     if not extras:
         return dict(collect(work, cfg, spec, times), stages_run=ran)
-    # the test time this project used before issue 17 (BGR CRF image, OpenCV's half-pixel
+    # the test time this project used before (BGR CRF image, OpenCV's half-pixel
     # upsampling grid) on the same snapshot, beside the authors' (the default)
     stage("eval crf flip former test time", ["eval.py", "--crf", "--flip"],
           FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
     stage("eval supervised crf flip former test time",
           ["eval.py", "--supervised", "--crf", "--flip"],
           FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
-    # both snapshots quantized to INT8 (eval.py --int8, issue 12)
+    # both snapshots quantized to INT8 (eval.py --int8)
     for flags in ([], ["--crf", "--flip"]) if int8 else ():
         stage("eval int8 " + " ".join(flags), ["eval.py", "--int8"] + flags)
         stage("eval supervised int8 " + " ".join(flags),
@@ -231,7 +231,7 @@ def collect(work, cfg, spec, times):
     return row
 
 
-# issue 10's acceptance: SEC --crf --flip >= 0.60 mIoU, >= 75 % of the bound, >= 0.05 above
+# the acceptance of the quality benchmark: SEC --crf --flip >= 0.60 mIoU, >= 75 % of the bound, >= 0.05 above
 # the cues alone
 ACCEPT = dict(miou=0.60, ratio=0.75, gain=0.05)
 
@@ -263,7 +263,16 @@ def chart(path, rows):
                  "val mIoU", "quality benchmark (* held out of tuning)")
 
 
+# the result.md of a run: ten columns (every column of COLUMNS stays in the JSON)
+SHORT = [("variant", "variant", "%s"), ("net", "base_net", "%s"), ("held out", "held_out", "%s"),
+         ("cues alone", "cues", "%.3f"), ("SEC", "sec", "%.3f"),
+         ("SEC --crf --flip", "sec_crf_flip", "%.3f"),
+         ("bound --crf --flip", "supervised_crf_flip", "%.3f"), ("ratio", "ratio", "%.2f"),
+         ("meets", "meets", "%s"), ("minutes", "minutes", "%s")]
+
+
 def table(rows):
+    """Every column, for the console."""
     lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |",
              "|" + "---|" * len(COLUMNS)]
     for row in rows:
@@ -280,7 +289,11 @@ def main():
     parser.add_argument("--cfg", default="demo/toy.yaml", help="the recipe (YAML)")
     parser.add_argument("--set", nargs="+", default=[], action="extend",
                         help="extra KEY=VALUE overrides for every stage")
-    parser.add_argument("--root", default="quality_run", help="folder of every output")
+    parser.add_argument("--root", default="quality_run",
+                        help="folder of every output (ignored by git)")
+    parser.add_argument("--record", default=None, metavar="NAME",
+                        help="also copy the result to bench/results/quality/NAME/ (committed "
+                             "results: see bench/README.md)")
     parser.add_argument("--tag", default="", help="suffix of the variants' folders")
     parser.add_argument("--converged", default="",
                         help="comma-separated variants whose bound is trained once more with "
@@ -321,14 +334,17 @@ def main():
             json.dump(row, f, indent=1)
     os.makedirs(args.root, exist_ok=True)
     out = os.path.join(args.root, "quality%s" % (("_" + args.tag) if args.tag else ""))
+    from cores.provenance import markdown_table, provenance, record
     with open(out + ".json", "w") as f:
-        json.dump({"rows": rows, "failed": failed, "cfg": args.cfg, "set": args.set}, f,
-                  indent=1)
+        json.dump({"rows": rows, "failed": failed, "cfg": args.cfg, "set": args.set,
+                   "provenance": provenance()}, f, indent=1)
     with open(out + ".md", "w") as f:
-        f.write(table(rows) + "\n")
+        f.write(markdown_table(rows, SHORT) + "\n")
     if rows:
         chart(out + ".png", rows)
     print("\n" + table(rows))
+    if args.record:
+        print("recorded in %s" % record("quality", args.record, out))
     if failed:
         print("failed: %s" % ", ".join(failed))
     return 1 if failed else 0

@@ -391,7 +391,12 @@ def main():
     parser.add_argument("--images", type=int, default=8, help="images per eval stage")
     parser.add_argument("--rounds", type=int, default=3,
                         help="eval stages: rounds of (bare forward, eval) in one process")
-    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench_run", "speed"),
+                        help="output files' path without extension (default in bench_run/, "
+                             "ignored by git)")
+    parser.add_argument("--record", default=None, metavar="NAME",
+                        help="also copy the result to bench/results/speed/NAME/ (committed "
+                             "results: see bench/README.md)")
     parser.add_argument("--no-ftz", action="store_true",
                         help="leave denormals on in the network floors (net_fwd_bwd, net_fwd) to "
                              "see their cost; the scripts' own functions always flush them")
@@ -422,8 +427,10 @@ def main():
     meta = {"size": args.size, "batch": args.batch, "steps": args.steps, "ftz": not args.no_ftz,
             "warmup": args.warmup, "cpus": os.cpu_count(),
             "date": time.strftime("%Y-%m-%d %H:%M")}
+    from cores.provenance import provenance, record
     with open(args.out + ".json", "w") as f:
-        json.dump({"settings": meta, "results": results}, f, indent=1)
+        json.dump({"settings": meta, "results": results, "provenance": provenance()}, f,
+                  indent=1)
     with open(args.out + ".md", "w") as f:
         f.write("Settings: %s\n\n%s\n" % (json.dumps(meta), markdown(results, args)))
     if results:
@@ -435,6 +442,8 @@ def main():
                      [[rate.get((s, n)) for n in nets] for s in names], "images/s (median)",
                      "input %d, batch %d" % (args.size, args.batch))
     print("\n" + markdown(results, args))
+    if args.record:
+        print("recorded in %s" % record("speed", args.record, args.out))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,8 @@ from cores.symbols.layers import new_param_names
 
 WEIGHTS_HELP = (
     "Convert DeepLab's vgg16_20M.caffemodel, the Caffe ResNet-50 or a Gluon model-zoo file "
-    "with tools/convert_weights.py (README.md, 'Pretrained weights'); or set RANDOM_INIT: true "
-    "for toy runs.")
+    "with tools/convert_weights.py (docs/weights.md), or pretrain one on your image labels "
+    "with demo/pretrain_backbone.py; or set RANDOM_INIT: true for toy runs.")
 
 
 class CheckpointError(SECError):

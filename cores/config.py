@@ -57,7 +57,7 @@ DEFAULTS = {
     # --- background cue (saliency) network ---
     "BATCH_SIZE_BG": 15,
     "LR_BG": 1e-3,
-    "LR_STEP_BG": 4000,                             # the authors' (their issue 8); port 2000
+    "LR_STEP_BG": 4000,                             # the authors' (kolesman/SEC#8); port 2000
     "SALIENCY_DROPOUT": True,                       # 0.5 after fc6/fc7 in training; port: none
     "MAX_ITER_BG": 8000,
     "EPOCH_SIZE_BG": 1000,
@@ -66,7 +66,7 @@ DEFAULTS = {
     # --- foreground cue (CAM) network ---
     "BATCH_SIZE_FG": 15,
     "LR_FG": 1e-3,
-    "LR_STEP_FG": 4000,                             # the authors' (their issue 8); port 2000
+    "LR_STEP_FG": 4000,                             # the authors' (kolesman/SEC#8); port 2000
     "MAX_ITER_FG": 8000,
     "EPOCH_SIZE_FG": 1000,
     "FG_THRESHOLD": 0.2,                            # CAM > 0.2 max (method §3)

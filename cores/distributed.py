@@ -2,7 +2,7 @@
 distributed kvstore (ps-lite: a scheduler, servers and workers, set up by the DMLC_*
 environment variables that tools/launch.py or a cluster's own launcher provides).
 
-The rules (README, "Several machines"): BATCH_SIZE is each worker's batch; the gradient of an
+The rules (docs/distributed.md): BATCH_SIZE is each worker's batch; the gradient of an
 iteration is the mean over all workers' batches, and the learning rate applies to that mean,
 so W workers with batch b train exactly like one process with batch W*b. Rank 0 alone writes
 snapshots, log files, cue files and reports; all workers read from a shared filesystem.

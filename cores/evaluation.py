@@ -153,7 +153,7 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     beside the network. Without, the network is the floor and everything runs in this
     process between its passes: on a machine whose cores the network's threads fill, work
     beside them (a decoding thread or process, post-processing during the next pass) stalls
-    every thread of the pass and cost ~3x its own time (bench/, issue 15)."""
+    every thread of the pass and cost ~3x its own time (bench/notes/)."""
     symbol, arg, aux, _ = model
     mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
     heavy = use_crf or overlay_dir

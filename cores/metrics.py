@@ -27,7 +27,7 @@ def error_kinds(conf):
     """Where the errors are, class 0 being background: predicted over true foreground area, and
     each kind's share of the wrong pixels (background taken for an object, an object for
     background, one object for another). SEC's masks overshoot: almost all of its errors are
-    background taken for an object (README, quality)."""
+    background taken for an object (docs/benchmarks.md)."""
     conf = np.asarray(conf, dtype=np.float64)
     wrong = conf.sum() - np.trace(conf)
     fg_true, fg_pred = conf[1:].sum(), conf[:, 1:].sum()

@@ -79,7 +79,7 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
     begin_epoch = start.begin_epoch
     # optimizer state lives in the Module (asynchronous training must update on the servers)
     os.environ["MXNET_UPDATE_ON_KVSTORE"] = "0" if cluster.synchronous else "1"
-    flush_denormals()                               # no denormal stalls (issue 5)
+    flush_denormals()                               # no denormal stalls
     data_names = [d.name for d in train_iter.provide_data]
     label_names = [d.name for d in train_iter.provide_label]
     mod = mx.mod.Module(symbol, data_names=data_names, label_names=label_names, context=ctx)

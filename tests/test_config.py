@@ -100,7 +100,7 @@ def test_saved_config_round_trips(tmp_path):
 
 
 def test_repeated_set_groups_all_apply():
-    """Issue 11.1: a second --set group used to replace the first (argparse's store)."""
+    """A second --set group used to replace the first (argparse's store)."""
     from cores.runtime import parse_args
     _, cfg = parse_args("t", argv=["--set", "SNAPSHOT_PATH=/data/exp1", "BATCH_SIZE=4",
                                    "--set", "LR=0.01", "--set", "BATCH_SIZE=5"])
@@ -140,7 +140,7 @@ def test_out_of_range_values_are_refused(setting, pattern):
 
 
 def test_port_recipe_is_one_file_on_top_of_another(tmp_path):
-    """Issue 17.4: the earlier port's recipe is selectable in one file, and config files
+    """The earlier port's recipe is selectable in one file, and config files
     stack (later ones win)."""
     from tests.conftest import REPO
     import os

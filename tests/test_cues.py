@@ -185,7 +185,7 @@ def _write_cues(path, **arrays):
     ("offsets", r"c.npz is inconsistent"),
 ])
 def test_bad_cue_files_are_named(tmp_path, case, pattern):
-    """Issue 11.5: BadZipFile/KeyError/IndexError became one message naming the file and the
+    """BadZipFile/KeyError/IndexError became one message naming the file and the
     image."""
     path = str(tmp_path / "c.npz")
     good = {"a": np.array([[1, 1], [0, 1], [2, 3]]), "b": np.array([[0], [1], [1]])}

@@ -226,7 +226,7 @@ def _labels_error(tmp_path, toy_tree, name, content):
     ("l.csv", "cat.jpg,disc\ncat.png,square\n", "images cat.jpg and cat.png have the same id"),
 ])
 def test_label_file_problems_name_the_file_and_line(tmp_path, toy_tree, name, content, pattern):
-    """Issue 11.3 and 11.12: every malformed label file is one clear error, never a traceback
+    """Every malformed label file is one clear error, never a traceback
     or a silent misreading (a JSON string split into characters, two images with one id)."""
     assert pattern in _labels_error(tmp_path, toy_tree, name, content)
 

@@ -200,7 +200,7 @@ def test_test_time_crf_gets_the_image_in_rgb_order():
 
 
 def test_large_images_run_the_crf_on_a_bounded_copy():
-    """Issue 11.9: the test-time CRF's memory is bounded by CRF_TEST_MAX_SIDE; the result is
+    """The test-time CRF's memory is bounded by CRF_TEST_MAX_SIDE; the result is
     the CRF of the scaled copy (spatial deviations scaled alike), scaled back."""
     import cv2
     from cores.data.transforms import zoom_linear
@@ -223,7 +223,7 @@ def test_large_images_run_the_crf_on_a_bounded_copy():
 
 
 def test_own_images_skip_unreadable_files(snapshot, toy_tree, tmp_path, caplog):
-    """Issue 11.9: one bad file no longer stops --images; RGBA and grayscale are converted."""
+    """One bad file no longer stops --images; RGBA and grayscale are converted."""
     root, ids = toy_tree
     folder = tmp_path / "mixed"
     folder.mkdir()
@@ -239,7 +239,7 @@ def test_own_images_skip_unreadable_files(snapshot, toy_tree, tmp_path, caplog):
 
 
 def test_epoch_zero_is_refused_not_the_latest(snapshot):
-    """Issue 11.14: --epoch 0 silently meant the latest snapshot."""
+    """--epoch 0 silently meant the latest snapshot."""
     from cores.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="--epoch 0: snapshot epochs start at 1"):
         evaluation.evaluate(snapshot, [mx.cpu()], epoch=0)

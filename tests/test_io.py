@@ -8,7 +8,7 @@ from cores.io import atomic_path, atomic_write_text
 
 
 def test_outputs_honour_the_umask(tmp_path):
-    """Issue 11.13: mkstemp's 0600 made every index, cue file and snapshot owner-only."""
+    """mkstemp's 0600 made every index, cue file and snapshot owner-only."""
     old = os.umask(0o022)
     try:
         path = tmp_path / "out.json"
@@ -33,7 +33,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
 
 
 def test_a_failed_cue_stage_leaves_the_cue_config_alone(toy_index, monkeypatch, tmp_path):
-    """Issue 11.11: <kind>_cues_config.json describes the cue file beside it, so it is written
+    """<kind>_cues_config.json describes the cue file beside it, so it is written
     with the cues, not before training."""
     import mxnet as mx
     from cores import localization
@@ -62,7 +62,7 @@ def test_temporaries_of_a_killed_run_are_removed_at_the_next_start(tmp_path):
 
 
 def test_unwritable_outputs_stop_before_the_work(tmp_path, toy_index):
-    """Issue 11.6: found at the first save before (one epoch in), now before training starts.
+    """Found at the first save before (one epoch in), now before training starts.
     (Tests run as root, whom permissions do not stop: a path under a file cannot be made.)"""
     import mxnet as mx
     from cores.errors import OutputError
@@ -80,7 +80,7 @@ def test_unwritable_outputs_stop_before_the_work(tmp_path, toy_index):
 
 
 def test_scripts_end_known_errors_and_ctrl_c_in_one_line(caplog):
-    """Issue 11.14 and 14: one wrapper for every script; programming errors keep their
+    """One wrapper for every script; programming errors keep their
     traceback."""
     from cores.errors import SECError
     from cores.runtime import run_script

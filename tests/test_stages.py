@@ -57,7 +57,7 @@ def test_schedules_come_from_their_own_keys(kind, keys):
 
 
 def test_evaluation_imports_no_training_module():
-    """eval.py's import chain: inference code only (issue 14)."""
+    """eval.py's import chain: inference code only."""
     code = ("import sys; sys.argv = ['eval.py']; import runpy; "
             "runpy.run_path('eval.py', run_name='not_main'); "
             "print(sorted(m for m in sys.modules if m.startswith('cores')))")

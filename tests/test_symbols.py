@@ -197,7 +197,7 @@ def test_cam_maps_are_the_class_weighted_sum_of_fc7():
 @pytest.mark.parametrize("net", ["vgg16", "resnet50"])
 @pytest.mark.parametrize("recipe", ["default", "port"])
 def test_both_recipes_shape_infer_at_full_size(net, recipe):
-    """Issue 17.4: the default (authors') and the port's recipe, each at its full input size."""
+    """The default (authors') and the port's recipe, each at its full input size."""
     import os
     from tests.conftest import REPO
     files = [os.path.join(REPO, "configs", "port.yaml")] if recipe == "port" else []
@@ -287,7 +287,7 @@ def _attrs(sym, name):
 
 
 def test_resnet50_port_switches():
-    """Items 6-9 of issue 17: BatchNorm scale/shift trained with eps 1.001e-5, a CAM body
+    """The port's ResNet50 choices: BatchNorm scale/shift trained with eps 1.001e-5, a CAM body
     without dilation, the saliency cut after res3b's ReLU, the CRF fed probabilities."""
     default, port = _cfg("resnet50"), _cfg("resnet50", RESNET_BN="port",
                                            RESNET_CAM_DILATION=False, RESNET_SALIENCY_LAYER="relu",

@@ -96,7 +96,7 @@ def test_nan_loss_stops_with_image_ids_and_keeps_the_snapshot(toy_tree, toy_inde
 
 
 def test_corrupt_snapshot_files_are_named_with_a_way_out(toy_tree, toy_index, tmp_path):
-    """Issue 11.10: a truncated optimizer file, snapshot or sidecar: one message with the file
+    """A truncated optimizer file, snapshot or sidecar: one message with the file
     and what to do, no MXNet stack trace."""
     cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=2, EPOCH_SIZE=1)
     cue_file = _gt_cues(cfg, toy_index[1], 6)

@@ -4,7 +4,7 @@
 
 starts a scheduler, the servers and the workers on 127.0.0.1 with the DMLC_* variables MXNet
 reads, ends when the workers end, and stops the whole job (non-zero status) as soon as a worker
-fails or the time limit passes. For several machines see README.md ("Several machines").
+fails or the time limit passes. For several machines see docs/distributed.md.
 """
 import argparse
 import os
