@@ -180,9 +180,9 @@ def longer_bound(work):
 def _metrics(cfg, supervised, flip, crf, int8=False):
     from cores.checkpoint import latest_epoch
     epoch = latest_epoch(stages.prefix(cfg, "supervised" if supervised else "sec"))
-    path = os.path.join(stages.output_dir(cfg, epoch, flip, crf, supervised, int8),
-                        "metrics.json")
-    return _json(path) if os.path.isfile(path) else {"mIoU": None}
+    path = stages.metrics_path(stages.output_dir(cfg, epoch, flip, crf, supervised, int8))
+    from cores.metrics import read_metrics
+    return read_metrics(path) if os.path.isfile(path) else {"mIoU": None}
 
 
 def collect(work, cfg, spec, times):

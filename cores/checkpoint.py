@@ -13,7 +13,8 @@ import numpy as np
 from cores.config import save_config
 from cores.errors import OutputError, SECError
 from cores.io import atomic_path
-from cores.stages import Schedule, prefix as stage_prefix, weights_path
+from cores.stages import (Schedule, config_path, int8_paths, optimizer_path,
+                          prefix as stage_prefix, run_files, snapshot_path, weights_path)
 from cores.symbols.layers import new_param_names
 
 WEIGHTS_HELP = (
@@ -146,14 +147,6 @@ def save_weights(path, arg, aux, meta):
             json.dump(meta, f, indent=1)
 
 
-def snapshot_path(prefix, epoch):
-    return "%s-%04d.params" % (prefix, epoch)
-
-
-def optimizer_path(prefix, epoch):
-    return "%s-%04d.optimizer.params" % (prefix, epoch)
-
-
 def snapshot_epochs(prefix):
     """Sorted epochs of the complete snapshots under ``prefix``."""
     return sorted(int(m.group(1)) for p in glob.glob(glob.escape(prefix) + "-*.params")
@@ -183,7 +176,7 @@ def save_snapshot(prefix, epoch, arg, aux, cfg, optimizer_state=None, iteration=
     if optimizer_state:
         nd_save(optimizer_path(prefix, epoch), optimizer_state)
     nd_save(snapshot_path(prefix, epoch), payload)
-    save_config(cfg, prefix + "-config.json")
+    save_config(cfg, config_path(prefix))
 
 
 def load_snapshot(prefix, epoch, symbol, input_shapes):
@@ -252,7 +245,7 @@ def snapshot_iteration(prefix, epoch):
 
 def saved_config(prefix):
     """The config saved beside ``prefix``'s snapshots (prefix-config.json), or None."""
-    path = prefix + "-config.json"
+    path = config_path(prefix)
     if not os.path.isfile(path):
         return None
     try:
@@ -297,12 +290,10 @@ def stage_files(prefix, after=0):
     files = []
     for epoch in snapshot_epochs(prefix):
         if epoch > after:
-            base = "%s-%04d" % (prefix, epoch)
             files += [snapshot_path(prefix, epoch), optimizer_path(prefix, epoch)]
-            files += glob.glob(glob.escape(base) + "-int8*")
+            files += list(int8_paths(snapshot_path(prefix, epoch)))
     if not after:
-        files += [prefix + s for s in ("-config.json", "-history.json", "-losses.png",
-                                       "-classification.json")]
+        files += run_files(prefix)
     return [f for f in files if os.path.isfile(f)]
 
 
@@ -392,7 +383,7 @@ def initial_params(cfg, kind, symbol, shapes, resume=False, epoch=None,
             "Resume with the saved values, start a new run in another SNAPSHOT_PATH, or pass "
             "--allow-config-change to resume anyway" % (
                 snapshot_path(prefix, begin), "stored in the snapshot" if theirs
-                else prefix + "-config.json", format_differences(changed, limit=100)))
+                else config_path(prefix), format_differences(changed, limit=100)))
     if changed:
         logging.warning("resuming with changed config: %s", ", ".join(sorted(changed)))
     if stored is not None and stored != begin * schedule.epoch_size:
@@ -400,7 +391,7 @@ def initial_params(cfg, kind, symbol, shapes, resume=False, epoch=None,
             "cannot resume %s: it was saved at iteration %d, but epoch %d with the current "
             "epoch size %d would restart at iteration %d; resume with the saved epoch size "
             "(%s)" % (snapshot_path(prefix, begin), stored, begin, schedule.epoch_size,
-                      begin * schedule.epoch_size, prefix + "-config.json"))
+                      begin * schedule.epoch_size, config_path(prefix)))
     if begin > schedule.final_epoch:
         raise CheckpointError(
             "cannot resume %s (iteration %s): this config's schedule ends at iteration %d "

@@ -219,7 +219,7 @@ def load_config(cfg_file=None, overrides=()):
         _apply(cfg, key.strip(), value, "--set")
         explicit.add(key.strip())
     _derive_paths(cfg, explicit)
-    from cores.symbols.networks import BACKBONES        # the one table of backbones
+    from cores.backbones import BACKBONES               # the one table of backbones
     if cfg.BASE_NET not in BACKBONES:
         raise ConfigError("BASE_NET=%r; choose one of %s" % (cfg.BASE_NET,
                                                             ", ".join(sorted(BACKBONES))))
@@ -295,11 +295,3 @@ def add_config_args(parser):
                         help="one-off overrides, e.g. --set BATCH_SIZE=2 BASE_NET=resnet50 "
                              "(repeatable: every group applies, later ones win)")
     return parser
-
-
-def worker_count(value):
-    """A configured process count; 0 means one per available core."""
-    if value and value > 0:
-        return int(value)
-    from cores import cpu_count
-    return cpu_count()

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cores import crf
-from cores.config import worker_count
+from cores.workers import worker_count
 from cores.data.dataset import IMAGE_EXTENSIONS, DatasetError, load_index
 from cores.data.iterators import inference_stream
 from cores.data.palette import save_palette_png
@@ -27,7 +27,7 @@ from cores.metrics import (confusion_matrix, error_kinds, format_error_kinds,
                            format_iou_table, iou_scores)
 from cores.inference import bind_inference, load_inference_params
 from cores.events import EventLog, run_folder
-from cores.stages import output_dir
+from cores.stages import metrics_path, output_dir
 from cores.workers import shared_pool
 
 
@@ -238,7 +238,7 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
                          "int8": int8},
                "classes": classes, "errors": error_kinds(conf)}
     os.makedirs(out, exist_ok=True)
-    with atomic_path(os.path.join(out, "metrics.json")) as tmp:
+    with atomic_path(metrics_path(out)) as tmp:
         with open(tmp, "w") as f:
             json.dump(metrics, f, indent=1)
     logging.info("%s\n%s\n%s", out, format_iou_table(classes, iou, miou, pixel_acc),

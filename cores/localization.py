@@ -345,7 +345,7 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
     cues.save_cues(path, cue_set, size)
     # the config that made this cue file, written with it (a failed stage leaves both as they
     # were)
-    save_config(cfg, os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind))
+    save_config(cfg, stages.cue_config_path(cfg, kind))
     logging.info("wrote %s (%d images)", path, len(cue_set))
     return report_cues(cfg, kind, cue_set, size, train, classes, vis, agreement)
 

@@ -81,3 +81,14 @@ def classification_report(scores, labels, class_names):
             "images": int(len(scores)),
             "no_negatives": [n for k, n in enumerate(class_names) if labels[:, k].all()],
             "no_positives": [n for k, n in enumerate(class_names) if not labels[:, k].any()]}
+
+
+def read_metrics(path):
+    """An eval output folder's metrics.json (or that file itself) as a dict; the one reader of
+    evaluation results (tools, the demo's table, the quality benchmark)."""
+    import json
+    import os
+    from cores.stages import metrics_path
+    path = metrics_path(path) if os.path.isdir(path) else path
+    with open(path) as f:
+        return json.load(f)

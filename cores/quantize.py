@@ -53,8 +53,8 @@ def calibration_iter(cfg, entries, corners):
 
 
 def cache_paths(snapshot):
-    base = os.path.splitext(snapshot)[0] + "-int8"
-    return base + "-symbol.json", base + ".params", base + ".json"
+    from cores.stages import int8_paths
+    return int8_paths(snapshot)
 
 
 def settings(cfg, snapshot, calib_ids, corners):

@@ -66,6 +66,53 @@ def prefix(cfg, kind):
     return os.path.join(cfg.SNAPSHOT_PATH, "%s_%s" % (STAGES[kind]["name"], cfg.BASE_NET))
 
 
+# every file a stage owns, named here and nowhere else
+def snapshot_path(prefix, epoch):
+    return "%s-%04d.params" % (prefix, epoch)
+
+
+def optimizer_path(prefix, epoch):
+    """The optimizer state (momentum) beside snapshot ``epoch``."""
+    return "%s-%04d.optimizer.params" % (prefix, epoch)
+
+
+def int8_paths(snapshot):
+    """The INT8 model cached beside a snapshot: symbol, parameters, settings."""
+    base = os.path.splitext(snapshot)[0] + "-int8"
+    return base + "-symbol.json", base + ".params", base + ".json"
+
+
+def config_path(prefix):
+    """The effective config of the run whose snapshots ``prefix`` names."""
+    return prefix + "-config.json"
+
+
+def history_path(prefix):
+    """The loss history, a dict per iteration."""
+    return prefix + "-history.json"
+
+
+def losses_path(prefix):
+    """The loss figure, drawn after every epoch."""
+    return prefix + "-losses.png"
+
+
+def run_files(prefix):
+    """The files of a run besides its snapshots (written at its start or with every epoch)."""
+    return [config_path(prefix), history_path(prefix), losses_path(prefix),
+            prefix + "-classification.json"]
+
+
+def metrics_path(out_dir):
+    """An evaluation's scores (eval.py) in its output folder."""
+    return os.path.join(out_dir, "metrics.json")
+
+
+def cue_config_path(cfg, kind):
+    """The config that made a cue file, written with it."""
+    return os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind)
+
+
 def classification_path(cfg, kind):
     """Classification AP of a cue network (or the pretraining network) on train_aug."""
     if kind == "pretrain":

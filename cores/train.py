@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 from tqdm import tqdm
 
-from cores import checkpoint, figures
+from cores import checkpoint, figures, stages
 from cores.denormals import flush_denormals
 from cores.errors import SECError
 from cores.io import atomic_write_text
@@ -104,7 +104,7 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
         _restore_optimizer_state(mod, start.optimizer_state)
     if cluster.is_root:
         remove_stale_temporaries(prefix)
-    history_path = prefix + "-history.json"
+    history_path = stages.history_path(prefix)
     history = []
     if begin_epoch and os.path.isfile(history_path):
         with open(history_path) as f:
@@ -161,7 +161,7 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
                                      iteration)
             atomic_write_text(history_path, json.dumps(history))
             logging.info("saved %s", checkpoint.snapshot_path(prefix, epoch + 1))
-            figures.loss_curves(prefix + "-losses.png", history, loss_keys, epoch_size,
+            figures.loss_curves(stages.losses_path(prefix), history, loss_keys, epoch_size,
                                 cfg.PLOT_LOG_SCALE)
             if on_epoch is not None:
                 on_epoch(epoch + 1, iteration, arg, aux)
@@ -184,7 +184,8 @@ def summary(prefix, history, keys, seconds, events=None):
             ("iterations", "%d" % (history[-1]["iter"] if history else 0)),
             ("wall time", "%.0f s" % seconds)]
     rows += [("final " + k, "%.4f" % np.mean([h[k] for h in last])) for k in keys if last]
-    rows += [("snapshots", prefix + "-NNNN.params"), ("loss figure", prefix + "-losses.png")]
+    rows += [("snapshots", prefix + "-NNNN.params"),
+             ("loss figure", stages.losses_path(prefix))]
     if events:
         rows.append(("events", events.folder + "  (tensorboard --logdir " +
                      os.path.dirname(events.folder) + ")"))

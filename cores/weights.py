@@ -9,7 +9,7 @@ import numpy as np
 
 from cores.caffe_model import read_caffemodel, prototxt_layers
 from cores.symbols import vgg16 as vgg16_symbols
-from cores.symbols.networks import BACKBONES
+from cores.backbones import BACKBONES
 from cores.errors import SECError
 
 CAFFE_MEAN_BGR = [104.008, 116.669, 122.675]

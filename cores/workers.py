@@ -16,6 +16,14 @@ from concurrent.futures.process import BrokenProcessPool
 _POOLS = {}
 
 
+def worker_count(value):
+    """A configured process count; 0 means one per available core."""
+    if value and value > 0:
+        return int(value)
+    from cores import cpu_count
+    return cpu_count()
+
+
 def _watch_parent(parent_pid):
     while True:
         if os.getppid() != parent_pid:

@@ -106,13 +106,12 @@ def table(cfg, times):
     from cores.baselines import baselines
     from cores.checkpoint import latest_epoch
     from cores.io import atomic_write_text
+    from cores.metrics import read_metrics
     base = baselines(cfg, [mx.cpu()])
 
     def metrics(supervised, flip, crf):
         epoch = latest_epoch(stages.prefix(cfg, "supervised" if supervised else "sec"))
-        with open(os.path.join(stages.output_dir(cfg, epoch, flip, crf, supervised),
-                               "metrics.json")) as f:
-            return json.load(f)
+        return read_metrics(stages.output_dir(cfg, epoch, flip, crf, supervised))
 
     plain = metrics(False, False, False)
     rows = [("all background", base["all_background"]), ("cues alone", base["cues"]),

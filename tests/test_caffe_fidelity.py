@@ -6,7 +6,6 @@ RGB input order; tolerance 1e-4 of each output's largest magnitude. This is what
 structure of the network code: any change to a pool's padding, a ReLU, a dilation or the channel
 order fails here."""
 import os
-import struct
 
 import mxnet as mx
 import numpy as np

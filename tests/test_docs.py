@@ -244,8 +244,6 @@ def test_readme_demo_table_is_the_committed_spread():
 
 def test_benchmarks_write_only_to_ignored_folders():
     """make bench / make quality leave git status clean: their default outputs are ignored."""
-    from tests.conftest import load_script
-    import argparse
     outs = [os.path.join(REPO, "bench_run", "speed.json"), os.path.join(REPO, "quality_run",
                                                                          "quality.json"),
             os.path.join(REPO, "bench_run", "demo.json")]

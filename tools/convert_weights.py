@@ -12,12 +12,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from cores import stages  # noqa: E402
 from cores.checkpoint import save_weights  # noqa: E402
 from cores.runtime import fail, parse_args, run_script, setup_logging  # noqa: E402
-from cores.symbols.networks import BACKBONES, pretrained_shapes  # noqa: E402
+from cores.backbones import NAMES  # noqa: E402
+from cores.symbols.networks import pretrained_shapes  # noqa: E402
 from cores.weights import convert_caffe, convert_gluon  # noqa: E402
 
 
 def add_arguments(parser):
-    parser.add_argument("--net", choices=sorted(BACKBONES), default=None,
+    parser.add_argument("--net", choices=NAMES, default=None,
                         help="backbone (default: BASE_NET)")
     parser.add_argument("--caffe", help="a .caffemodel")
     parser.add_argument("--prototxt", help="its deploy/train prototxt (checks layer names)")

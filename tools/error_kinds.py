@@ -6,26 +6,24 @@ taken for an object, an object taken for background, one object for another
     python tools/error_kinds.py outputs/sec_vgg16-0008_flip_crf outputs/supervised_vgg16-*
 """
 import argparse
-import json
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from cores.metrics import error_kinds  # noqa: E402
+from cores.metrics import error_kinds, read_metrics  # noqa: E402
 
 
 def row(path):
-    path = os.path.join(path, "metrics.json") if os.path.isdir(path) else path
     try:
-        with open(path) as f:
-            metrics = json.load(f)
+        metrics = read_metrics(path)
         kinds = error_kinds(metrics["confusion_matrix"])
     except (OSError, ValueError, KeyError) as e:
         raise SystemExit("%s: not an eval.py metrics.json (%s)" % (path, e))
     cells = ["-" if metrics.get("mIoU") is None else "%.3f" % metrics["mIoU"]] + [
         "-" if kinds[k] is None else ("%.3f" if k == "fg_area_ratio" else "%.2f") % kinds[k]
         for k in ("fg_area_ratio", "bg_as_fg", "fg_as_bg", "fg_as_other_fg")]
-    return "| %s | %s |" % (os.path.dirname(path) or ".", " | ".join(cells))
+    folder = path if os.path.isdir(path) else os.path.dirname(path)
+    return "| %s | %s |" % (folder or ".", " | ".join(cells))
 
 
 def main():

@@ -340,7 +340,7 @@ def load_index(dataset_path, class_num=None):
 def create_dataset(cfg, names_file=None, custom=None):
     """Build, check and write the index under cfg.DATASET_PATH; returns it. ``custom`` holds
     the custom-mode paths (images, labels, classes, val_images, val_masks)."""
-    from cores.config import worker_count
+    from cores.workers import worker_count
     from cores.io import check_writable
     check_writable(cfg.DATASET_PATH)
     workers = worker_count(cfg.DATA_WORKERS)

@@ -142,7 +142,7 @@ def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0, cluster
     def make_job(entry, mirror):
         return (entry, size, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER, num_fg, mirror)
 
-    from cores.config import worker_count
+    from cores.workers import worker_count
     return TrainIter(entries, batch_size, epoch_size, cfg.SEED, transforms.load_multilabel,
                      make_job, [("data", (batch_size, 3, size, size))],
                      [("label", (batch_size, num_fg))], worker_count(cfg.DATA_WORKERS),
@@ -165,7 +165,7 @@ def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=No
         return (entry, size, out_size, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER, num_classes,
                 cues[entry["id"]], mirror)
 
-    from cores.config import worker_count
+    from cores.workers import worker_count
     data = [("data", (batch_size, 3, size, size))]
     labels = [("cues", (batch_size, num_classes, out_size, out_size))]
     if not supervised:
@@ -186,7 +186,7 @@ def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False, s
     (evaluation's TEST_INTERPOLATION). ``skipped``, a list: images that cannot be read are
     logged, appended to it and passed over instead of ending the run. ``converted``, a dict:
     counts the images converted to RGB by kind (grayscale, 16-bit, CMYK, ...)."""
-    from cores.config import worker_count
+    from cores.workers import worker_count
     workers = worker_count(cfg.DATA_WORKERS) if workers is None else workers
     ahead = max(2, (prefetch or cfg.PREFETCH) * max(1, workers))
     loader = _Loader(workers)

@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 
 from cores import crf
-from cores.config import worker_count
+from cores.workers import worker_count
 from cores.workers import shared_pool
 
 

@@ -7,6 +7,7 @@ for SEC training.
 import mxnet as mx
 
 from cores import crf
+from cores.backbones import NAMES
 from cores.symbols import heads, resnet50, sec_losses, vgg16
 from cores.symbols import layers as L
 from cores.symbols import crf_op  # noqa: F401  (registers the ``sec_crf`` operator)
@@ -74,23 +75,22 @@ def _resnet50_saliency(cfg, data, hook=None, dropout=False):
                                workspace=cfg.WORKSPACE, dropout=dropout)
 
 
-# the one table of backbones: its builders, and the name of its first convolution's weight (what
-# a converted weights file must contain, and whose input channels CHANNEL_ORDER describes)
-BACKBONES = {
+# the builders of each backbone of cores/backbones.py (its entries: first convolution, options)
+BUILDERS = {
     "vgg16": {"sec": _vgg16_sec, "cam_body": _vgg16_cam_body, "saliency": _vgg16_saliency,
-              "pretrain": _vgg16_pretrain_features, "first_conv": "conv1_1_weight"},
+              "pretrain": _vgg16_pretrain_features},
     "resnet50": {"sec": _resnet50_sec, "cam_body": _resnet50_cam_body,
-                 "saliency": _resnet50_saliency, "pretrain": _resnet50_pretrain_features,
-                 "first_conv": "conv1_weight"},
+                 "saliency": _resnet50_saliency, "pretrain": _resnet50_pretrain_features},
 }
+assert sorted(BUILDERS) == NAMES, "every backbone of cores/backbones.py needs its builders"
 
 
 def _backbone(cfg):
     try:
-        return BACKBONES[cfg.BASE_NET]
+        return BUILDERS[cfg.BASE_NET]
     except KeyError:
         raise ValueError("unknown BASE_NET %r; choose one of: %s"
-                         % (cfg.BASE_NET, ", ".join(sorted(BACKBONES)))) from None
+                         % (cfg.BASE_NET, ", ".join(NAMES))) from None
 
 
 def sec_scores(cfg, data, dropout=None, batch_norm=False):
