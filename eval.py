@@ -29,12 +29,13 @@ def main():
     # images of every size: cuDNN's autotuning would search again for each new shape
     os.environ.setdefault("MXNET_CUDNN_AUTOTUNE_DEFAULT", "0")
     setup_logging(cfg, "eval")
+    kind = "supervised" if args.supervised else "sec"
     if args.images:
         segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf,
-                       args.int8, args.supervised)
+                       args.int8, kind)
     else:
         evaluate(cfg, contexts(args), args.epoch, args.flip, args.crf, args.savemask,
-                 args.savescoremap, args.supervised, args.int8)
+                 args.savescoremap, kind, args.int8)
 
 
 if __name__ == "__main__":

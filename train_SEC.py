@@ -28,7 +28,8 @@ def main():
     cluster = make_cluster(args.kvstore)
     setup_logging(cfg, "train_SEC", cluster.rank)
     train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues, cluster,
-              args.supervised, args.allow_config_change, args.overwrite)
+              "supervised" if args.supervised else "sec", args.allow_config_change,
+              args.overwrite)
     logging.info("done")
 
 

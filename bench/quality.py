@@ -178,11 +178,9 @@ def longer_bound(work):
 
 
 def _metrics(cfg, supervised, flip, crf, int8=False):
-    from cores.checkpoint import latest_epoch
-    epoch = latest_epoch(stages.prefix(cfg, "supervised" if supervised else "sec"))
-    path = stages.metrics_path(stages.output_dir(cfg, epoch, flip, crf, supervised, int8))
-    from cores.metrics import read_metrics
-    return read_metrics(path) if os.path.isfile(path) else {"mIoU": None}
+    from cores.metrics import stage_metrics
+    found = stage_metrics(cfg, "supervised" if supervised else "sec", flip, crf, int8)
+    return found or {"mIoU": None}
 
 
 def collect(work, cfg, spec, times):

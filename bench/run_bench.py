@@ -137,7 +137,8 @@ def run_training(stage, backbone, size, batch, steps, warmup):
                    for e in entries}
         symbol = networks.sec_train_symbol(cfg)
         shapes = {k: v for k, v in stages.sec_input_shapes(cfg, grid).items()}
-        it = sec_iter(cfg, entries, cue_set, grid, batch)
+        from cores.objectives import OBJECTIVES
+        it = sec_iter(cfg, entries, cue_set, grid, schedule, OBJECTIVES["sec"])
         names = networks.loss_names(symbol)
         loss, mean_losses = (lambda o, b: named_losses(o, b, names)), True
     else:

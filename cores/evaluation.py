@@ -211,7 +211,7 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
 
 
 def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
-             savescoremap=False, supervised=False, int8=False):
+             savescoremap=False, kind="sec", int8=False):
     """Evaluate a SEC (or supervised-bound) snapshot on the val list (``int8``: its INT8
     version, cores/quantize.py); writes and returns metrics.json's content."""
     classes, _, val = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
@@ -221,9 +221,9 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
                            "score (custom mode: create_dataset.py --val-images DIR --val-masks "
                            "DIR); eval.py --images DIR segments images without masks"
                            % cfg.DATASET_PATH)
-    model = load_inference_params(cfg, epoch, supervised, ctx if int8 else None)
+    model = load_inference_params(cfg, epoch, kind, ctx if int8 else None)
     epoch = model[3]
-    out = output_dir(cfg, epoch, flip, use_crf, supervised, int8)
+    out = output_dir(cfg, epoch, flip, use_crf, kind, int8)
     check_writable(out)
     conf, counted = run_inference(
         cfg, ctx, val, model, flip, use_crf, os.path.join(out, "masks") if savemask else None,
@@ -234,7 +234,7 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
     iou, miou, pixel_acc = iou_scores(conf)
     metrics = {"mIoU": miou, "IoU": dict(zip(classes, iou)), "pixel_accuracy": pixel_acc,
                "confusion_matrix": conf.tolist(), "images": counted, "epoch": epoch,
-               "flags": {"flip": flip, "crf": use_crf, "supervised": supervised,
+               "flags": {"flip": flip, "crf": use_crf, "supervised": kind == "supervised",
                          "int8": int8},
                "classes": classes, "errors": error_kinds(conf)}
     os.makedirs(out, exist_ok=True)
@@ -280,14 +280,15 @@ def class_names(cfg):
 
 
 def segment_images(cfg, ctx, path, epoch=None, flip=False, use_crf=False, int8=False,
-                   supervised=False):
+                   kind="sec"):
     """Masks and image/mask overlays for arbitrary images, with a colour legend beside them,
-    by the SEC network (or the ``supervised`` bound); returns the output folder. An error
+    by the SEC network (or another segmentation stage ``kind``: the bound); returns the output
+    folder. An error
     when no image could be read."""
     from cores.visualize import legend_picture
     entries = image_entries(path)
-    model = load_inference_params(cfg, epoch, supervised, ctx if int8 else None)
-    out = os.path.join(output_dir(cfg, model[3], flip, use_crf, supervised, int8), "images")
+    model = load_inference_params(cfg, epoch, kind, ctx if int8 else None)
+    out = os.path.join(output_dir(cfg, model[3], flip, use_crf, kind, int8), "images")
     check_writable(out)
     skipped, converted = [], {}
     run_inference(cfg, ctx, entries, model, flip, use_crf, os.path.join(out, "masks"),

@@ -6,11 +6,11 @@ from cores import checkpoint, stages
 from cores.symbols import networks
 
 
-def load_inference_params(cfg, epoch=None, supervised=False, int8_ctx=None):
-    """(symbol, arg, aux, epoch) of SEC (or supervised-bound) snapshot ``epoch`` (default: the
-    latest), checked against the inference network. ``int8_ctx``, the run's contexts: the
-    network quantized to INT8 instead (cores/quantize.py; cached beside the snapshot)."""
-    kind = "supervised" if supervised else "sec"
+def load_inference_params(cfg, epoch=None, kind="sec", int8_ctx=None):
+    """(symbol, arg, aux, epoch) of snapshot ``epoch`` (default: the latest) of segmentation
+    stage ``kind`` ('sec', 'supervised'), checked against the inference network. ``int8_ctx``,
+    the run's contexts: the network quantized to INT8 instead (cores/quantize.py; cached beside
+    the snapshot)."""
     prefix = stages.prefix(cfg, kind)
     if epoch is not None and epoch < 1:
         raise checkpoint.CheckpointError("--epoch %d: snapshot epochs start at 1 (leave --epoch "
@@ -18,7 +18,7 @@ def load_inference_params(cfg, epoch=None, supervised=False, int8_ctx=None):
     epoch = epoch or checkpoint.latest_epoch(prefix)
     if not epoch:
         raise checkpoint.CheckpointError("no snapshot %s-NNNN.params; run train_SEC.py%s "
-                                         "first" % (prefix, " --supervised" if supervised
+                                         "first" % (prefix, " --supervised" if kind == "supervised"
                                                     else ""))
     symbol = networks.sec_infer_symbol(cfg)
     arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, symbol,

@@ -92,3 +92,14 @@ def read_metrics(path):
     path = metrics_path(path) if os.path.isdir(path) else path
     with open(path) as f:
         return json.load(f)
+
+
+def stage_metrics(cfg, kind="sec", flip=False, crf=False, int8=False, epoch=None):
+    """The metrics of stage ``kind``'s evaluation with these flags, of snapshot ``epoch`` (default:
+    the latest), or None where that evaluation has not run."""
+    import os
+    from cores import stages
+    from cores.checkpoint import latest_epoch
+    epoch = epoch or latest_epoch(stages.prefix(cfg, kind))
+    path = stages.metrics_path(stages.output_dir(cfg, epoch, flip, crf, kind, int8))
+    return read_metrics(path) if epoch and os.path.isfile(path) else None

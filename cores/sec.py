@@ -1,71 +1,31 @@
-"""SEC training (method §4, 6): merged cues, the SEC network, the shared fit loop."""
+"""The segmentation stages (method §4, 6): SEC on the merged cues, or any objective of
+cores/objectives.py (the bound on the masks), on the SEC network with the shared fit loop."""
 import logging
-import os
 
 import numpy as np
 
-from tqdm import tqdm
-
 from cores import checkpoint, cues, events as event_log, stages
-from cores.data.dataset import DatasetError, load_index, read_mask
+from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import sec_iter
 from cores.io import check_writable
 from cores.symbols import networks
 from cores.train import fit, named_losses
 
 
-def supervised_cues(entries, size):
-    """{id: (3, M)} every labelled pixel of each training image's ground-truth mask."""
-    missing = [e["image"] for e in entries if not e.get("mask")]
-    if missing:
-        raise DatasetError("the supervised bound needs a mask for every training image; %d have "
-                           "none, e.g. %s (custom mode: create_dataset.py --masks DIR)"
-                           % (len(missing), missing[0]))
-    return {e["id"]: cues.mask_cues(read_mask(e["mask"]), size)
-            for e in tqdm(entries, desc="ground-truth masks")}
-
-
-def training_cues(cfg, cue_file=None):
-    """({id: (3, M)}, grid size): ``cue_file`` if given ('original': the authors' cues
-    converted by tools/convert_original_cues.py), else CACHE_PATH/sec_cues.npz, merged from
-    the fg and bg cue files whenever those are newer (method §3)."""
-    if cue_file == "original":
-        cue_file = stages.cue_path(cfg, "original")
-        if not os.path.isfile(cue_file):
-            raise cues.CueFileError("%s not found; convert the authors' cues first with "
-                                    "tools/convert_original_cues.py" % cue_file)
-    if cue_file:
-        return cues.load_cues(cue_file)
-    merged = stages.cue_path(cfg, "sec")
-    fg, bg = stages.cue_path(cfg, "fg"), stages.cue_path(cfg, "bg")
-    for path, script in ((fg, "train_fg_cues.py"), (bg, "train_bg_cues.py")):
-        if not os.path.isfile(path) and not os.path.isfile(merged):
-            raise cues.CueFileError("cue file not found: %s; run %s first" % (path, script))
-    stale = not os.path.isfile(merged) or any(
-        os.path.isfile(p) and os.path.getmtime(p) > os.path.getmtime(merged) for p in (fg, bg))
-    if stale:
-        logging.info("merging %s and %s into %s", fg, bg, merged)
-        return cues.merge_cue_files(fg, bg, merged)
-    return cues.load_cues(merged)
-
-
-def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None,
-              supervised=False, allow_config_change=False, overwrite=False):
-    """Train the SEC network; ``resume`` continues from the latest snapshot (or ``epoch``).
-    ``supervised``: the same network, schedule and fit loop on the ground-truth masks (the
-    upper bound SEC is measured against). ``overwrite``: delete the snapshots of an earlier
-    run in the folder first (refused otherwise). Returns the loss history."""
+def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None, kind="sec",
+              allow_config_change=False, overwrite=False):
+    """Train the segmentation stage ``kind`` (cores/stages.py: 'sec', or 'supervised', the same
+    network, schedule and fit loop on the ground-truth masks: the upper bound SEC is measured
+    against) with its objective; ``resume`` continues from the latest snapshot (or ``epoch``).
+    ``overwrite``: delete the snapshots of an earlier run in the folder first (refused
+    otherwise). Returns the loss history."""
+    from cores.objectives import objective_of
     _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     check_writable(cfg.SNAPSHOT_PATH, cfg.CACHE_PATH)
-    kind = "supervised" if supervised else "sec"
+    objective = objective_of(kind)
     grid = stages.score_size(cfg)
-    if supervised:
-        cue_set, size = supervised_cues(train, grid), grid
-        symbol = networks.supervised_train_symbol(cfg)
-    else:
-        cue_set, size = training_cues(cfg, cue_file)
-        cues.check_classes(cue_set, cfg.CLASS_NUM, cue_file or "the merged cues")
-        symbol = networks.sec_train_symbol(cfg)
+    cue_set, size = objective.targets(cfg, train, grid, cue_file)
+    symbol = objective.symbol(cfg)
     if size != grid:
         raise cues.CueFileError("the cues are on a %dx%d grid but the network gives %dx%d "
                                 "scores for INPUT_SIZE=%d" % (size, size, grid, grid,
@@ -77,9 +37,8 @@ def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None,
     start = checkpoint.initial_params(cfg, kind, symbol, shapes, resume, epoch,
                                       allow_config_change, overwrite,
                                       cluster is None or cluster.is_root)
-    it = sec_iter(cfg, train, cue_set, size, schedule.batch_size,
-                  start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
-                  supervised=supervised)
+    it = sec_iter(cfg, train, cue_set, size, schedule, objective,
+                  start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster)
     names = networks.loss_names(symbol)
     events = event_log.open_run(cfg, kind, cluster.rank if cluster else 0)
     on_epoch = epoch_pictures(cfg, events, train, cue_set, size) if events else None

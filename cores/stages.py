@@ -23,14 +23,14 @@ STAGES = {
     "fg": dict(name="cam", lr="LR_FG", step="LR_STEP_FG", max_iter="MAX_ITER_FG",
                epoch="EPOCH_SIZE_FG", batch="BATCH_SIZE_FG",
                resume_keys=("MIRROR_CUES", "CAM_INPUT_SCALE", "PIXEL_MEAN_CUES")),
-    "sec": dict(name="sec", lr="LR", step="LR_STEP", max_iter="MAX_ITER", epoch="EPOCH_SIZE",
+    "sec": dict(name="sec", objective="sec", lr="LR", step="LR_STEP", max_iter="MAX_ITER", epoch="EPOCH_SIZE",
                 batch="BATCH_SIZE",
                 resume_keys=("MIRROR", "Q_FG", "Q_BG", "MIN_PROB", "CRF_SCALE", "CRF_POS_XY_STD",
                              "CRF_POS_W", "CRF_BI_XY_STD", "CRF_BI_RGB_STD", "CRF_BI_W",
                              "CRF_MAXITER")),
     # the bound: SEC's schedule, its lr scaled by SUPERVISED_LR_SCALE and its iterations and
     # step by SUPERVISED_ITER_SCALE (a schedule that fits the data: docs/method.md, section 7)
-    "supervised": dict(name="supervised", lr="LR", step="LR_STEP", max_iter="MAX_ITER",
+    "supervised": dict(name="supervised", objective="supervised", lr="LR", step="LR_STEP", max_iter="MAX_ITER",
                        epoch="EPOCH_SIZE", batch="BATCH_SIZE", scale="SUPERVISED_ITER_SCALE",
                        lr_scale="SUPERVISED_LR_SCALE",
                        resume_keys=("MIRROR", "SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE")),
@@ -135,10 +135,10 @@ def cue_report_path(cfg, kind):
     return cue_path(cfg, kind)[:-4] + "_report.json"
 
 
-def output_dir(cfg, epoch, flip=False, use_crf=False, supervised=False, int8=False):
-    """Evaluation folder of a SEC (or supervised-bound) snapshot."""
+def output_dir(cfg, epoch, flip=False, use_crf=False, kind="sec", int8=False):
+    """Evaluation folder of a snapshot of segmentation stage ``kind`` ('sec', 'supervised')."""
     flags = "".join(["_flip" if flip else "", "_crf" if use_crf else "", "_int8" if int8 else ""])
-    name = STAGES["supervised" if supervised else "sec"]["name"]
+    name = STAGES[kind]["name"]
     return os.path.join(cfg.OUTPUT_PATH, "%s_%s-%04d%s" % (name, cfg.BASE_NET, epoch, flags))
 
 

@@ -102,16 +102,13 @@ def table(cfg, times):
     """The mIoU table beside the baselines, printed and written as demo_summary.json."""
     os.chdir(ROOT)
     import mxnet as mx
-    from cores import stages
     from cores.baselines import baselines
-    from cores.checkpoint import latest_epoch
     from cores.io import atomic_write_text
-    from cores.metrics import read_metrics
+    from cores.metrics import stage_metrics
     base = baselines(cfg, [mx.cpu()])
 
     def metrics(supervised, flip, crf):
-        epoch = latest_epoch(stages.prefix(cfg, "supervised" if supervised else "sec"))
-        return read_metrics(stages.output_dir(cfg, epoch, flip, crf, supervised))
+        return stage_metrics(cfg, "supervised" if supervised else "sec", flip, crf)
 
     plain = metrics(False, False, False)
     rows = [("all background", base["all_background"]), ("cues alone", base["cues"]),

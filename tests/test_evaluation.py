@@ -307,7 +307,7 @@ def test_supervised_own_images_use_the_bound_or_say_it_is_missing(snapshot, toy_
     Image.open(os.path.join(root, "VOCdevkit", "VOC2012", "JPEGImages",
                             ids["voc_val"][0] + ".jpg")).save(folder / "a.png")
     with pytest.raises(CheckpointError, match="no snapshot .*supervised_vgg16.*--supervised"):
-        evaluation.segment_images(snapshot, [mx.cpu()], str(folder), supervised=True)
+        evaluation.segment_images(snapshot, [mx.cpu()], str(folder), kind="supervised")
     out = evaluation.segment_images(snapshot, [mx.cpu()], str(folder))
     assert os.path.basename(os.path.dirname(out)).startswith("sec_")
 

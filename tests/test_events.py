@@ -36,10 +36,10 @@ def test_the_same_config_continues_its_run_and_evaluation_adds_its_scores(toy_tr
                                                                           tmp_path):
     from cores.evaluation import evaluate
     cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=2, EPOCH_SIZE=1)
-    train_sec(cfg, [mx.cpu()], cue_file=_gt_cues(cfg, toy_index[1], 6), supervised=True)
+    train_sec(cfg, [mx.cpu()], cue_file=_gt_cues(cfg, toy_index[1], 6), kind="supervised")
     folder = _run_folder(cfg, "supervised")
     assert sorted(events.read_events(folder)["images"].values())[0] == [1, 2]
-    metrics = evaluate(cfg, [mx.cpu()], supervised=True)
+    metrics = evaluate(cfg, [mx.cpu()], kind="supervised")
     evals = events.read_events(events.run_folder(cfg, "eval-supervised_vgg16"))
     assert evals["scalars"]["mIoU"] == [(2, np.float32(metrics["mIoU"]))]
     assert {t for t in evals["scalars"] if t.startswith("IoU/")} == {

@@ -7,6 +7,7 @@ import pytest
 import scipy.ndimage as ndi
 from PIL import Image
 
+from cores import stages
 from cores.data import transforms
 from cores.data.dataset import DatasetError
 from cores.data.iterators import inference_stream, multilabel_iter, sample_order, sec_iter
@@ -104,8 +105,10 @@ def test_multilabel_iter_batches_and_epochs(toy_index):
 def test_sec_iter_resumes_with_the_same_batches(toy_index):
     cfg, index = toy_index
     cues = {e["id"]: np.array([[e["labels"][0]], [1], [1]]) for e in index["train"]}
-    a = sec_iter(cfg, index["train"], cues, 11, 4)
-    b = sec_iter(cfg, index["train"], cues, 11, 4, start_batch=2)
+    from cores.objectives import OBJECTIVES
+    schedule = stages.Schedule(type(cfg)(cfg, BATCH_SIZE=4), "sec")
+    a = sec_iter(cfg, index["train"], cues, 11, schedule, OBJECTIVES["sec"])
+    b = sec_iter(cfg, index["train"], cues, 11, schedule, OBJECTIVES["sec"], start_batch=2)
     try:
         first = [a.next() for _ in range(3)]
         resumed = b.next()

@@ -78,7 +78,7 @@ def pipeline(tmp_path_factory):
 
 def _metrics(cfg, supervised=False):
     epochs = cfg.MAX_ITER // cfg.EPOCH_SIZE
-    out = stages.output_dir(cfg, epochs, True, True, supervised)
+    out = stages.output_dir(cfg, epochs, True, True, "supervised" if supervised else "sec")
     with open(os.path.join(out, "metrics.json")) as f:
         return json.load(f), out
 
@@ -134,7 +134,7 @@ def test_sec_learns_beyond_its_baselines_and_towards_the_bound(pipeline):
     masks), as the quality benchmark asks of every variant."""
     cfg, val = pipeline["cfg"], pipeline["val"]
     metrics, out = _metrics(cfg)
-    bound, _ = _metrics(cfg, supervised=True)
+    bound, _ = _metrics(cfg, kind="supervised")
     num = cfg.CLASS_NUM
     assert metrics["images"] == len(val) == 12
     conf = sum(confusion_matrix(np.zeros_like(m), m, num) for m in

@@ -95,12 +95,12 @@ def test_supervised_bound_trains_on_the_masks_and_evaluates(toy_tree, toy_index,
     from cores.sec import train_sec
     from tests.conftest import small_config as _cfg
     cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=3, EPOCH_SIZE=3, BATCH_SIZE=4)
-    history = train_sec(cfg, [mx.cpu()], supervised=True)
+    history = train_sec(cfg, [mx.cpu()], kind="supervised")
     assert [sorted(h) for h in history] == [["ce_loss", "iter", "lr", "seconds"]] * 3
     assert 0 < history[0]["seconds"] < history[1]["seconds"] < history[2]["seconds"]
     assert checkpoint.latest_epoch(stages.prefix(cfg, "supervised")) == 1
     assert checkpoint.latest_epoch(stages.prefix(cfg, "sec")) == 0      # SEC's untouched
-    metrics = evaluation.evaluate(cfg, [mx.cpu()], supervised=True)
+    metrics = evaluation.evaluate(cfg, [mx.cpu()], kind="supervised")
     assert metrics["flags"]["supervised"] is True and metrics["images"] == 6
-    assert os.path.isfile(os.path.join(stages.output_dir(cfg, 1, False, False, True),
+    assert os.path.isfile(os.path.join(stages.output_dir(cfg, 1, False, False, "supervised"),
                                        "metrics.json"))

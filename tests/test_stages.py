@@ -28,7 +28,7 @@ def test_every_file_has_one_name():
     assert stages.classification_path(cfg, "fg") == "/c/fg_classification.json"
     assert stages.classification_path(cfg, "pretrain") == "/s/pretrain_resnet50-classification.json"
     assert stages.output_dir(cfg, 8) == "/o/sec_resnet50-0008"
-    assert stages.output_dir(cfg, 12, flip=True, use_crf=True, supervised=True) == \
+    assert stages.output_dir(cfg, 12, flip=True, use_crf=True, kind="supervised") == \
         "/o/supervised_resnet50-0012_flip_crf"
 
 

@@ -149,12 +149,12 @@ def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0, cluster
                      cfg.PREFETCH, mirror, start_batch, _part(cluster))
 
 
-def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=None,
-             supervised=False):
-    """(data, small_images, labels, cues) batches for SEC training; ``cues`` maps image id to
-    its (3, M) merged cue array. ``supervised``: (data, cues) only, for the bound trained on
-    ground-truth masks given as cues."""
+def sec_iter(cfg, entries, cues, out_size, schedule, objective, start_batch=0, cluster=None):
+    """Batches for a segmentation stage: data, the ``objective``'s inputs (cores/objectives.py;
+    SEC: small_images and labels) and ``cues``, which maps image id to its (3, M) targets on the
+    score grid; batch and epoch size from ``schedule`` (cores/stages.py)."""
     size, num_classes = cfg.INPUT_SIZE, cfg.CLASS_NUM
+    batch_size = schedule.batch_size
     missing = [e["id"] for e in entries if e["id"] not in cues]
     if missing:
         from cores.cues import CueFileError
@@ -168,12 +168,12 @@ def sec_iter(cfg, entries, cues, out_size, batch_size, start_batch=0, cluster=No
     from cores.workers import worker_count
     data = [("data", (batch_size, 3, size, size))]
     labels = [("cues", (batch_size, num_classes, out_size, out_size))]
-    if not supervised:
+    if "small_images" in objective.inputs:
         data.append(("small_images", (batch_size, out_size, out_size, 3)))
+    if "labels" in objective.inputs:
         labels.insert(0, ("labels", (batch_size, num_classes)))
-    return TrainIter(entries, batch_size, cfg.EPOCH_SIZE, cfg.SEED,
-                     transforms.load_supervised if supervised else transforms.load_sec,
-                     make_job, data, labels,
+    return TrainIter(entries, batch_size, schedule.epoch_size, cfg.SEED,
+                     getattr(transforms, objective.task), make_job, data, labels,
                      worker_count(cfg.DATA_WORKERS), cfg.PREFETCH, cfg.MIRROR, start_batch,
                      _part(cluster))
 
