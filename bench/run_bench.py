@@ -116,7 +116,6 @@ def run_training(stage, backbone, size, batch, steps, warmup):
     from cores import checkpoint, cues, stages
     from cores.config import load_config
     from cores.data.iterators import multilabel_iter, sec_iter
-    from cores.localization import TRAIN_SYMBOLS
     from cores.symbols import networks
     from cores.train import fit, multilabel_loss, named_losses
     kind = TRAINING[stage]
@@ -142,7 +141,7 @@ def run_training(stage, backbone, size, batch, steps, warmup):
         names = networks.loss_names(symbol)
         loss, mean_losses = (lambda o, b: named_losses(o, b, names)), True
     else:
-        symbol = TRAIN_SYMBOLS[kind](cfg)
+        symbol = stages.train_symbol(cfg, kind)
         shapes = {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
         it = multilabel_iter(cfg, entries, batch, iters)
         loss, mean_losses = multilabel_loss, False
@@ -165,7 +164,7 @@ def run_cues(stage, backbone, size, batch, steps, warmup):
     kind = "bg" if stage == "bg_cues" else "fg"
     work = tempfile.mkdtemp(prefix="secbench")
     cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size])
-    symbol = localization.TRAIN_SYMBOLS[kind](cfg)
+    symbol = stages.train_symbol(cfg, kind)
     mod = _module(symbol, {"data": stages.image_shape(cfg, batch),
                            "label": (batch, cfg.CLASS_NUM - 1)}, ["label"], [mx.cpu()])
     arg, aux = mod.get_params()

@@ -8,7 +8,7 @@ import numpy as np
 
 from cores import checkpoint, cues, stages
 from cores.data.dataset import load_index, read_mask
-from cores.localization import TRAIN_SYMBOLS, fg_cues_for
+from cores.localization import fg_cues_for
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
 
 
@@ -18,7 +18,7 @@ def _cue_network_params(cfg, kind):
     if not epoch:
         raise checkpoint.CheckpointError("no %s snapshot under %s" % (kind, prefix))
     batch = stages.Schedule(cfg, kind).batch_size
-    symbol = TRAIN_SYMBOLS[kind](cfg)
+    symbol = stages.train_symbol(cfg, kind)
     shapes = {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
     arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, symbol, shapes)
     return arg, aux, batch

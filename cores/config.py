@@ -246,11 +246,8 @@ def load_config(cfg_file=None, overrides=()):
     return cfg
 
 
-POSITIVE = ("BATCH_SIZE", "BATCH_SIZE_BG", "BATCH_SIZE_FG", "BATCH_SIZE_PRE", "EPOCH_SIZE",
-            "EPOCH_SIZE_BG", "EPOCH_SIZE_FG", "EPOCH_SIZE_PRE", "MAX_ITER", "MAX_ITER_BG",
-            "MAX_ITER_FG", "MAX_ITER_PRE", "LR", "LR_BG", "LR_FG", "LR_PRE", "LR_STEP",
-            "LR_STEP_BG", "LR_STEP_FG", "LR_STEP_PRE", "CRF_SCALE", "CRF_TEST_SCALE",
-            "CRF_MAXITER", "INT8_CALIB_IMAGES", "CAM_INPUT_SCALE",
+# besides every stage's schedule keys (cores/stages.py derives them)
+POSITIVE = ("CRF_SCALE", "CRF_TEST_SCALE", "CRF_MAXITER", "INT8_CALIB_IMAGES", "CAM_INPUT_SCALE",
             "SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE")
 UNIT_INTERVAL = ("Q_FG", "Q_BG", "BG_FRACTION", "FG_THRESHOLD", "LR_FACTOR", "MIN_PROB",
                  "CRF_TEST_MIN_PROB")
@@ -260,7 +257,8 @@ NON_NEGATIVE = ("WARMUP_ITER", "CLIP_GRADIENT", "MOMENTUM", "WD", "DATA_WORKERS"
 
 def _check_ranges(cfg):
     """Values that would fail deep inside MXNet, or silently do nothing, stop here."""
-    for key in POSITIVE:
+    from cores.stages import schedule_keys
+    for key in tuple(schedule_keys()) + POSITIVE:
         if not cfg[key] > 0:
             raise ConfigError("%s=%r must be positive" % (key, cfg[key]))
     for key in UNIT_INTERVAL:

@@ -9,102 +9,17 @@ import numpy as np
 from tqdm import tqdm
 
 from cores import checkpoint, cues, events as event_log, stages
+from cores.classifier import (_batched, _bind, _shapes, _stack, check_classifier,
+                              check_negatives, net_config, train_cue_network)
 from cores.config import save_config
 from cores.data.dataset import load_index, read_mask
-from cores.data.iterators import inference_stream, multilabel_iter
+from cores.data.iterators import inference_stream
 from cores.data.transforms import load_rgb, resize_rgb
 from cores.distributed import Cluster
 from cores.errors import SECError
 from cores.io import check_writable
-from cores.metrics import classification_report
 from cores.symbols import networks
-from cores.train import fit, multilabel_loss
 from cores.visualize import cue_picture, label_tiles
-
-TRAIN_SYMBOLS = {"pretrain": networks.classifier_train_symbol,
-                 "bg": networks.saliency_train_symbol, "fg": networks.cam_train_symbol}
-
-
-def _shapes(cfg, batch):
-    return {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
-
-
-def train_cue_network(cfg, kind, ctx, entries, resume=False, epoch=None, cluster=None,
-                      allow_config_change=False, events=None, overwrite=False):
-    """Train the saliency ('bg') or CAM ('fg') network (or the pretraining classifier);
-    returns the final snapshot's epoch. ``events``: after every epoch, the classification mAP
-    of a fixed sample of training images and (bg, fg) their current cues go there."""
-    schedule = stages.Schedule(cfg, kind)
-    symbol = TRAIN_SYMBOLS[kind](cfg)
-    net = net_config(cfg, kind)
-    start = checkpoint.initial_params(cfg, kind, symbol, _shapes(net, schedule.batch_size),
-                                      resume, epoch, allow_config_change, overwrite,
-                                      cluster is None or cluster.is_root)
-    it = multilabel_iter(net, entries, schedule.batch_size, schedule.epoch_size,
-                         start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
-                         mirror=cfg.MIRROR_CUES)
-    on_epoch = _epoch_report(cfg, kind, ctx, entries, events) if events else None
-    try:
-        fit(cfg, symbol, it, ctx, stages.prefix(cfg, kind), schedule, multilabel_loss, start,
-            cluster=cluster, events=events, on_epoch=on_epoch)
-    finally:
-        it.close()
-    return schedule.final_epoch
-
-
-def _epoch_report(cfg, kind, ctx, entries, events, count=32):
-    """An ``on_epoch`` for fit: the mAP of ``count`` fixed training images and, for the cue
-    networks, a handful of them as image | current cues | ground truth."""
-    scored = event_log.sample_entries(cfg, entries, count)
-    shown = scored[:event_log.SAMPLE_IMAGES]
-    num_classes = cfg.CLASS_NUM
-
-    def on_epoch(epoch, iteration, arg, aux):
-        scores = classifier_scores(cfg, kind, ctx, arg, aux, scored)
-        labels = np.zeros((len(scored), num_classes - 1))
-        for row, entry in enumerate(scored):
-            labels[row, np.asarray(entry["labels"], int) - 1] = 1
-        report = classification_report(np.stack([scores[e["id"]] for e in scored]), labels,
-                                       [str(c) for c in range(1, num_classes)])
-        if report["mAP"] is not None:
-            events.scalar("mAP_of_%d_train_images" % len(scored), report["mAP"], iteration)
-        if kind not in ("bg", "fg"):
-            return
-        extract = bg_cues_for if kind == "bg" else fg_cues_for
-        size = stages.score_size(cfg)
-        cue_set = extract(cfg, ctx, arg, aux, shown, len(shown))
-        for entry in shown:
-            rgb = resize_rgb(load_rgb(entry["image"]), cfg.INPUT_SIZE).astype(np.uint8)
-            gt = cues.grid_mask(read_mask(entry["mask"]), size) if entry.get("mask") else None
-            events.image("train/%s/image_cues_truth" % entry["id"],
-                         label_tiles(rgb, [cues.cue_label_map(cue_set[entry["id"]], size), gt]),
-                         iteration)
-    return on_epoch
-
-
-def _batched(stream, batch_size):
-    chunk = []
-    for item in stream:
-        chunk.append(item)
-        if len(chunk) == batch_size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _stack(chunk, batch_size):
-    """Data of a possibly short last batch, padded by repeating its last image."""
-    data = np.stack([c[1] for c in chunk] + [chunk[-1][1]] * (batch_size - len(chunk)))
-    return mx.io.DataBatch([mx.nd.array(data)])
-
-
-def _bind(symbol, ctx, data_name, shape, arg, aux, need_grad=False):
-    mod = mx.mod.Module(symbol, data_names=[data_name], label_names=None, context=ctx)
-    mod.bind(data_shapes=[(data_name, shape)], for_training=need_grad,
-             inputs_need_grad=need_grad)
-    mod.set_params(arg, aux, allow_missing=False, allow_extra=True)
-    return mod
 
 
 def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
@@ -137,24 +52,6 @@ def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
     return out
 
 
-def net_config(cfg, kind):
-    """The config a stage's network runs with. The cue networks and the pretraining classifier
-    subtract PIXEL_MEAN_CUES (the authors' cue notebooks), SEC and the bound PIXEL_MEAN (their
-    training prototxt and demo). The CAM network ('fg') takes input
-    (INPUT_SIZE - 1) k + 1 for ``CAM_INPUT_SCALE`` k, in training and for cues; its grid is then
-    about k times finer than the score grid, and each score cell takes the nearest CAM cell on
-    the corner grid (method §3). k = 1 is the authors' (SEC's input); a larger k gives small
-    objects more CAM cells, but only with a backbone that recognises them at that scale
-    (docs/method.md, section 7)."""
-    changes = {}
-    if kind in ("bg", "fg", "pretrain") and cfg.PIXEL_MEAN_CUES != cfg.PIXEL_MEAN:
-        changes["PIXEL_MEAN"] = cfg.PIXEL_MEAN_CUES
-    k = cfg.CAM_INPUT_SCALE
-    if kind == "fg" and k != 1:
-        changes["INPUT_SIZE"] = int(round((cfg.INPUT_SIZE - 1) * k)) + 1
-    return type(cfg)(cfg, **changes) if changes else cfg
-
-
 def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None, symbol=None):
     """{id: (3, M)} foreground cues: CAM_c > FG_THRESHOLD max CAM_c per labelled class, read
     on the CAM network's own grid (``net_config``), sampled where the score cells sit.
@@ -183,77 +80,22 @@ def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None, symbol=Non
     return out
 
 
-class LearningError(SECError):
-    """A cue network that cannot or did not learn to recognise the classes."""
+def cue_pictures(cfg, kind, ctx, entries, events):
+    """A ``pictures`` for train_cue_network: a fixed handful of training images as image |
+    current cues | ground truth, in the event log."""
+    shown = event_log.sample_entries(cfg, entries, 32)[:event_log.SAMPLE_IMAGES]
+    extract = bg_cues_for if kind == "bg" else fg_cues_for
+    size = stages.score_size(cfg)
 
-
-def check_negatives(entries, classes):
-    """Stop before training when a class is in every training image: a classifier then learns
-    a constant and its cues cover everything (a one-class data set needs background-only
-    images)."""
-    counts = np.zeros(len(classes), int)
-    for entry in entries:
-        counts[np.asarray(entry["labels"], int)] += 1
-    always = [classes[c] for c in range(1, len(classes)) if counts[c] == len(entries)]
-    if always:
-        raise LearningError(
-            "class %s is in every one of the %d training images: a classifier cannot tell it "
-            "from the background, so its cues would cover whole images. Add images without "
-            "it (background-only images: in custom mode list them with an empty label, e.g. "
-            "'img.jpg,')" % (", ".join(always), len(entries)))
-    never = [classes[c] for c in range(1, len(classes)) if counts[c] == 0]
-    if never:
-        logging.warning("WARNING: no training image is labelled %s; no cues can be found for "
-                        "it", ", ".join(never))
-
-
-def check_classifier(cfg, name, scores, entries, classes, report_path=None, events=None,
-                     step=0):
-    """Classification AP of a trained cue network on train_aug (its own training images):
-    logged, written to ``report_path`` and ``events`` (at ``step``), and an error when the mAP
-    is below MIN_CLASSIFIER_MAP (its cues would be noise). Returns the report."""
-    scored = [e for e in entries if e["id"] in scores]
-    labels = np.zeros((len(scored), len(classes) - 1))
-    for row, entry in enumerate(scored):
-        labels[row, np.asarray(entry["labels"], int) - 1] = 1
-    report = classification_report(np.stack([scores[e["id"]] for e in scored]), labels,
-                                   classes[1:])
-    logging.info("%s network, classification AP on %d train_aug images: %s; mAP %s", name,
-                 report["images"], ", ".join("%s %s" % (k, "%.3f" % v if v is not None else "-")
-                                             for k, v in report["AP"].items()),
-                 "%.3f" % report["mAP"] if report["mAP"] is not None else "-")
-    if report_path:
-        cues.save_report(report_path, report)
-    if events and report["mAP"] is not None:
-        events.scalar("mAP_of_all_train_images", report["mAP"], step)
-    weak = [k for k, v in report["AP"].items() if v is not None and v < cfg.MIN_CLASSIFIER_MAP]
-    if report["mAP"] is not None and report["mAP"] < cfg.MIN_CLASSIFIER_MAP:
-        raise LearningError(
-            "the %s network did not learn to recognise the classes: classification mAP %.3f on "
-            "its training images is below MIN_CLASSIFIER_MAP=%.2f, so cues from it would be noise. "
-            "Train longer or with a higher learning rate, check the pretrained weights, or "
-            "--set MIN_CLASSIFIER_MAP=0 to write them anyway"
-            % (name, report["mAP"], cfg.MIN_CLASSIFIER_MAP))
-    if weak:
-        logging.warning("WARNING: the %s network barely recognises %s (AP < %.2f): expect poor "
-                        "cues for them", name, ", ".join(weak), cfg.MIN_CLASSIFIER_MAP)
-    return report
-
-
-def classifier_scores(cfg, kind, ctx, arg, aux, entries):
-    """{id: (C-1,)} class scores of a trained multi-label network (the input of its loss)."""
-    logits = TRAIN_SYMBOLS[kind](cfg).get_children()[0]
-    batch = stages.Schedule(cfg, kind).batch_size
-    net = net_config(cfg, kind)
-    mod = _bind(logits, ctx, "data", stages.image_shape(net, batch), arg, aux)
-    out = {}
-    stream = inference_stream(net, [dict(e, mask=None) for e in entries])
-    for chunk in _batched(stream, batch):
-        mod.forward(_stack(chunk, batch), is_train=False)
-        values = mod.get_outputs()[0].asnumpy()
-        for k, (entry, _, _, _) in enumerate(chunk):
-            out[entry["id"]] = values[k]
-    return out
+    def pictures(iteration, arg, aux):
+        cue_set = extract(cfg, ctx, arg, aux, shown, len(shown))
+        for entry in shown:
+            rgb = resize_rgb(load_rgb(entry["image"]), cfg.INPUT_SIZE).astype(np.uint8)
+            gt = cues.grid_mask(read_mask(entry["mask"]), size) if entry.get("mask") else None
+            events.image("train/%s/image_cues_truth" % entry["id"],
+                         label_tiles(rgb, [cues.cue_label_map(cue_set[entry["id"]], size), gt]),
+                         iteration)
+    return pictures
 
 
 def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0, int8_agreement=None):
@@ -300,7 +142,9 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
     try:
         if not skip_train:
             last = train_cue_network(cfg, kind, ctx, train, resume, epoch, cluster,
-                                     allow_config_change, events, overwrite)
+                                     allow_config_change, events, overwrite,
+                                     cue_pictures(cfg, kind, ctx, train, events)
+                                     if events else None)
         else:
             last = epoch or checkpoint.latest_epoch(prefix)
             if not last:
@@ -309,7 +153,7 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
             if os.path.isfile(checkpoint.snapshot_path(prefix, last)):
                 checkpoint.check_snapshot_config(prefix, last, cfg, kind, "writing cues with")
         batch = stages.Schedule(cfg, kind).batch_size
-        arg, aux, _ = checkpoint.load_snapshot(prefix, last, TRAIN_SYMBOLS[kind](cfg),
+        arg, aux, _ = checkpoint.load_snapshot(prefix, last, stages.train_symbol(cfg, kind),
                                                _shapes(net_config(cfg, kind), batch))
         logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(prefix, last))
         mine = cluster.my_share(train)

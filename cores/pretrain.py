@@ -12,8 +12,8 @@ from cores.data.iterators import inference_stream
 from cores.io import check_writable
 from cores.symbols import networks
 from cores.symbols.layers import BN_EPS
-from cores.localization import (check_classifier, check_negatives, classifier_scores,
-                                net_config, train_cue_network)
+from cores.classifier import (check_classifier, check_negatives, classifier_scores,
+                              net_config, train_cue_network)
 
 
 def fold_batchnorm(arg, aux, eps=BN_EPS):

@@ -9,32 +9,44 @@ Snapshots: SNAPSHOT_PATH/<name>_<BASE_NET>-NNNN.params (+ .optimizer.params, -hi
 import math
 import os
 
-import mxnet as mx
+# the schedule keys of a stage: each of these plus the stage's suffix (LR_BG, MAX_ITER_FG, ...)
+SCHEDULE_KEYS = {"lr": "LR", "step": "LR_STEP", "max_iter": "MAX_ITER", "epoch": "EPOCH_SIZE",
+                 "batch": "BATCH_SIZE"}
 
-# stage -> snapshot name and the config keys of its schedule; resume_keys: keys besides the
-# schedule's that a resumed run must not change (cores/checkpoint.py)
+
+def _stage(name, suffix, resume_keys, **more):
+    """A stage table entry: its snapshot name, the schedule keys derived from ``suffix``, the
+    keys besides them that a resumed run must not change (cores/checkpoint.py), and its
+    network (classifier stages: a builder of cores/symbols/networks.py) or objective
+    (segmentation stages: cores/objectives.py)."""
+    entry = {k: key + suffix for k, key in SCHEDULE_KEYS.items()}
+    entry.update(name=name, resume_keys=resume_keys, **more)
+    return entry
+
+
+CRF_KEYS = ("CRF_SCALE", "CRF_POS_XY_STD", "CRF_POS_W", "CRF_BI_XY_STD", "CRF_BI_RGB_STD",
+            "CRF_BI_W", "CRF_MAXITER")
 STAGES = {
-    "pretrain": dict(name="pretrain", lr="LR_PRE", step="LR_STEP_PRE", max_iter="MAX_ITER_PRE",
-                     epoch="EPOCH_SIZE_PRE", batch="BATCH_SIZE_PRE",
-                     resume_keys=("MIRROR_CUES", "PRETRAIN_BN", "PIXEL_MEAN_CUES")),
-    "bg": dict(name="saliency", lr="LR_BG", step="LR_STEP_BG", max_iter="MAX_ITER_BG",
-               epoch="EPOCH_SIZE_BG", batch="BATCH_SIZE_BG",
-               resume_keys=("MIRROR_CUES", "SALIENCY_DROPOUT", "PIXEL_MEAN_CUES")),
-    "fg": dict(name="cam", lr="LR_FG", step="LR_STEP_FG", max_iter="MAX_ITER_FG",
-               epoch="EPOCH_SIZE_FG", batch="BATCH_SIZE_FG",
-               resume_keys=("MIRROR_CUES", "CAM_INPUT_SCALE", "PIXEL_MEAN_CUES")),
-    "sec": dict(name="sec", objective="sec", lr="LR", step="LR_STEP", max_iter="MAX_ITER", epoch="EPOCH_SIZE",
-                batch="BATCH_SIZE",
-                resume_keys=("MIRROR", "Q_FG", "Q_BG", "MIN_PROB", "CRF_SCALE", "CRF_POS_XY_STD",
-                             "CRF_POS_W", "CRF_BI_XY_STD", "CRF_BI_RGB_STD", "CRF_BI_W",
-                             "CRF_MAXITER")),
+    "pretrain": _stage("pretrain", "_PRE", ("MIRROR_CUES", "PRETRAIN_BN", "PIXEL_MEAN_CUES"),
+                       network="classifier_train_symbol"),
+    "bg": _stage("saliency", "_BG", ("MIRROR_CUES", "SALIENCY_DROPOUT", "PIXEL_MEAN_CUES"),
+                 network="saliency_train_symbol"),
+    "fg": _stage("cam", "_FG", ("MIRROR_CUES", "CAM_INPUT_SCALE", "PIXEL_MEAN_CUES"),
+                 network="cam_train_symbol"),
+    "sec": _stage("sec", "", ("MIRROR", "Q_FG", "Q_BG", "MIN_PROB") + CRF_KEYS,
+                  objective="sec"),
     # the bound: SEC's schedule, its lr scaled by SUPERVISED_LR_SCALE and its iterations and
     # step by SUPERVISED_ITER_SCALE (a schedule that fits the data: docs/method.md, section 7)
-    "supervised": dict(name="supervised", objective="supervised", lr="LR", step="LR_STEP", max_iter="MAX_ITER",
-                       epoch="EPOCH_SIZE", batch="BATCH_SIZE", scale="SUPERVISED_ITER_SCALE",
-                       lr_scale="SUPERVISED_LR_SCALE",
-                       resume_keys=("MIRROR", "SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE")),
+    "supervised": _stage("supervised", "", ("MIRROR", "SUPERVISED_ITER_SCALE",
+                                            "SUPERVISED_LR_SCALE"),
+                         objective="supervised", scale="SUPERVISED_ITER_SCALE",
+                         lr_scale="SUPERVISED_LR_SCALE"),
 }
+
+
+def schedule_keys():
+    """Every stage's schedule keys (all must be positive)."""
+    return sorted({entry[k] for entry in STAGES.values() for k in SCHEDULE_KEYS})
 
 
 class Schedule:
@@ -54,6 +66,13 @@ class Schedule:
     @property
     def final_epoch(self):
         return math.ceil(self.max_iter / self.epoch_size)
+
+
+def train_symbol(cfg, kind):
+    """The training network of a classifier stage (pretrain, bg, fg): the stage table names
+    its builder in cores/symbols/networks.py (segmentation stages: cores/objectives.py)."""
+    from cores.symbols import networks
+    return getattr(networks, STAGES[kind]["network"])(cfg)
 
 
 def weights_path(cfg, net=None):
@@ -144,6 +163,7 @@ def output_dir(cfg, epoch, flip=False, use_crf=False, kind="sec", int8=False):
 
 def score_size(cfg):
     """Side of the SEC network's score map for INPUT_SIZE (41 for 321): the cue grid."""
+    import mxnet as mx
     from cores.symbols import networks
     sym = networks.sec_scores(cfg, mx.sym.Variable("data"))
     return sym.infer_shape(data=(1, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE))[1][0][2]

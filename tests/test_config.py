@@ -25,7 +25,7 @@ def test_each_network_takes_the_authors_mean_for_it():
     """SEC (train.prototxt, its CRF layer, deploy/demo.py) and the bound subtract 104/117/123
     (BGR); only the authors' cue notebooks use 104.008/116.669/122.675, so the CAM and saliency
     networks (and the pretraining classifier that stands in for their ImageNet start) do."""
-    from cores.localization import net_config
+    from cores.classifier import net_config
     cfg = load_config()
     assert cfg.PIXEL_MEAN == [104.0, 117.0, 123.0]
     assert cfg.PIXEL_MEAN_CUES == [104.008, 116.669, 122.675]

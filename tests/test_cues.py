@@ -218,18 +218,18 @@ def test_cam_cues_at_a_finer_input_meet_the_score_grid(toy_tree, toy_index, tmp_
     """CAM_INPUT_SCALE k runs the CAM network at input (S-1) k + 1; for a whole k its every
     k-th cell is a score cell, and the cues are the rule on that CAM sampled there. Training
     takes the same input; k = 1 leaves the config as it is."""
-    from cores import localization, stages
+    from cores import classifier, localization, stages
     from cores.data.dataset import load_index
     from cores.data.transforms import load_rgb, resize_rgb, to_net_input
     from tests.conftest import toy_config
     cfg = toy_config(toy_tree[0], str(tmp_path), INPUT_SIZE=81, CAM_INPUT_SCALE=2,
                      RANDOM_INIT=True, DATASET_PATH=toy_index[0].DATASET_PATH)
-    fine = localization.net_config(cfg, "fg")
+    fine = classifier.net_config(cfg, "fg")
     assert fine.INPUT_SIZE == 161 and fine.CAM_INPUT_SCALE == 2
-    bg = localization.net_config(cfg, "bg")
+    bg = classifier.net_config(cfg, "bg")
     assert bg.INPUT_SIZE == 81 and bg.PIXEL_MEAN == cfg.PIXEL_MEAN_CUES
-    assert localization.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1), "fg").INPUT_SIZE == 81
-    assert localization.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1.5), "fg").INPUT_SIZE == 121
+    assert classifier.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1), "fg").INPUT_SIZE == 81
+    assert classifier.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1.5), "fg").INPUT_SIZE == 121
     grid = stages.score_size(cfg)
     cam = networks.cam_symbol(fine)
     cam_side = cam.infer_shape(data=(1, 3, 161, 161))[1][0][-1]

@@ -13,7 +13,8 @@ import yaml
 
 from cores import checkpoint, cues, stages
 from cores.launcher import launch_local
-from cores.localization import run_cue_stage, train_cue_network
+from cores.classifier import train_cue_network
+from cores.localization import run_cue_stage
 from cores.sec import train_sec
 from tests.conftest import REPO, toy_config
 from tests.conftest import gt_cue_file as _gt_cues

@@ -36,15 +36,15 @@ def test_a_failed_cue_stage_leaves_the_cue_config_alone(toy_index, monkeypatch, 
     """<kind>_cues_config.json describes the cue file beside it, so it is written
     with the cues, not before training."""
     import mxnet as mx
-    from cores import localization
+    from cores import classifier, localization
     cfg = type(toy_index[0])(toy_index[0], CACHE_PATH=str(tmp_path))
     config = tmp_path / "fg_cues_config.json"
     config.write_text('{"made": "with the cues beside it"}')
 
     def crash(*args, **kwargs):
-        raise localization.LearningError("training failed")
+        raise classifier.LearningError("training failed")
     monkeypatch.setattr(localization, "train_cue_network", crash)
-    with pytest.raises(localization.LearningError):
+    with pytest.raises(classifier.LearningError):
         localization.run_cue_stage(cfg, "fg", [mx.cpu()])
     assert config.read_text() == '{"made": "with the cues beside it"}'
 

@@ -6,7 +6,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from cores import localization, stages
+from cores import classifier, stages
 from cores.config import load_config
 from cores.metrics import average_precision, classification_report
 from cores.pretrain import balance_scales, fold_batchnorm
@@ -68,9 +68,9 @@ def _entries(labels):
 
 def test_a_class_in_every_image_stops_before_training():
     classes = ["background", "cat"]
-    with pytest.raises(localization.LearningError, match="cat is in every one of the 3"):
-        localization.check_negatives(_entries([[1], [1], [1]]), classes)
-    localization.check_negatives(_entries([[1], [], [1]]), classes)     # a background image
+    with pytest.raises(classifier.LearningError, match="cat is in every one of the 3"):
+        classifier.check_negatives(_entries([[1], [1], [1]]), classes)
+    classifier.check_negatives(_entries([[1], [], [1]]), classes)     # a background image
 
 
 def test_a_classifier_that_learned_nothing_stops(tmp_path):
@@ -78,14 +78,14 @@ def test_a_classifier_that_learned_nothing_stops(tmp_path):
     classes = ["background", "cat", "dog"]
     entries = _entries([[1], [2], [1, 2], []])
     good = {"i0": [3, -1], "i1": [-2, 2], "i2": [1, 1], "i3": [-3, -3]}
-    report = localization.check_classifier(cfg, "CAM", good, entries, classes,
+    report = classifier.check_classifier(cfg, "CAM", good, entries, classes,
                                            str(tmp_path / "r.json"))
     assert report["mAP"] == 1.0 and (tmp_path / "r.json").is_file()
     constant = {k: [0.5, 0.5] for k in good}        # ties: ranked in image order
     bad = {"i0": [-1, 2], "i1": [2, -1], "i2": [-2, -2], "i3": [3, 3]}
-    with pytest.raises(localization.LearningError, match="mAP 0.4"):
-        localization.check_classifier(cfg, "CAM", bad, entries, classes)
-    assert localization.check_classifier(cfg, "CAM", constant, entries, classes)["mAP"] > 0.6
+    with pytest.raises(classifier.LearningError, match="mAP 0.4"):
+        classifier.check_classifier(cfg, "CAM", bad, entries, classes)
+    assert classifier.check_classifier(cfg, "CAM", constant, entries, classes)["mAP"] > 0.6
 
 
 def test_supervised_bound_trains_on_the_masks_and_evaluates(toy_tree, toy_index, tmp_path):
