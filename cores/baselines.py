@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from cores import checkpoint, cues, stages
+from cores.grid import grid_to_image
 from cores.data.dataset import load_index, read_mask
 from cores.localization import fg_cues_for
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
@@ -45,7 +46,7 @@ def baselines(cfg, ctx):
             merged = cues.merge_cues(cues.sparse_to_masks(fg[e["id"]], size),
                                      np.zeros((size, size), bool))
             label[merged[1], merged[2]] = merged[0]
-        pred = cues.grid_to_image(label, gt.shape[0], gt.shape[1])
+        pred = grid_to_image(label, gt.shape[0], gt.shape[1])
         conf_cue += confusion_matrix(pred, gt, n)
     out = {}
     for name, conf in (("all_background", conf_bg), ("cues", conf_cue)):

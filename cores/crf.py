@@ -3,8 +3,11 @@
 ``dense_crf`` is public API. This module imports no MXNet, so CRF worker processes start fast;
 the MXNet operator that applies it to a batch lives in ``cores.symbols.crf_op``.
 """
+import cv2
 import numpy as np
 import pydensecrf.densecrf as dcrf
+
+from cores.grid import zoom_linear
 
 
 def train_params(cfg):
@@ -83,3 +86,26 @@ def batch_crf(images, unaries, params, pool=None):
     futures = [pool.submit(_crf_chunk, chunk) for chunk in chunks[1:]]
     first = _crf_chunk(chunks[0])
     return np.concatenate([first] + [f.result() for f in futures])
+
+
+def test_time_crf(rgb, probs, params):
+    """Spec 5, test time: CRF at full resolution with unary log(max(p, floor)), on the image
+    in RGB order as the authors' demo (CRF_TEST_CHANNEL_ORDER: BGR for this project's former
+    choice). Images whose long side exceeds CRF_TEST_MAX_SIDE run the CRF on a copy scaled
+    down to it (spatial deviations scaled alike) and the marginals are scaled back: memory
+    stays bounded (a 4000x3000 image would need ~4 GB at 5 classes)."""
+    height, width = rgb.shape[:2]
+    cap = params.get("max_side") or 0
+    factor = 1.0
+    if cap and max(height, width) > cap:
+        factor = cap / max(height, width)
+        small = (max(1, round(height * factor)), max(1, round(width * factor)))
+        rgb = cv2.resize(rgb, (small[1], small[0]), interpolation=cv2.INTER_AREA)
+        probs = zoom_linear(probs, *small)
+    unary = np.log(np.maximum(probs, params["min_prob"]))
+    image = rgb[:, :, ::-1] if params["channel_order"] == "BGR" else rgb
+    pairwise = {k: v for k, v in params.items()
+                if k not in ("min_prob", "channel_order", "max_side")}
+    pairwise["scale_factor"] = params["scale_factor"] / factor
+    q = dense_crf(np.ascontiguousarray(image), unary, **pairwise)
+    return q if factor == 1.0 else zoom_linear(q, height, width)

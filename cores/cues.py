@@ -11,6 +11,7 @@ import numpy as np
 import scipy.ndimage as ndi
 
 from cores.errors import SECError
+from cores.grid import grid_mask
 from cores.io import atomic_path, atomic_save_npz
 
 
@@ -177,29 +178,6 @@ def mask_cues(mask, size):
 
 
 # ---------------------------------------------------------------- report
-def corner_nearest(n_in, n_out):
-    """Index of the nearest of n_in samples for each of n_out samples when both grids align
-    their first and last points (``scipy.ndimage.zoom(order=0)``): the score grid's cell i
-    sits at image pixel i (H - 1) / (size - 1), the grid evaluation upsamples on (method §6)."""
-    if n_out == 1 or n_in == 1:
-        return np.zeros(n_out, np.intp)
-    return np.floor(np.arange(n_out) * ((n_in - 1) / (n_out - 1)) + 0.5).astype(np.intp)
-
-
-def grid_mask(mask, size):
-    """A ground-truth mask on the size x size score grid: the pixel at each cell's centre.
-    (OpenCV's nearest resize takes pixel floor(i H / size) instead, a cell off at the far
-    border: the supervised bound learned shifted masks.)"""
-    return mask[np.ix_(corner_nearest(mask.shape[0], size), corner_nearest(mask.shape[1], size))]
-
-
-def grid_to_image(labels, height, width):
-    """A label map on the score grid -> height x width, each pixel taking its nearest cell on
-    the corner-aligned grid (the inverse of ``grid_mask``)."""
-    return labels[np.ix_(corner_nearest(labels.shape[0], height),
-                         corner_nearest(labels.shape[1], width))]
-
-
 def cue_report(cues, size, entries, class_names, read_mask):
     """Per class: precision of the cues against the masks (void ignored) and the fraction of
     each class's object pixels they cover; the same for background. Sums over the images with

@@ -11,7 +11,6 @@ import logging
 import os
 import time
 
-import cv2
 import mxnet as mx
 import numpy as np
 from tqdm import tqdm
@@ -21,7 +20,7 @@ from cores.workers import worker_count
 from cores.data.dataset import IMAGE_EXTENSIONS, DatasetError, load_index
 from cores.data.iterators import inference_stream
 from cores.data.palette import save_palette_png
-from cores.data.transforms import corner_weights, zoom_linear
+from cores.grid import label_map, upsample
 from cores.io import atomic_path, atomic_save_npz, check_writable
 from cores.metrics import (confusion_matrix, error_kinds, format_error_kinds,
                            format_iou_table, iou_scores)
@@ -31,88 +30,13 @@ from cores.stages import metrics_path, output_dir
 from cores.workers import shared_pool
 
 
-def upsample(probs, height, width, corners=True):
-    """(C, h, w) -> (C, H, W) bilinear: on the corner-aligned grid of the authors'
-    ``scipy.ndimage.zoom(order=1)`` (method §6), or OpenCV's half-pixel grid (``corners`` False,
-    TEST_INTERPOLATION: half_pixel)."""
-    if corners:
-        return zoom_linear(probs, height, width)
-    up = cv2.resize(np.ascontiguousarray(probs.transpose(1, 2, 0)), (width, height),
-                    interpolation=cv2.INTER_LINEAR)
-    if up.ndim == 2:
-        up = up[:, :, None]
-    return up.transpose(2, 0, 1)
-
-
-def test_time_crf(rgb, probs, params):
-    """Spec 5, test time: CRF at full resolution with unary log(max(p, floor)), on the image
-    in RGB order as the authors' demo (CRF_TEST_CHANNEL_ORDER: BGR for this project's former
-    choice). Images whose long side exceeds CRF_TEST_MAX_SIDE run the CRF on a copy scaled
-    down to it (spatial deviations scaled alike) and the marginals are scaled back: memory
-    stays bounded (a 4000x3000 image would need ~4 GB at 5 classes)."""
-    height, width = rgb.shape[:2]
-    cap = params.get("max_side") or 0
-    factor = 1.0
-    if cap and max(height, width) > cap:
-        factor = cap / max(height, width)
-        small = (max(1, round(height * factor)), max(1, round(width * factor)))
-        rgb = cv2.resize(rgb, (small[1], small[0]), interpolation=cv2.INTER_AREA)
-        probs = zoom_linear(probs, *small)
-    unary = np.log(np.maximum(probs, params["min_prob"]))
-    image = rgb[:, :, ::-1] if params["channel_order"] == "BGR" else rgb
-    pairwise = {k: v for k, v in params.items()
-                if k not in ("min_prob", "channel_order", "max_side")}
-    pairwise["scale_factor"] = params["scale_factor"] / factor
-    q = crf.dense_crf(np.ascontiguousarray(image), unary, **pairwise)
-    return q if factor == 1.0 else zoom_linear(q, height, width)
-
-
-def _corners_of_blocks(a):
-    """(4, h-1, w-1): the four cells at the corners of each block between cells."""
-    return np.stack([a[:-1, :-1], a[1:, :-1], a[:-1, 1:], a[1:, 1:]])
-
-
-def label_map(probs, height, width, corners=True, margin=1e-5):
-    """argmax over classes of the probabilities upsampled to height x width, the masks of
-    upsampling every class (``upsample``) at a fraction of its cost (method §6). On the corner
-    grid every pixel is a convex combination of the four cells around it with the same weights
-    for every class: where one class leads every other by ``margin`` at all four cells it
-    leads inside too (margin >> float32 rounding), so only pixels of the other blocks are
-    interpolated, and only for classes that can win there (a class below 1/C of the smallest
-    total at every cell cannot: the winner holds at least 1/C of its pixel)."""
-    num, h, w = probs.shape
-    if not corners or h < 2 or w < 2:
-        return upsample(probs, height, width, corners).argmax(axis=0).astype(np.uint8)
-    probs = np.asarray(probs, np.float32)
-    keep = np.arange(num)
-    if num > 2:
-        floor = probs.reshape(num, -1).sum(axis=0).min() / num * (1 - 1e-4)
-        keep = np.flatnonzero(probs.reshape(num, -1).max(axis=1) >= floor)
-    probs = probs[keep]
-    order = np.sort(probs, axis=0)
-    top = probs.argmax(axis=0)
-    lead = order[-1] - order[-2] if len(keep) > 1 else np.full((h, w), np.inf, np.float32)
-    tops, leads = _corners_of_blocks(top), _corners_of_blocks(lead)
-    decided = (tops == tops[0]).all(axis=0) & (leads >= margin).all(axis=0)
-    ylo, yhi, wy = corner_weights(h, height)
-    xlo, xhi, wx = corner_weights(w, width)
-    by, bx = np.minimum(ylo, h - 2), np.minimum(xlo, w - 2)     # last row/column: closed block
-    label = keep.astype(np.uint8)[tops[0]][by][:, bx]
-    ys, xs = np.nonzero(~decided[by][:, bx])
-    if len(ys):
-        rows = probs[:, ylo] * (1 - wy)[None, :, None] + probs[:, yhi] * wy[None, :, None]
-        values = rows[:, ys, xlo[xs]] * (1 - wx[xs]) + rows[:, ys, xhi[xs]] * wx[xs]
-        label[ys, xs] = keep.astype(np.uint8)[values.argmax(axis=0)]
-    return label
-
-
 def postprocess(job):
     """Upsample, [CRF], argmax, confusion, write outputs (in a worker, or in this process
     between the network's passes). Returns (id, confusion or None)."""
     image_id, probs, rgb, mask, num_classes, crf_params, outputs, corners = job
     height, width = rgb.shape[:2]
     if crf_params is not None:
-        probs = test_time_crf(rgb, upsample(probs, height, width, corners), crf_params)
+        probs = crf.test_time_crf(rgb, upsample(probs, height, width, corners), crf_params)
         pred = probs.argmax(axis=0).astype(np.uint8)
     else:
         pred = label_map(probs, height, width, corners)

@@ -9,6 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cores import checkpoint, cues, events as event_log, stages
+from cores.grid import corner_nearest, grid_mask
 from cores.classifier import (_batched, _bind, _shapes, _stack, check_classifier,
                               check_negatives, net_config, train_cue_network)
 from cores.config import save_config
@@ -69,8 +70,8 @@ def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None, symbol=Non
                       desc="foreground cues"):
         mod.forward(_stack(chunk, batch_size), is_train=False)
         cams = mod.get_outputs()[0].asnumpy()
-        rows = cues.corner_nearest(cams.shape[2], grid)
-        cols = cues.corner_nearest(cams.shape[3], grid)
+        rows = corner_nearest(cams.shape[2], grid)
+        cols = corner_nearest(cams.shape[3], grid)
         for k, (entry, _, _, _) in enumerate(chunk):
             if scores is not None:
                 scores[entry["id"]] = cams[k].mean(axis=(1, 2))
@@ -91,7 +92,7 @@ def cue_pictures(cfg, kind, ctx, entries, events):
         cue_set = extract(cfg, ctx, arg, aux, shown, len(shown))
         for entry in shown:
             rgb = resize_rgb(load_rgb(entry["image"]), cfg.INPUT_SIZE).astype(np.uint8)
-            gt = cues.grid_mask(read_mask(entry["mask"]), size) if entry.get("mask") else None
+            gt = grid_mask(read_mask(entry["mask"]), size) if entry.get("mask") else None
             events.image("train/%s/image_cues_truth" % entry["id"],
                          label_tiles(rgb, [cues.cue_label_map(cue_set[entry["id"]], size), gt]),
                          iteration)
@@ -111,7 +112,7 @@ def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0, int8_agreemen
     cues.save_report(stages.cue_report_path(cfg, kind), report)
     logging.info("%s cue report\n%s", kind, cues.format_report(report))
     for entry in entries[:vis]:
-        gt = cues.grid_mask(read_mask(entry["mask"]), size) if entry.get("mask") else None
+        gt = grid_mask(read_mask(entry["mask"]), size) if entry.get("mask") else None
         rgb = resize_rgb(load_rgb(entry["image"]), cfg.INPUT_SIZE).astype(np.uint8)
         cue_picture(os.path.join(cfg.CACHE_PATH, "vis_%s" % kind, entry["id"] + ".png"), rgb,
                     cues.cue_label_map(cue_set[entry["id"]], size), gt)

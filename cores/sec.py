@@ -5,6 +5,7 @@ import logging
 import numpy as np
 
 from cores import checkpoint, cues, events as event_log, stages
+from cores.grid import grid_mask
 from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import sec_iter
 from cores.io import check_writable
@@ -98,7 +99,7 @@ def epoch_pictures(cfg, events, entries, cue_set, size):
     current prediction | ground truth, at score resolution, in the event log."""
     from cores.visualize import label_tiles
     sample = _Sample(cfg, entries, event_log.SAMPLE_IMAGES)
-    gts = [cues.grid_mask(read_mask(e["mask"]), size) if e.get("mask") else None
+    gts = [grid_mask(read_mask(e["mask"]), size) if e.get("mask") else None
            for e in sample.entries]
 
     def on_epoch(epoch, iteration, arg, aux):

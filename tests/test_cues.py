@@ -4,7 +4,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from cores import cues
+from cores import cues, grid
 from cores.config import load_config
 from cores.symbols import networks
 
@@ -134,15 +134,15 @@ def test_masks_meet_the_score_grid_at_the_cell_centres(height, width, size):
     import scipy.ndimage as ndi
     mask = np.random.RandomState(size).randint(0, 5, (height, width)).astype(np.uint8)
     mask[-1, :], mask[:, -1] = 7, 9
-    grid = cues.grid_mask(mask, size)
-    assert grid.shape == (size, size)
-    assert (grid[-1, :-1] == 7).all() and (grid[:, -1] == 9).all()
-    np.testing.assert_array_equal(grid, ndi.zoom(mask, (size / height, size / width), order=0))
-    back = cues.grid_to_image(grid, height, width)
+    cells = grid.grid_mask(mask, size)
+    assert cells.shape == (size, size)
+    assert (cells[-1, :-1] == 7).all() and (cells[:, -1] == 9).all()
+    np.testing.assert_array_equal(cells, ndi.zoom(mask, (size / height, size / width), order=0))
+    back = grid.grid_to_image(cells, height, width)
     assert back.shape == (height, width)
     rows = np.floor(np.arange(height) * (size - 1) / (height - 1) + 0.5).astype(int)
     cols = np.floor(np.arange(width) * (size - 1) / (width - 1) + 0.5).astype(int)
-    np.testing.assert_array_equal(back, grid[rows][:, cols])
+    np.testing.assert_array_equal(back, cells[rows][:, cols])
 
 
 def test_saliency_gradient_is_masked_at_the_pre_activation():
@@ -230,11 +230,11 @@ def test_cam_cues_at_a_finer_input_meet_the_score_grid(toy_tree, toy_index, tmp_
     assert bg.INPUT_SIZE == 81 and bg.PIXEL_MEAN == cfg.PIXEL_MEAN_CUES
     assert classifier.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1), "fg").INPUT_SIZE == 81
     assert classifier.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1.5), "fg").INPUT_SIZE == 121
-    grid = stages.score_size(cfg)
+    side = stages.score_size(cfg)
     cam = networks.cam_symbol(fine)
     cam_side = cam.infer_shape(data=(1, 3, 161, 161))[1][0][-1]
-    assert (grid, cam_side) == (11, 21)
-    assert list(cues.corner_nearest(cam_side, grid)) == list(range(0, 21, 2))
+    assert (side, cam_side) == (11, 21)
+    assert list(grid.corner_nearest(cam_side, side)) == list(range(0, 21, 2))
     _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     entries = [e for e in train if e["labels"]][:3]
     arg_shapes, _, aux_shapes = cam.infer_shape(data=(1, 3, 161, 161))

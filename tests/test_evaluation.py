@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from cores import crf, evaluation, stages
+from cores import grid as score_grid
 from cores.data.iterators import inference_stream
 from cores.data.palette import voc_palette
 from cores.inference import bind_inference, load_inference_params
@@ -65,7 +66,7 @@ def test_crf_masks_equal_dense_crf_per_image(snapshot, toy_index, tmp_path):
     mod = bind_inference(cfg, [mx.cpu()], symbol, arg, aux, 1)
     palette = voc_palette().ravel().tolist()
     for entry, data, rgb, _ in inference_stream(cfg, val, workers=1, corners=True):
-        probs = evaluation.upsample(evaluation.predict_probs(mod, data, False), *rgb.shape[:2])
+        probs = score_grid.upsample(evaluation.predict_probs(mod, data, False), *rgb.shape[:2])
         q = crf.dense_crf(rgb,                 # the authors' test time: RGB (method §5)
                           np.log(np.maximum(probs, 1e-5)), scale_factor=1.0, pos_xy_std=3,
                           pos_w=3, bi_xy_std=80, bi_rgb_std=13, bi_w=10, maxiter=10)
@@ -90,7 +91,7 @@ def test_plain_and_flip_masks_equal_the_reference_pipeline(snapshot, toy_index, 
     mod = bind_inference(cfg, [mx.cpu()], symbol, arg, aux, 2 if flip else 1)
     ref_conf = np.zeros_like(conf)
     for entry, data, rgb, mask in inference_stream(cfg, val, workers=1, corners=True):
-        pred = evaluation.upsample(evaluation.predict_probs(mod, data, flip),
+        pred = score_grid.upsample(evaluation.predict_probs(mod, data, flip),
                                    *rgb.shape[:2]).argmax(axis=0)
         with Image.open(os.path.join(str(tmp_path), entry["id"] + ".png")) as im:
             np.testing.assert_array_equal(np.array(im), pred)
@@ -105,9 +106,9 @@ def test_label_map_equals_the_argmax_of_every_class_upsampled(monkeypatch, corne
     own: the masks of upsampling every class. On the corner grid nothing is upsampled in
     full (only the pixels of undecided blocks are interpolated)."""
     rng = np.random.RandomState(3)
-    upsample = evaluation.upsample
+    upsample = score_grid.upsample
     if corners:
-        monkeypatch.setattr(evaluation, "upsample", lambda *a: pytest.fail("full upsampling"))
+        monkeypatch.setattr(score_grid, "upsample", lambda *a: pytest.fail("full upsampling"))
     maps = []
     for scale in (0.5, 3.0, 12.0):
         logits = rng.randn(21, 41, 41) * scale
@@ -122,7 +123,7 @@ def test_label_map_equals_the_argmax_of_every_class_upsampled(monkeypatch, corne
         for height, width in ((375, 500), probs.shape[1:], (97, 33)):
             expected = upsample(probs, height, width, corners).argmax(axis=0)
             np.testing.assert_array_equal(
-                evaluation.label_map(probs, height, width, corners), expected)
+                score_grid.label_map(probs, height, width, corners), expected)
 
 
 def test_evaluate_writes_metrics(snapshot):
@@ -162,12 +163,12 @@ def test_upsampling_is_the_authors_zoom():
     rng = np.random.RandomState(0)
     probs = rng.rand(5, 11, 11).astype(np.float32)
     for height, width in ((375, 500), (97, 131), (11, 11), (40, 23)):
-        ours = evaluation.upsample(probs, height, width)
+        ours = score_grid.upsample(probs, height, width)
         ref = ndi.zoom(probs.astype(np.float64), (1, height / 11, width / 11), order=1)
         assert ours.shape == ref.shape == (5, height, width)
         np.testing.assert_allclose(ours, ref, atol=1e-5)
-    half = evaluation.upsample(probs, 375, 500, corners=False)
-    assert np.abs(half - evaluation.upsample(probs, 375, 500)).max() > 0.05
+    half = score_grid.upsample(probs, 375, 500, corners=False)
+    assert np.abs(half - score_grid.upsample(probs, 375, 500)).max() > 0.05
 
 
 def test_input_resize_at_test_time_is_the_authors_zoom():
@@ -190,12 +191,12 @@ def test_test_time_crf_gets_the_image_in_rgb_order():
     probs = rng.dirichlet(np.ones(3), size=(60, 80)).transpose(2, 0, 1).astype(np.float32)
     params = dict(scale_factor=1.0, pos_xy_std=3, pos_w=3, bi_xy_std=80, bi_rgb_std=13, bi_w=10,
                   maxiter=10, min_prob=1e-5, channel_order="RGB")
-    got = evaluation.test_time_crf(rgb, probs, params)
+    got = crf.test_time_crf(rgb, probs, params)
     unary = np.log(np.maximum(probs, 1e-5))
     want = crf.dense_crf(rgb, unary, scale_factor=1.0, pos_xy_std=3, pos_w=3, bi_xy_std=80,
                          bi_rgb_std=13, bi_w=10, maxiter=10)
     np.testing.assert_allclose(got, want, rtol=1e-6)
-    bgr = evaluation.test_time_crf(rgb, probs, dict(params, channel_order="BGR"))
+    bgr = crf.test_time_crf(rgb, probs, dict(params, channel_order="BGR"))
     assert np.abs(bgr - got).max() > 1e-3
 
 
@@ -203,7 +204,7 @@ def test_large_images_run_the_crf_on_a_bounded_copy():
     """The test-time CRF's memory is bounded by CRF_TEST_MAX_SIDE; the result is
     the CRF of the scaled copy (spatial deviations scaled alike), scaled back."""
     import cv2
-    from cores.data.transforms import zoom_linear
+    from cores.grid import zoom_linear
     rng = np.random.RandomState(3)
     rgb = np.zeros((120, 200, 3), np.uint8)
     rgb[:, 100:] = (200, 60, 30)
@@ -211,14 +212,14 @@ def test_large_images_run_the_crf_on_a_bounded_copy():
     probs = rng.dirichlet(np.ones(2), size=(120, 200)).transpose(2, 0, 1).astype(np.float32)
     params = dict(scale_factor=1.0, pos_xy_std=3, pos_w=3, bi_xy_std=80, bi_rgb_std=13, bi_w=10,
                   maxiter=5, min_prob=1e-5, channel_order="RGB", max_side=100)
-    got = evaluation.test_time_crf(rgb, probs, params)
+    got = crf.test_time_crf(rgb, probs, params)
     assert got.shape == (2, 120, 200)
     small = cv2.resize(rgb, (100, 60), interpolation=cv2.INTER_AREA)
     q = crf.dense_crf(small, np.log(np.maximum(zoom_linear(probs, 60, 100), 1e-5)),
                       scale_factor=2.0, pos_xy_std=3, pos_w=3, bi_xy_std=80, bi_rgb_std=13, bi_w=10,
                       maxiter=5)
     np.testing.assert_allclose(got, zoom_linear(q, 120, 200), rtol=1e-5, atol=1e-6)
-    full = evaluation.test_time_crf(rgb, probs, dict(params, max_side=0))
+    full = crf.test_time_crf(rgb, probs, dict(params, max_side=0))
     assert (full.argmax(0) == got.argmax(0)).mean() > 0.8          # the same segmentation
 
 

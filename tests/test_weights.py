@@ -298,11 +298,12 @@ def test_cue_report_tool_reads_any_cue_file(toy_index, tmp_path):
     import subprocess
     import sys
     from cores.data.dataset import read_mask
+    from cores.grid import grid_mask
     from tests.conftest import REPO
     cfg, index = toy_index
     table = {}
     for e in index["train"]:
-        grid = cues.grid_mask(read_mask(e["mask"]), 41)
+        grid = grid_mask(read_mask(e["mask"]), 41)
         ys, xs = np.nonzero((grid > 0) & (grid < 255))
         table[e["id"]] = np.stack([grid[ys, xs], ys, xs])[:, ::7]
     path = str(tmp_path / "original_cues.npz")

@@ -5,6 +5,7 @@ import scipy.ndimage as ndi
 import cv2
 from PIL import Image
 
+from cores.grid import zoom_linear
 from cores.data.dataset import HIGH_DEPTH, MODE_NAMES, DatasetError, read_mask
 
 cv2.setNumThreads(1)  # one decoding process per core already
@@ -61,25 +62,6 @@ def resize_rgb(rgb, size, corners=False):
         return zoom_linear(rgb.astype(np.float32).transpose(2, 0, 1), size, size).transpose(
             1, 2, 0)
     return cv2.resize(rgb.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
-
-
-def corner_weights(n_in, n_out):
-    """Source indices and weights of linear interpolation with aligned corners."""
-    x = np.arange(n_out, dtype=np.float64) * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
-    lo = np.minimum(np.floor(x).astype(np.int64), n_in - 1)
-    hi = np.minimum(lo + 1, n_in - 1)
-    return lo, hi, (x - lo).astype(np.float32)
-
-
-def zoom_linear(maps, height, width):
-    """(C, h, w) -> (C, height, width) float32 by linear interpolation on the corner-aligned
-    grid of ``scipy.ndimage.zoom(maps, (1, height/h, width/w), order=1)`` (the authors'
-    upsampling of the scores, method §6), separably and without per-pixel Python."""
-    maps = np.asarray(maps, np.float32)
-    lo, hi, w = corner_weights(maps.shape[1], height)
-    rows = maps[:, lo] * (1 - w)[None, :, None] + maps[:, hi] * w[None, :, None]
-    lo, hi, w = corner_weights(maps.shape[2], width)
-    return rows[:, :, lo] * (1 - w) + rows[:, :, hi] * w
 
 
 def to_net_input(resized, mean, channel_order):
