@@ -26,7 +26,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from cores import stages  # noqa: E402
+from cores import pipeline, stages  # noqa: E402
 from cores.data import toy  # noqa: E402
 
 DEFAULT_VARIANTS = ["stripes5", "single_fields", "fields5", "single_clutter", "mixed8", "many10"]
@@ -90,34 +90,20 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
     cfg = load_config(cfg_file, sets)
     times, ran = {}, []
 
-    def stage(key, args, later_sets=()):
-        """Run a stage unless an earlier run of the benchmark completed it (a marker file):
-        an interrupted benchmark continues where it stopped."""
-        marker = os.path.join(work, ".done_" + key.replace(" ", "_").replace("-", ""))
-        if os.path.isfile(marker):
-            with open(marker) as f:
-                times[key] = float(f.read() or 0)
-            return
-        tic = time.time()
-        _run(args + common + list(later_sets), log)     # later --set values win
-        times[key] = round(time.time() - tic, 1)
-        ran.append(key)
-        with open(marker, "w") as f:
-            f.write(str(times[key]))
+    def run_group(steps, later_sets=()):
+        """The steps (cores/pipeline.py) that an earlier run of the benchmark did not finish
+        (a marker each): an interrupted benchmark continues where it stopped."""
+        done, now = pipeline.run_steps(steps, common, lambda step, args: _run(args, log),
+                                       markers=work, later=later_sets)
+        times.update(done)
+        ran.extend(now)
 
-    stage("create_dataset", ["create_dataset.py"] + dataset_args(work, spec))
-    if not os.path.isfile(stages.weights_path(cfg)):
-        stage("pretrain", ["demo/pretrain_backbone.py", "--resume"])
-    # --resume: a stage interrupted with the benchmark continues (a new run into its folder
-    # would be refused)
-    stage("bg_cues", ["train_bg_cues.py", "--resume"])
-    stage("fg_cues", ["train_fg_cues.py", "--resume"])
-    stage("sec", ["train_SEC.py", "--resume"])
-    stage("supervised", ["train_SEC.py", "--supervised", "--resume"])
-    for flags in ([], ["--crf"], ["--crf", "--flip"]):
-        stage("eval " + " ".join(flags), ["eval.py"] + flags)
-        stage("eval supervised " + " ".join(flags), ["eval.py", "--supervised"] + flags)
-    stage("baselines", ["tools/baselines.py", "--out", os.path.join(work, "baselines.json")])
+    def stage(key, args, later_sets=()):
+        run_group([pipeline.Step(key, key, args)], later_sets)
+
+    run_group(pipeline.training_steps(cfg, dataset_args(work, spec)) + pipeline.eval_steps()
+              + [pipeline.Step("baselines", "baselines", ["tools/baselines.py", "--out",
+                                                           os.path.join(work, "baselines.json")])])
     if converged:
         longer = ["%s=%s" % kv for kv in longer_bound(work).items()]
         stage("supervised longer", ["train_SEC.py", "--supervised", "--resume"], longer)

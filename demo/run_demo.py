@@ -66,35 +66,19 @@ def main():
 
 
 def stages_run(cfg, cfg_args):
-    """Every stage in order; returns their times."""
-    from cores import stages
+    """The pipeline's steps (cores/pipeline.py) in order; returns their times. A second demo in
+    the same folder continues the first (the training steps take --resume: an interrupted stage
+    goes on, a finished one trains nothing more); delete the folder to start over."""
+    from cores import pipeline
     times = {}
     if not os.path.isdir(os.path.join(ROOT, os.path.dirname(cfg.VOCDEVKIT_PATH))):
         times["toy data"] = run("toy data", ["demo/make_toy_voc.py",
                                              os.path.dirname(os.path.dirname(
                                                  cfg.VOCDEVKIT_PATH))])
-    times["create_dataset"] = run("dataset index", ["create_dataset.py"] + cfg_args)
-    # a second demo in the same folder continues the first (an interrupted stage goes on, a
-    # finished one trains nothing more); delete the folder to start over
-    resume = ["--resume"]
-    if not os.path.isfile(os.path.join(ROOT, stages.weights_path(cfg))):
-        times["pretrain"] = run("backbone pretraining",
-                                ["demo/pretrain_backbone.py"] + resume + cfg_args)
-    times["bg cues"] = run("background cues", ["train_bg_cues.py", "--vis", "4"] + resume
-                           + cfg_args)
-    times["fg cues"] = run("foreground cues", ["train_fg_cues.py", "--vis", "4"] + resume
-                           + cfg_args)
-    times["SEC"] = run("SEC training", ["train_SEC.py"] + resume + cfg_args)
-    times["eval"] = run("evaluation", ["eval.py"] + cfg_args)
-    times["eval crf flip"] = run("evaluation --crf --flip", ["eval.py", "--crf", "--flip",
-                                                             "--savemask"] + cfg_args)
-    times["supervised"] = run("supervised bound (same network and schedule, true masks)",
-                              ["train_SEC.py", "--supervised"] + resume + cfg_args)
-    times["eval supervised"] = run("evaluation of the bound",
-                                   ["eval.py", "--supervised"] + cfg_args)
-    times["eval supervised crf flip"] = run("evaluation of the bound --crf --flip",
-                                            ["eval.py", "--supervised", "--crf", "--flip"]
-                                            + cfg_args)
+    steps = pipeline.training_steps(cfg, vis=4) + pipeline.eval_steps(
+        ([], ["--crf", "--flip"]), savemask=[["--crf", "--flip"]])
+    done, _ = pipeline.run_steps(steps, cfg_args, lambda step, args: run(step.label, args))
+    times.update(done)
     return times
 
 

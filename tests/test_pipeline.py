@@ -11,6 +11,7 @@ import yaml
 from PIL import Image
 
 from cores import cues, stages
+from cores import pipeline as driver
 from cores.config import load_config
 from cores.data import toy
 from cores.data.dataset import load_index, read_mask
@@ -53,17 +54,19 @@ def pipeline(tmp_path_factory):
         yaml.safe_dump(settings, f)
     c = ["--cfg", cfg_file]
     scripts = os.path.join(REPO, "{}")
-    _run([scripts.format("create_dataset.py")] + c, work)
-    _run([scripts.format("demo/pretrain_backbone.py")] + c, work)
-    _run([scripts.format("train_bg_cues.py"), "--vis", "2"] + c, work)
-    _run([scripts.format("train_fg_cues.py"), "--vis", "2"] + c, work)
-    _run([scripts.format("train_SEC.py")] + c, work)
-    evaluated = _run([scripts.format("eval.py"), "--crf", "--flip", "--savemask"] + c, work)
-    _run([scripts.format("train_SEC.py"), "--supervised"] + c, work)
-    _run([scripts.format("eval.py"), "--supervised", "--crf", "--flip"] + c, work)
-    _run([scripts.format("tools/baselines.py"), "--out", os.path.join(work, "base.json")] + c,
-         work)
     cfg = load_config(cfg_file)
+    printed = {}
+
+    def run_one(step, args):                 # the demo's and the benchmark's driver
+        printed[step.key] = _run([scripts.format(args[0])] + args[1:], work)
+    steps = driver.training_steps(cfg, vis=2) + driver.eval_steps(
+        [["--crf", "--flip"]], savemask=[["--crf", "--flip"]]) + [driver.Step(
+            "baselines", "baselines", ["tools/baselines.py", "--out",
+                                       os.path.join(work, "base.json")])]
+    times, ran = driver.run_steps(steps, c, run_one, markers=work)
+    assert ran == [s.key for s in steps] and "pretrain" in ran
+    assert driver.run_steps(steps, c, run_one, markers=work)[1] == []       # all marked done
+    evaluated = printed["eval --crf --flip"]
     classes, train, val = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     own = os.path.join(work, "own")
     os.makedirs(own)
@@ -76,9 +79,9 @@ def pipeline(tmp_path_factory):
                 base=base)
 
 
-def _metrics(cfg, supervised=False):
+def _metrics(cfg, kind="sec"):
     epochs = cfg.MAX_ITER // cfg.EPOCH_SIZE
-    out = stages.output_dir(cfg, epochs, True, True, "supervised" if supervised else "sec")
+    out = stages.output_dir(cfg, epochs, True, True, kind)
     with open(os.path.join(out, "metrics.json")) as f:
         return json.load(f), out
 

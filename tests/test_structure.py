@@ -104,3 +104,33 @@ def test_every_per_stage_file_name_is_built_in_the_stage_table():
                         offenders.append("%s:%d %r" % (os.path.relpath(path, REPO),
                                                        node.lineno, node.value[:60]))
     assert offenders == []
+
+
+def test_the_pipeline_driver_runs_steps_in_order_and_skips_finished_ones(tmp_path):
+    from cores import pipeline
+    from cores.config import load_config
+    cfg = load_config(None, ["MODEL_PATH=%s" % tmp_path])
+    steps = pipeline.training_steps(cfg, vis=3) + pipeline.eval_steps(
+        ([], ["--crf", "--flip"]), savemask=[["--crf", "--flip"]])
+    assert [s.key for s in steps] == ["create_dataset", "pretrain", "bg_cues", "fg_cues", "sec",
+                                      "supervised", "eval ", "eval supervised ",
+                                      "eval --crf --flip", "eval supervised --crf --flip"]
+    assert steps[2].args == ["train_bg_cues.py", "--resume", "--vis", "3"]
+    assert steps[8].args == ["eval.py", "--crf", "--flip", "--savemask"]
+    calls = []
+
+    def run_one(step, args):
+        calls.append(args)
+        if step.key == "sec":
+            raise KeyboardInterrupt
+    import pytest
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.run_steps(steps, ["--cfg", "x.yaml"], run_one, markers=str(tmp_path),
+                           later=["A=1"])
+    assert calls[0] == ["create_dataset.py", "--cfg", "x.yaml", "A=1"] and len(calls) == 5
+    calls.clear()
+    times, ran = pipeline.run_steps(steps, [], run_one=lambda s, a: calls.append(a),
+                                    markers=str(tmp_path))
+    assert ran == [s.key for s in steps[4:]] and set(times) == {s.key for s in steps}
+    (tmp_path / "vgg16.params").write_text("x")                  # weights there: no pretraining
+    assert "pretrain" not in [s.key for s in pipeline.training_steps(cfg)]
