@@ -149,3 +149,34 @@ def test_small_demo_data_keeps_a_val_list_and_says_what_it_wrote(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2 and "at least 2 training and 1 val images" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_photographic_variants_paste_photographs_with_soft_edges(tmp_path):
+    """The photographic family: a class is a photograph's texture in a random shape; the same
+    seed draws the same scene; masks mark where an object's alpha exceeds one half."""
+    from cores.data import photo
+    spec = toy.variant("photo5", n_train=4, n_val=2, voc_train=2)
+    sources = photo.sources_for(spec)
+    assert len(set(sources["names"])) == 5
+    assert not set(sources["names"]) & set(photo.BACKGROUND_PHOTOS)
+    first = photo.render(np.random.RandomState(7), spec, sources)
+    again = photo.render(np.random.RandomState(7), spec, sources)
+    np.testing.assert_array_equal(first[0], again[0])
+    np.testing.assert_array_equal(first[1], again[1])
+    image, mask = first
+    assert image.dtype == np.uint8 and image.shape[:2] == mask.shape
+    labels = set(np.unique(mask)) - {0}
+    assert labels and labels <= set(range(1, 6))
+    for c in labels:                                  # a texture, not a flat colour
+        assert image[mask == c].std() > 5
+    alpha, _ = photo.blob(np.random.RandomState(1), 60, 80, 15)
+    soft = ((alpha > 0.02) & (alpha < 0.98)).sum()
+    assert 0 < soft < (alpha > 0.5).sum()             # an edge, thinner than the object
+    written = toy.make_dataset(str(tmp_path / "voc"), spec)
+    assert len(written["voc_val"]) == 2
+    custom = toy.make_dataset(str(tmp_path / "one"), toy.variant("photo1", n_train=6,
+                                                                  n_val=2))
+    assert custom["train"] == 6 and custom["background_only"]
+    with open(tmp_path / "one" / "classes.txt") as f:
+        assert f.read().split() == photo.sources_for(toy.variant("photo1"))["names"]
+    assert "photo10" in toy.HELD_OUT and "photo5b" in toy.HELD_OUT

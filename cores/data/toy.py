@@ -182,8 +182,19 @@ VARIANTS = {
                            backgrounds=["colour_clutter", "stripes", "gradient"],
                            shapes=["cross", "crescent", "triangle", "hexagon"]),
     "many10": dict(seed=36, classes=10, backgrounds=BACKGROUNDS, n_train=300),
+    # photographic scenes (cores/data/photo.py): random shapes filled with photographs'
+    # textures on other photographs, shared tints, lighting gradients, JPEG compression
+    "photo5": dict(seed=41, style="photo", classes=5, objects=(1, 3), radius=(0.15, 0.3),
+                   size=(110, 150), n_train=300),
+    "photo1": dict(seed=42, style="photo", classes=1, objects=(1, 2), radius=(0.15, 0.3),
+                   size=(110, 150), bg_only=0.3, layout="custom", n_train=200),
+    "photo10": dict(seed=43, style="photo", classes=10, objects=(1, 3), radius=(0.15, 0.3),
+                    size=(110, 150), n_train=400),
+    "photo5b": dict(seed=44, style="photo", classes=5, objects=(1, 3), radius=(0.15, 0.3),
+                    size=(110, 150), n_train=300),
 }
-HELD_OUT = ("large3", "mixed8", "single_clutter", "many10")
+# never used for tuning (photo1 and photo5 are the photographic variants tuned on)
+HELD_OUT = ("large3", "mixed8", "single_clutter", "many10", "photo10", "photo5b")
 
 
 def variant(name, **overrides):
@@ -280,9 +291,13 @@ def _save_sbd_mat(path, mask, num_classes):
 
 
 def class_names(spec):
-    """Foreground class names: VOC's first names in the VOC layout, else colour_texture_shape."""
+    """Foreground class names: VOC's first names in the VOC layout, else colour_texture_shape
+    (photographic variants: the texture photograph's name)."""
     if spec["layout"] == "voc":
         return VOC_CLASSES[1:spec["classes"] + 1]
+    if spec.get("style") == "photo":
+        from cores.data import photo
+        return photo.sources_for(spec)["names"]
     return ["%s_%s_%s" % (c, t, s) for s, c, t in appearances(spec)]
 
 
@@ -290,13 +305,17 @@ def _images(spec):
     """Yields (index, image, mask) for n_train + n_val images; background-only images are
     spread evenly over the training part."""
     rng = np.random.RandomState(spec["seed"])
-    looks = appearances(spec)
+    if spec.get("style") == "photo":
+        from cores.data import photo
+        looks, draw = photo.sources_for(spec), photo.render
+    else:
+        looks, draw = appearances(spec), render
     empty = set()
     if spec["bg_only"] > 0:
         step = 1.0 / spec["bg_only"]
         empty = {int(i * step) for i in range(int(spec["n_train"] * spec["bg_only"]))}
     for i in range(spec["n_train"] + spec["n_val"]):
-        image, mask = render(rng, spec, looks, background_only=i in empty)
+        image, mask = draw(rng, spec, looks, background_only=i in empty)
         yield i, image, mask
 
 
@@ -378,7 +397,8 @@ def make_dataset(root, spec):
     counts written."""
     os.makedirs(root, exist_ok=True)
     written = (_write_voc if spec["layout"] == "voc" else _write_custom)(root, spec)
-    info = dict(spec, appearances=appearances(spec), class_names=class_names(spec))
+    looks = [] if spec.get("style") == "photo" else appearances(spec)
+    info = dict(spec, appearances=looks, class_names=class_names(spec))
     with open(os.path.join(root, "variant.json"), "w") as f:
         json.dump(info, f, indent=1)
     return written
