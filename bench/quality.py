@@ -215,8 +215,8 @@ def collect(work, cfg, spec, times):
     return row
 
 
-# the acceptance of the quality benchmark: SEC --crf --flip >= 0.60 mIoU, >= 75 % of the bound, >= 0.05 above
-# the cues alone
+# the acceptance of the quality benchmark: SEC --crf --flip >= 0.60 mIoU, >= 75 % of the
+# bound, >= 0.05 above the cues alone
 ACCEPT = dict(miou=0.60, ratio=0.75, gain=0.05)
 
 COLUMNS = [("variant", "%s"), ("base_net", "%s"), ("classes", "%d"), ("held_out", "%s"),

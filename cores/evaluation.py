@@ -69,8 +69,9 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     """Segment ``entries`` with ``model`` (inference.load_inference_params); returns (confusion
     matrix summed over images with masks, count of those images). ``skipped``, a list:
     unreadable images are passed over and listed there (--images) instead of ending the run
-    (evaluation); ``converted``, a dict, counts the conversions to 8-bit RGB. ``marks``, a list: (start, end) of each image's forward pass is appended, and
-    (end, end) when everything was finished (bench/: the steady state without binding and the
+    (evaluation); ``converted``, a dict, counts the conversions to 8-bit RGB. ``marks``, a
+    list: (start, end) of each image's forward pass is appended, and (end, end) when everything
+    was finished (bench/: the steady state without binding and the
     first pass's set-up, and the share of it that is not the network).
 
     With the CRF (or overlays to draw), decoding and post-processing run in worker processes

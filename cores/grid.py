@@ -1,6 +1,6 @@
 """The score grid and the image: where each cell of a score map sits on the image, and the maps
-between them (method §6). The grid is corner-aligned: cell i of n sits on pixel i (H - 1) / (n - 1),
-the first cell on the first pixel and the last on the last, as ``scipy.ndimage.zoom`` places
+between them (method §6). The grid is corner-aligned: cell i of n sits on pixel
+i (H - 1) / (n - 1), the first cell on the first pixel and the last on the last, as ``scipy.ndimage.zoom`` places
 them. Masks meet the grid at the cells (``grid_mask``), cues are read on it (``corner_nearest``),
 and scores go back to the image by linear interpolation on it (``zoom_linear``, ``upsample``,
 ``label_map``). No MXNet here: this runs in worker processes."""
