@@ -3,6 +3,7 @@ the demo driver ends the same way and honours --root."""
 import io
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -67,15 +68,21 @@ def test_ctrl_c_during_the_demo_is_one_line_and_130(tmp_path):
          "MAX_ITER_PRE=100000", "EPOCH_SIZE_PRE=100000", "DATA_WORKERS=2"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
-    seen = []
-    deadline = time.time() + 240
-    for line in proc.stdout:
+    seen, started = [], False
+    deadline = time.time() + 300
+    for line in proc.stdout:           # into the pretraining loop: its workers are running
         seen.append(line)
-        if "=== backbone pretraining" in line or time.time() > deadline:
+        started = started or "=== backbone pretraining" in line
+        if (started and re.search(r"\biter \d+", line)) or time.time() > deadline:
             break
-    time.sleep(12)                                # into the training loop, workers running
     os.killpg(proc.pid, signal.SIGINT)            # what Ctrl-C in a terminal sends
-    rest, _ = proc.communicate(timeout=180)
+    try:
+        rest, _ = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        rest = proc.communicate()[0]
+        pytest.fail("the demo did not end within 240 s of Ctrl-C:\n" + ("".join(seen)
+                                                                        + rest)[-3000:])
     text = "".join(seen) + rest
     assert proc.returncode == 130, text[-3000:]
     assert "Traceback" not in text and "leaked semaphore" not in text, text[-3000:]

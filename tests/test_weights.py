@@ -287,7 +287,7 @@ def test_convert_script_writes_weights_that_training_accepts(tmp_path):
         pretrained_params(load_config(overrides=["MODEL_PATH=%s" % models,
                                                  "CHANNEL_ORDER=RGB"]), sym, shapes)
     os.remove(models / "vgg16.params")
-    with pytest.raises(CheckpointError, match="pretrained weights not found.*Pretrained weights"):
+    with pytest.raises(CheckpointError, match="pretrained weights not found.*docs/weights.md"):
         pretrained_params(cfg, sym, shapes)
 
 
