@@ -67,7 +67,8 @@ def test_ctrl_c_during_the_demo_is_one_line_and_130(tmp_path):
         [sys.executable, "demo/run_demo.py", "--root", str(tmp_path / "run"), "--set",
          "MAX_ITER_PRE=100000", "EPOCH_SIZE_PRE=100000", "DATA_WORKERS=2"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        start_new_session=True,     # a terminal's Ctrl-C: jobs of a background shell (CI's)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))    # ignore SIGINT
     seen, started = [], False
     deadline = time.time() + 300
     for line in proc.stdout:           # into the pretraining loop: its workers are running
