@@ -15,7 +15,8 @@ from cores.metrics import classification_report
 from cores.train import fit, multilabel_loss
 
 
-def _shapes(cfg, batch):
+def train_shapes(cfg, batch):
+    """The input shapes of a classifier's training network."""
     return {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
 
 
@@ -28,7 +29,7 @@ def train_cue_network(cfg, kind, ctx, entries, resume=False, epoch=None, cluster
     schedule = stages.Schedule(cfg, kind)
     symbol = stages.train_symbol(cfg, kind)
     net = net_config(cfg, kind)
-    start = checkpoint.initial_params(cfg, kind, symbol, _shapes(net, schedule.batch_size),
+    start = checkpoint.initial_params(cfg, kind, symbol, train_shapes(net, schedule.batch_size),
                                       resume, epoch, allow_config_change, overwrite,
                                       cluster is None or cluster.is_root)
     it = multilabel_iter(net, entries, schedule.batch_size, schedule.epoch_size,
@@ -63,7 +64,8 @@ def _epoch_report(cfg, kind, ctx, entries, events, pictures=None, count=32):
     return on_epoch
 
 
-def _batched(stream, batch_size):
+def batched(stream, batch_size):
+    """Lists of ``batch_size`` items of ``stream`` (the last may be shorter)."""
     chunk = []
     for item in stream:
         chunk.append(item)
@@ -74,13 +76,13 @@ def _batched(stream, batch_size):
         yield chunk
 
 
-def _stack(chunk, batch_size):
+def stack_batch(chunk, batch_size):
     """Data of a possibly short last batch, padded by repeating its last image."""
     data = np.stack([c[1] for c in chunk] + [chunk[-1][1]] * (batch_size - len(chunk)))
     return mx.io.DataBatch([mx.nd.array(data)])
 
 
-def _bind(symbol, ctx, data_name, shape, arg, aux, need_grad=False):
+def bind_network(symbol, ctx, data_name, shape, arg, aux, need_grad=False):
     mod = mx.mod.Module(symbol, data_names=[data_name], label_names=None, context=ctx)
     mod.bind(data_shapes=[(data_name, shape)], for_training=need_grad,
              inputs_need_grad=need_grad)
@@ -168,11 +170,11 @@ def classifier_scores(cfg, kind, ctx, arg, aux, entries):
     logits = stages.train_symbol(cfg, kind).get_children()[0]
     batch = stages.Schedule(cfg, kind).batch_size
     net = net_config(cfg, kind)
-    mod = _bind(logits, ctx, "data", stages.image_shape(net, batch), arg, aux)
+    mod = bind_network(logits, ctx, "data", stages.image_shape(net, batch), arg, aux)
     out = {}
     stream = inference_stream(net, [dict(e, mask=None) for e in entries])
-    for chunk in _batched(stream, batch):
-        mod.forward(_stack(chunk, batch), is_train=False)
+    for chunk in batched(stream, batch):
+        mod.forward(stack_batch(chunk, batch), is_train=False)
         values = mod.get_outputs()[0].asnumpy()
         for k, (entry, _, _, _) in enumerate(chunk):
             out[entry["id"]] = values[k]

@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from cores import checkpoint, cues, events as event_log, stages
 from cores.grid import corner_nearest, grid_mask
-from cores.classifier import (_batched, _bind, _shapes, _stack, check_classifier,
-                              check_negatives, net_config, train_cue_network)
+from cores.classifier import (batched, bind_network, check_classifier, check_negatives,
+                              net_config, stack_batch, train_cue_network, train_shapes)
 from cores.config import save_config
 from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import inference_stream
@@ -30,15 +30,15 @@ def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
     front, back = networks.saliency_parts(cfg)
     size = cfg.INPUT_SIZE
     net = net_config(cfg, "bg")
-    front_mod = _bind(front, ctx, "data", (batch_size, 3, size, size), arg, aux)
+    front_mod = bind_network(front, ctx, "data", (batch_size, 3, size, size), arg, aux)
     feat_shape = front.infer_shape(data=(batch_size, 3, size, size))[1][0]
-    back_mod = _bind(back, ctx, "saliency_input", feat_shape, arg, aux, need_grad=True)
+    back_mod = bind_network(back, ctx, "saliency_input", feat_shape, arg, aux, need_grad=True)
     ones = mx.nd.ones((batch_size, cfg.CLASS_NUM - 1))
     out = {}
     stream = inference_stream(net, [dict(e, mask=None) for e in entries])
-    for chunk in tqdm(_batched(stream, batch_size), total=math.ceil(len(entries) / batch_size),
+    for chunk in tqdm(batched(stream, batch_size), total=math.ceil(len(entries) / batch_size),
                       desc="background cues"):
-        front_mod.forward(_stack(chunk, batch_size), is_train=False)
+        front_mod.forward(stack_batch(chunk, batch_size), is_train=False)
         preact = front_mod.get_outputs()[0]
         back_mod.forward(mx.io.DataBatch([preact]), is_train=True)
         back_mod.backward([ones])
@@ -62,13 +62,13 @@ def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None, symbol=Non
     read = net_config(cfg, "fg")
     size = read.INPUT_SIZE
     grid = stages.score_size(cfg)
-    mod = _bind(networks.cam_symbol(read) if symbol is None else symbol, ctx, "data",
+    mod = bind_network(networks.cam_symbol(read) if symbol is None else symbol, ctx, "data",
                 (batch_size, 3, size, size), arg, aux)
     out = {}
     stream = inference_stream(read, [dict(e, mask=None) for e in entries])
-    for chunk in tqdm(_batched(stream, batch_size), total=math.ceil(len(entries) / batch_size),
+    for chunk in tqdm(batched(stream, batch_size), total=math.ceil(len(entries) / batch_size),
                       desc="foreground cues"):
-        mod.forward(_stack(chunk, batch_size), is_train=False)
+        mod.forward(stack_batch(chunk, batch_size), is_train=False)
         cams = mod.get_outputs()[0].asnumpy()
         rows = corner_nearest(cams.shape[2], grid)
         cols = corner_nearest(cams.shape[3], grid)
@@ -155,7 +155,7 @@ def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vi
                 checkpoint.check_snapshot_config(prefix, last, cfg, kind, "writing cues with")
         batch = stages.Schedule(cfg, kind).batch_size
         arg, aux, _ = checkpoint.load_snapshot(prefix, last, stages.train_symbol(cfg, kind),
-                                               _shapes(net_config(cfg, kind), batch))
+                                               train_shapes(net_config(cfg, kind), batch))
         logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(prefix, last))
         mine = cluster.my_share(train)
         scores = {}
