@@ -1,9 +1,10 @@
-"""Train the SEC network on the merged localization cues (method §4, 6)."""
+"""Train the SEC network on the merged localization cues (method §4, 6), or another
+segmentation stage (--stage): the bound on the masks, DSRG, a retraining round."""
 import logging
 
 from cores.distributed import add_kvstore_arg, cluster as make_cluster
-from cores.runtime import (add_device_args, add_resume_args, contexts, parse_args, run_script,
-                           setup_logging)
+from cores.runtime import (add_device_args, add_resume_args, add_stage_args, contexts, parse_args,
+                           run_script, setup_logging, stage_of)
 from cores.sec import train_sec
 
 
@@ -17,10 +18,7 @@ def add_arguments(parser):
                         help="a cue .npz to train on, or 'original' for the authors' cues "
                              "(tools/convert_original_cues.py); default: "
                              "CACHE_PATH/sec_cues.npz, merged from the fg and bg cue files")
-    parser.add_argument("--supervised", action="store_true",
-                        help="train the same network with the same schedule on the "
-                             "ground-truth masks instead of cues: the fully supervised upper "
-                             "bound (snapshots supervised_<BASE_NET>-NNNN.params)")
+    add_stage_args(parser, "train")
 
 
 def main():
@@ -28,7 +26,7 @@ def main():
     cluster = make_cluster(args.kvstore)
     setup_logging(cfg, "train_SEC", cluster.rank)
     train_sec(cfg, contexts(args), args.resume, args.epoch, args.cues, cluster,
-              "supervised" if args.supervised else "sec", args.allow_config_change,
+              stage_of(args), args.allow_config_change,
               args.overwrite)
     logging.info("done")
 

@@ -74,7 +74,74 @@ def dataset_args(work, spec):
             os.path.join(data, "val_images"), "--val-masks", os.path.join(data, "val_masks")]
 
 
-def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, int8=True):
+# The methods beside SEC (--methods): each trains in its own folders of the variant's work folder
+# on the same cues, data and backbone. name -> (--set overrides, its stage, the stage it labels
+# the pseudo-masks with for a retraining round or None)
+MS = "0.75,1,1.25"
+METHODS = {
+    "SEC seed 1": (["SEED=1"], "sec", None),       # SEC again: the seed-to-seed spread
+    "S": (["SEC_LOSSES=seed"], "sec", None),
+    "SE": (["SEC_LOSSES=seed,expand"], "sec", None),
+    "SC": (["SEC_LOSSES=seed,constrain"], "sec", None),
+    "DSRG": (["HEAD=aspp"], "dsrg", None),
+    "SEC+RT": ([], "retrain", "sec"),
+    "DSRG+RT": (["HEAD=aspp"], "retrain", "dsrg"),
+}
+METHOD_ORDER = list(METHODS)
+
+
+def method_sets(work, method):
+    """The overrides of a method: its own snapshot, output and pseudo-mask folders."""
+    sets, _, _ = METHODS[method]
+    tag = method.lower().replace("+", "_").replace(" ", "")
+    folders = ["SNAPSHOT_PATH=" + os.path.join(work, "snapshots_" + tag),
+               "OUTPUT_PATH=" + os.path.join(work, "outputs_" + tag),
+               "PSEUDO_MASK_PATH=" + os.path.join(work, "pseudo_masks_" + tag)]
+    return list(sets) + folders
+
+
+def method_steps(work, method):
+    """[(steps, overrides)] of a method after the variant's pipeline: a retraining round first
+    labels the training images with its source (SEC's snapshot, or the DSRG method's) with
+    --crf --flip into its pseudo-mask folder, then trains; every method is evaluated plain,
+    --crf --flip and multi-scale --crf --flip."""
+    _, stage, source = METHODS[method]
+    sets = method_sets(work, method)
+    groups = []
+    if source:
+        # the source's snapshots: SEC's own folder, or the DSRG method's
+        label_sets = [v for v in sets if not v.startswith(("SNAPSHOT_PATH=", "OUTPUT_PATH="))]
+        if source == "dsrg":
+            label_sets += [v for v in method_sets(work, "DSRG") if v.startswith("SNAPSHOT_")]
+        groups.append(([pipeline.Step("%s label" % method, "pseudo-masks",
+                                      ["eval.py", "--label", "--crf", "--flip", "--stage",
+                                       source])], label_sets))
+    steps = [pipeline.Step("%s train" % method, method,
+                           ["train_SEC.py", "--stage", stage, "--resume"])]
+    for flags in ([], ["--crf", "--flip"], ["--crf", "--flip", "--scales", MS]):
+        steps.append(pipeline.Step("%s eval %s" % (method, " ".join(flags)), method,
+                                   ["eval.py", "--stage", stage] + flags))
+    return groups + [(steps, sets)]
+
+
+def method_row(work, cfg, method):
+    """A method's mIoU: plain, --crf --flip, multi-scale --crf --flip (and the pseudo-masks'
+    mIoU on the training images for a retraining round)."""
+    _, stage, source = METHODS[method]
+    over = dict(item.split("=", 1) for item in method_sets(work, method))
+    mcfg = type(cfg)(cfg, SNAPSHOT_PATH=over["SNAPSHOT_PATH"], OUTPUT_PATH=over["OUTPUT_PATH"])
+    ms = type(mcfg)(mcfg, TEST_SCALES=[float(v) for v in MS.split(",")])
+    row = {"plain": _metrics(mcfg, stage, False, False)["mIoU"],
+           "crf_flip": _metrics(mcfg, stage, True, True)["mIoU"],
+           "crf_flip_ms": _metrics(ms, stage, True, True)["mIoU"]}
+    if source:
+        labelled = stages.metrics_path(over["PSEUDO_MASK_PATH"])
+        row["pseudo_masks_train"] = _json(labelled)["mIoU"] if os.path.isfile(labelled) else None
+    return row
+
+
+def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, int8=True,
+                methods=()):
     """Every stage of one variant; returns its row of results. ``extras``: also the former
     test time and (``int8``) INT8 evaluations. ``converged``: the bound once more with twice its
     iterations, to show whether its schedule fits the data."""
@@ -110,8 +177,15 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
         for flags in ([], ["--crf", "--flip"]):
             stage("eval supervised longer " + " ".join(flags),
                   ["eval.py", "--supervised"] + flags, longer)
+    for method in methods:
+        for steps, method_overrides in method_steps(work, method):
+            run_group(steps, method_overrides)
+    if methods:
+        stage("eval crf flip ms", ["eval.py", "--crf", "--flip", "--scales", MS])
+        stage("eval supervised crf flip ms", ["eval.py", "--supervised", "--crf", "--flip",
+                                              "--scales", MS])
     if not extras:
-        return dict(collect(work, cfg, spec, times), stages_run=ran)
+        return dict(collect(work, cfg, spec, times, methods), stages_run=ran)
     # the test time this project used before (BGR CRF image, OpenCV's half-pixel
     # upsampling grid) on the same snapshot, beside the authors' (the default)
     stage("eval crf flip former test time", ["eval.py", "--crf", "--flip"],
@@ -124,7 +198,7 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
         stage("eval int8 " + " ".join(flags), ["eval.py", "--int8"] + flags)
         stage("eval supervised int8 " + " ".join(flags),
               ["eval.py", "--supervised", "--int8"] + flags)
-    return dict(collect(work, cfg, spec, times), stages_run=ran)
+    return dict(collect(work, cfg, spec, times, methods), stages_run=ran)
 
 
 FORMER_TEST_TIME = ["CRF_TEST_CHANNEL_ORDER=BGR", "TEST_INTERPOLATION=half_pixel"]
@@ -164,12 +238,16 @@ def longer_bound(work):
 
 
 def _metrics(cfg, supervised, flip, crf, int8=False):
+    """The metrics of an evaluation; ``supervised``: True for the bound, False for SEC, or a
+    stage's name."""
     from cores.metrics import stage_metrics
-    found = stage_metrics(cfg, "supervised" if supervised else "sec", flip, crf, int8)
+    kind = supervised if isinstance(supervised, str) else (
+        "supervised" if supervised else "sec")
+    found = stage_metrics(cfg, kind, flip, crf, int8)
     return found or {"mIoU": None}
 
 
-def collect(work, cfg, spec, times):
+def collect(work, cfg, spec, times, methods=()):
     base = _json(os.path.join(work, "baselines.json"))
     fg = _json(stages.cue_report_path(cfg, "fg"))
     bg = _json(stages.cue_report_path(cfg, "bg"))
@@ -208,6 +286,11 @@ def collect(work, cfg, spec, times):
         "supervised_crf_flip_int8": _metrics(cfg, True, True, True, True)["mIoU"],
         "seconds": times,
     }
+    if methods:
+        ms = type(cfg)(cfg, TEST_SCALES=[float(v) for v in MS.split(",")])
+        row["sec_crf_flip_ms"] = _metrics(ms, False, True, True)["mIoU"]
+        row["supervised_crf_flip_ms"] = _metrics(ms, True, True, True)["mIoU"]
+        row["methods"] = {m: method_row(work, cfg, m) for m in methods}
     row["ratio"] = row["sec_crf_flip"] / row["supervised_crf_flip"]
     row["gain_over_cues"] = row["sec_crf_flip"] - row["cues"]
     row["meets"] = bool(row["sec_crf_flip"] >= ACCEPT["miou"] and row["ratio"] >= ACCEPT["ratio"]
@@ -255,6 +338,34 @@ SHORT = [("variant", "variant", "%s"), ("net", "base_net", "%s"), ("held out", "
          ("meets", "meets", "%s"), ("minutes", "minutes", "%s")]
 
 
+# the methods' tables (--methods): val mIoU --crf --flip, and multi-scale with the pseudo-masks
+METHOD_SHORT = [("variant", "variant", "%s"), ("SEC", "sec_crf_flip", "%.3f"),
+                ("SEC seed 1", "SEC seed 1", "%.3f"), ("S", "S", "%.3f"), ("SE", "SE", "%.3f"),
+                ("SC", "SC", "%.3f"), ("DSRG", "DSRG", "%.3f"), ("SEC+RT", "SEC+RT", "%.3f"),
+                ("DSRG+RT", "DSRG+RT", "%.3f"), ("bound", "supervised_crf_flip", "%.3f")]
+METHOD_MS = [("variant", "variant", "%s"), ("SEC ms", "sec_crf_flip_ms", "%.3f"),
+             ("DSRG ms", "DSRG ms", "%.3f"), ("SEC+RT ms", "SEC+RT ms", "%.3f"),
+             ("DSRG+RT ms", "DSRG+RT ms", "%.3f"), ("bound ms", "supervised_crf_flip_ms", "%.3f"),
+             ("bound 2x iter.", "supervised_crf_flip_2x_iterations", "%.3f"),
+             ("masks SEC", "SEC+RT masks", "%.3f"), ("masks DSRG", "DSRG+RT masks", "%.3f")]
+
+
+def method_rows(rows):
+    """Flat rows for the methods' tables: each method's --crf --flip mIoU under its name, its
+    multi-scale one under NAME ms, a retraining's pseudo-masks' train mIoU under NAME masks."""
+    out = []
+    for row in rows:
+        if "methods" not in row:
+            continue
+        flat = dict(row)
+        for name, m in row["methods"].items():
+            flat[name] = m["crf_flip"]
+            flat[name + " ms"] = m["crf_flip_ms"]
+            flat[name + " masks"] = m.get("pseudo_masks_train")
+        out.append(flat)
+    return out
+
+
 def table(rows):
     """Every column, for the console."""
     lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |",
@@ -285,6 +396,10 @@ def main():
     parser.add_argument("--no-extras", action="store_true",
                         help="skip the former test time and INT8 evaluations (their columns "
                              "stay empty)")
+    parser.add_argument("--methods", default="",
+                        help="comma-separated methods beside SEC (%s) or 'all', each trained "
+                             "and evaluated in its own folders of the variant"
+                             % ", ".join(METHOD_ORDER))
     parser.add_argument("--no-int8", action="store_true",
                         help="skip only the INT8 evaluations")
     parser.add_argument("--reuse-from", default=None, metavar="SUFFIX",
@@ -303,7 +418,9 @@ def main():
                 reuse(os.path.abspath(os.path.join(args.root, name + args.reuse_from)), work)
             row = run_variant(name, work, args.cfg, args.set, extras=not args.no_extras,
                               converged=args.converged == "all"
-                              or name in args.converged.split(","), int8=not args.no_int8)
+                              or name in args.converged.split(","), int8=not args.no_int8,
+                              methods=METHOD_ORDER if args.methods == "all" else
+                              [m for m in args.methods.split(",") if m])
         except RuntimeError as e:
             failed[name] = str(e)
             print("FAILED %s\n%s" % (name, e), flush=True)
@@ -324,6 +441,12 @@ def main():
                    "provenance": provenance()}, f, indent=1)
     with open(out + ".md", "w") as f:
         f.write(markdown_table(rows, SHORT) + "\n")
+        if method_rows(rows):
+            f.write("\nval mIoU --crf --flip by method\n\n"
+                    + markdown_table(method_rows(rows), METHOD_SHORT) + "\n"
+                    + "\nmulti-scale (0.75/1/1.25) --crf --flip, the bound at 2x iterations, "
+                    "the pseudo-masks' mIoU on train\n\n"
+                    + markdown_table(method_rows(rows), METHOD_MS) + "\n")
     if rows:
         chart(out + ".png", rows)
     print("\n" + table(rows))

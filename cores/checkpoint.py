@@ -117,6 +117,8 @@ def pretrained_params(cfg, symbol, input_shapes):
                                       "%s=%s; set PIXEL_MEAN and PIXEL_MEAN_CUES to match the "
                                       "weights" % (path, mean, sidecar, key, cfg[key]))
     arg, aux = load_params_file(path)
+    from cores.symbols.layers import copied_params
+    arg.update(copied_params(symbol, arg))
     return _check(path, symbol, input_shapes, arg, aux, skip=new_param_names(symbol))
 
 

@@ -39,6 +39,7 @@ DEFAULTS = {
     "WIDTH_MULT": 1.0,                              # scales channel counts (toy runs); 1.0 = exact
     "DROPOUT": True,                                # the port dropped the SEC dropouts
     "WORKSPACE": 512,
+    "HEAD": "largefov",                             # largefov (SEC) | aspp (DeepLab-ASPP, DSRG)
     # ResNet50 (no authors' version; the earlier port's choices as options, docs/method.md 8)
     "RESNET_BN": "frozen",                          # frozen | port (scale/shift trained)
     "RESNET_CAM_DILATION": True,                    # port: res4/res5 stride 1, no dilation
@@ -87,8 +88,31 @@ DEFAULTS = {
     "Q_FG": 0.996,
     "Q_BG": 0.999,
     "MIN_PROB": 1e-4,                               # softmax floor (method §4)
+    "SEC_LOSSES": ["seed", "expand", "constrain"],  # ablations: seed with none, one or both others
     "SUPERVISED_ITER_SCALE": 1.0,                   # the bound: k x SEC's iterations and step
     "SUPERVISED_LR_SCALE": 1.0,                     # the bound: k x SEC's lr
+    # --- DSRG (Huang et al. 2018, its released code): train_SEC.py --stage dsrg ---
+    "BATCH_SIZE_DSRG": 20,
+    "LR_DSRG": 5e-4,
+    "LR_STEP_DSRG": 1000,
+    "LR_FACTOR_DSRG": 0.33,
+    "MAX_ITER_DSRG": 8000,
+    "EPOCH_SIZE_DSRG": 1000,
+    "MIRROR_DSRG": True,
+    "DSRG_FG_THRESHOLD": 0.85,                      # a pixel joins a foreground class above it
+    "DSRG_BG_THRESHOLD": 0.99,                      # ... the background above this
+    "DSRG_CLIP": [0.05, 20.0],                      # constrain loss: Q/p clipped to this range
+    "DSRG_CRF_GRADIENT": True,                      # its CRF layer passes (1 - Q) x the gradient
+    # --- retraining on pseudo-masks (eval.py --label, train_SEC.py --stage retrain) ---
+    "PSEUDO_MASK_PATH": "",                         # default OUTPUT_PATH/pseudo_masks
+    "BATCH_SIZE_RT": 10,                            # DSRG's second step (DeepLab on the masks)
+    "LR_RT": 1e-3,
+    "LR_STEP_RT": 20000,                            # unused by the poly policy
+    "LR_POLICY_RT": "poly",                         # lr (1 - iter/max_iter)^0.9 | step
+    "MAX_ITER_RT": 20000,
+    "EPOCH_SIZE_RT": 1000,
+    "MIRROR_RT": True,
+    "CROP_RT": True,                                # random INPUT_SIZE crops, not the resize
     # --- dense CRF in training (method §5) ---
     "CRF_SCALE": 12.0,
     "CRF_POS_XY_STD": 3.0,
@@ -106,6 +130,7 @@ DEFAULTS = {
     "CRF_TEST_CHANNEL_ORDER": "RGB",                # the authors' demo; BGR: this code's former
     # --- evaluation (method §6) ---
     "TEST_INTERPOLATION": "corners",                # zoom(order=1) grid; half_pixel: OpenCV
+    "TEST_SCALES": [1.0],                           # multi-scale test: e.g. [0.75, 1.0, 1.25]
     # --- INT8 inference on the CPU (--int8; cores/quantize.py) ---
     "INT8_CALIB_IMAGES": 32,                        # seeded train_aug sample for calibration
     "INT8_CALIB_MODE": "entropy",                   # entropy (KL thresholds) | naive (min/max)
@@ -137,6 +162,13 @@ class Config(dict):
         self[key] = value
 
 
+# the losses of SEC (method §4) that SEC_LOSSES may hold
+SEC_LOSS_NAMES = ("seed", "expand", "constrain")
+
+# float lists of any length (the others have their default's)
+VARIABLE_LENGTH = ("TEST_SCALES",)
+
+
 def _coerce(key, value, source):
     default = DEFAULTS[key]
     if isinstance(default, bool):
@@ -153,6 +185,17 @@ def _coerce(key, value, source):
     elif isinstance(default, int):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
+    elif isinstance(default, list) and isinstance(default[0], str):
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return list(value)
+    elif key in VARIABLE_LENGTH:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if isinstance(value, (list, tuple)) and value and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return [float(v) for v in value]
     elif isinstance(default, list):
         if isinstance(value, (list, tuple)) and len(value) == len(default):
             return [float(v) for v in value]
@@ -236,6 +279,20 @@ def load_config(cfg_file=None, overrides=()):
     if cfg.TEST_INTERPOLATION not in ("corners", "half_pixel"):
         raise ConfigError("TEST_INTERPOLATION=%r; choose corners or half_pixel"
                           % cfg.TEST_INTERPOLATION)
+    if cfg.HEAD not in ("largefov", "aspp"):
+        raise ConfigError("HEAD=%r; choose largefov or aspp" % cfg.HEAD)
+    if cfg.LR_POLICY_RT not in ("poly", "step"):
+        raise ConfigError("LR_POLICY_RT=%r; choose poly or step" % cfg.LR_POLICY_RT)
+    unknown = [n for n in cfg.SEC_LOSSES if n not in SEC_LOSS_NAMES]
+    if unknown or "seed" not in cfg.SEC_LOSSES or len(set(cfg.SEC_LOSSES)) != len(cfg.SEC_LOSSES):
+        raise ConfigError("SEC_LOSSES=%r: distinct names from %s, seed among them (the "
+                          "paper's ablations: seed, seed+expand, seed+constrain, all three)"
+                          % (cfg.SEC_LOSSES, ", ".join(SEC_LOSS_NAMES)))
+    if not 0 < cfg.DSRG_CLIP[0] < 1 < cfg.DSRG_CLIP[1]:
+        raise ConfigError("DSRG_CLIP=%r: expected [low, high] with 0 < low < 1 < high"
+                          % (cfg.DSRG_CLIP,))
+    if any(not s > 0 for s in cfg.TEST_SCALES):
+        raise ConfigError("TEST_SCALES=%r: every scale must be positive" % (cfg.TEST_SCALES,))
     if cfg.INT8_CALIB_MODE not in ("entropy", "naive"):
         raise ConfigError("INT8_CALIB_MODE=%r; choose entropy or naive" % cfg.INT8_CALIB_MODE)
     if cfg.POOLING_CONVENTION not in ("full", "valid"):
@@ -250,7 +307,7 @@ def load_config(cfg_file=None, overrides=()):
 POSITIVE = ("CRF_SCALE", "CRF_TEST_SCALE", "CRF_MAXITER", "INT8_CALIB_IMAGES", "CAM_INPUT_SCALE",
             "SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE")
 UNIT_INTERVAL = ("Q_FG", "Q_BG", "BG_FRACTION", "FG_THRESHOLD", "LR_FACTOR", "MIN_PROB",
-                 "CRF_TEST_MIN_PROB")
+                 "CRF_TEST_MIN_PROB", "LR_FACTOR_DSRG", "DSRG_FG_THRESHOLD", "DSRG_BG_THRESHOLD")
 NON_NEGATIVE = ("WARMUP_ITER", "CLIP_GRADIENT", "MOMENTUM", "WD", "DATA_WORKERS", "CRF_WORKERS",
                 "MIN_CLASSIFIER_MAP", "CRF_TEST_MAX_SIDE", "INT8_CHECK_IMAGES")
 

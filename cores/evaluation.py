@@ -63,6 +63,39 @@ def predict_probs(mod, data, flip):
     return out[0]
 
 
+class MultiScale:
+    """The network bound once per TEST_SCALES factor (input side (INPUT_SIZE - 1) s + 1): each
+    scale's probabilities (with its mirror under ``flip``) resized to the score grid of
+    INPUT_SIZE on the corner-aligned grid and averaged (DeepLab's and DSRG's multi-scale test,
+    averaged before the upsampling, which is linear)."""
+
+    def __init__(self, cfg, ctx, symbol, arg, aux, flip):
+        from cores.stages import score_size
+        self.cfg, self.flip, self.grid = cfg, flip, score_size(cfg)
+        self.sizes = [int(round((cfg.INPUT_SIZE - 1) * s)) + 1 for s in cfg.TEST_SCALES]
+        self.mods = {}
+        for size in sorted(set(self.sizes)):
+            mod = mx.mod.Module(symbol, data_names=["data"], label_names=None, context=ctx)
+            mod.bind(data_shapes=[("data", (2 if flip else 1, 3, size, size))],
+                     for_training=False)
+            mod.set_params(arg, aux, allow_missing=False, allow_extra=True)
+            self.mods[size] = mod
+
+    def __call__(self, data, rgb):
+        from cores.data.transforms import resize_rgb, to_net_input
+        from cores.grid import zoom_linear
+        corners = self.cfg.TEST_INTERPOLATION == "corners"
+        total = 0
+        for size in self.sizes:
+            scaled = data if size == self.cfg.INPUT_SIZE else to_net_input(
+                resize_rgb(rgb, size, corners), self.cfg.PIXEL_MEAN, self.cfg.CHANNEL_ORDER)
+            probs = predict_probs(self.mods[size], scaled, self.flip)
+            if probs.shape[1:] != (self.grid, self.grid):
+                probs = zoom_linear(probs, self.grid, self.grid)
+            total = total + probs
+        return total / len(self.sizes)
+
+
 def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=None,
                   overlay_dir=None, scoremap_dir=None, workers=None, skipped=None,
                   marks=None, converted=None):
@@ -80,7 +113,13 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     beside them (a decoding thread or process, post-processing during the next pass) stalls
     every thread of the pass and cost ~3x its own time (bench/notes/)."""
     symbol, arg, aux, _ = model
-    mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
+    if list(cfg.TEST_SCALES) == [1.0]:
+        mod = bind_inference(cfg, ctx[:1], symbol, arg, aux, 2 if flip else 1)
+
+        def predict(data, rgb):
+            return predict_probs(mod, data, flip)
+    else:
+        predict = MultiScale(cfg, ctx[:1], symbol, arg, aux, flip)
     heavy = use_crf or overlay_dir
     workers = worker_count(cfg.CRF_WORKERS) if workers is None else workers
     pool = shared_pool(workers) if heavy and workers > 1 else None
@@ -105,7 +144,7 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
                               skipped=skipped, converted=converted)
     for entry, data, rgb, mask in tqdm(stream, total=len(entries), desc="segmenting"):
         start = time.perf_counter() if marks is not None else None
-        probs = predict_probs(mod, data, flip)
+        probs = predict(data, rgb)
         if marks is not None:
             marks.append((start, time.perf_counter()))
         if params and params["max_side"] and max(rgb.shape[:2]) > params["max_side"]:
@@ -160,7 +199,7 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
     metrics = {"mIoU": miou, "IoU": dict(zip(classes, iou)), "pixel_accuracy": pixel_acc,
                "confusion_matrix": conf.tolist(), "images": counted, "epoch": epoch,
                "flags": {"flip": flip, "crf": use_crf, "supervised": kind == "supervised",
-                         "int8": int8},
+                         "int8": int8, "stage": kind, "scales": list(cfg.TEST_SCALES)},
                "classes": classes, "errors": error_kinds(conf)}
     os.makedirs(out, exist_ok=True)
     with atomic_path(metrics_path(out)) as tmp:
@@ -176,6 +215,32 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
                 events.scalar(tag, value, epoch)
         events.close()
     return metrics
+
+
+def label_training_set(cfg, ctx, epoch=None, flip=False, use_crf=False, kind="sec"):
+    """Pseudo-masks of every training image by a segmentation stage's snapshot (with the
+    test-time flags and TEST_SCALES), as palette PNGs in stages.pseudo_mask_dir: the targets
+    of a retraining round (train_SEC.py --stage retrain). Where the training images have
+    masks, their mIoU against them is written beside (metrics.json). Returns the folder."""
+    from cores.stages import pseudo_mask_dir
+    classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
+    model = load_inference_params(cfg, epoch, kind)
+    out = pseudo_mask_dir(cfg)
+    check_writable(out)
+    conf, counted = run_inference(cfg, ctx, train, model, flip, use_crf, out)
+    metrics = {"images": len(train), "stage": kind, "epoch": model[3],
+               "flags": {"flip": flip, "crf": use_crf, "scales": list(cfg.TEST_SCALES)},
+               "scored": counted, "mIoU": None}
+    if counted:
+        iou, miou, pixel_acc = iou_scores(conf)
+        metrics.update(mIoU=miou, IoU=dict(zip(classes, iou)), pixel_accuracy=pixel_acc)
+        logging.info("pseudo-masks of %d training images: mIoU %.3f against their masks",
+                     counted, miou)
+    with atomic_path(metrics_path(out)) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(metrics, f, indent=1)
+    logging.info("wrote %d pseudo-masks to %s", len(train), out)
+    return out
 
 
 def image_entries(path):

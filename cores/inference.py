@@ -8,7 +8,7 @@ from cores.symbols import networks
 
 def load_inference_params(cfg, epoch=None, kind="sec", int8_ctx=None):
     """(symbol, arg, aux, epoch) of snapshot ``epoch`` (default: the latest) of segmentation
-    stage ``kind`` ('sec', 'supervised'), checked against the inference network. ``int8_ctx``,
+    stage ``kind`` (stages.SEGMENTATION), checked against the inference network. ``int8_ctx``,
     the run's contexts: the network quantized to INT8 instead (cores/quantize.py; cached beside
     the snapshot)."""
     prefix = stages.prefix(cfg, kind)
@@ -18,8 +18,8 @@ def load_inference_params(cfg, epoch=None, kind="sec", int8_ctx=None):
     epoch = epoch or checkpoint.latest_epoch(prefix)
     if not epoch:
         raise checkpoint.CheckpointError("no snapshot %s-NNNN.params; run train_SEC.py%s "
-                                         "first" % (prefix, " --supervised" if kind == "supervised"
-                                                    else ""))
+                                         "first" % (prefix, {"sec": "", "supervised": " --supervised"}.get(
+                                             kind, " --stage " + kind)))
     symbol = networks.sec_infer_symbol(cfg)
     arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, symbol,
                                            {"data": stages.image_shape(cfg, 1)})

@@ -60,15 +60,44 @@ def _mask_targets(cfg, entries, grid, cue_file):
     return supervised_cues(entries, grid), grid
 
 
+def pseudo_mask_entries(cfg, entries):
+    """The training entries with their masks replaced by the pseudo-masks of a retraining
+    round (stages.pseudo_mask_dir: eval.py --label writes them); an error naming the folder
+    when any is missing."""
+    folder = stages.pseudo_mask_dir(cfg)
+    out = [dict(e, mask=os.path.join(folder, e["id"] + ".png")) for e in entries]
+    missing = [e["mask"] for e in out if not os.path.isfile(e["mask"])]
+    if missing:
+        raise DatasetError("a retraining round needs a pseudo-mask for every training image; "
+                           "%d of %d are missing from %s, e.g. %s: label them first with "
+                           "eval.py --label [--stage dsrg] --crf [--flip]"
+                           % (len(missing), len(out), folder, missing[0]))
+    return out
+
+
+def _same_entries(cfg, entries):
+    return entries
+
+
+def _crop_task(cfg):
+    return "load_crop" if cfg.CROP_RT else "load_supervised"
+
+
 # symbol(cfg): the training network; targets(cfg, train entries, grid, cue file) -> ({id: (3, M)},
-# grid size); task: the worker task of cores/data/transforms.py; inputs: what the task gives
-# besides data and the targets ("small_images": the CRF's image, "labels": image labels)
-Objective = collections.namedtuple("Objective", "symbol targets task inputs")
+# grid size); task(cfg): the worker task of cores/data/transforms.py; inputs: what the task gives
+# besides data and the targets ("small_images": the CRF's image, "labels": image labels; the
+# network may take fewer); entries(cfg, train entries): the entries the stage trains on
+Objective = collections.namedtuple("Objective", "symbol targets task inputs entries")
 OBJECTIVES = {
-    "sec": Objective(networks.sec_train_symbol, _cue_targets, "load_sec",
-                     ("small_images", "labels")),
-    "supervised": Objective(networks.supervised_train_symbol, _mask_targets, "load_supervised",
-                            ()),
+    "sec": Objective(networks.sec_train_symbol, _cue_targets, lambda cfg: "load_sec",
+                     ("small_images", "labels"), _same_entries),
+    "supervised": Objective(networks.supervised_train_symbol, _mask_targets,
+                            lambda cfg: "load_supervised", (), _same_entries),
+    "dsrg": Objective(networks.dsrg_train_symbol, _cue_targets, lambda cfg: "load_sec",
+                      ("small_images", "labels"), _same_entries),
+    # softmax cross-entropy on pseudo-masks, void ignored: the bound's network and loss
+    "retrain": Objective(networks.supervised_train_symbol, _mask_targets, _crop_task, (),
+                         pseudo_mask_entries),
 }
 
 

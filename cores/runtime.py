@@ -46,6 +46,25 @@ def add_resume_args(parser):
                              "refused)")
 
 
+def add_stage_args(parser, verb):
+    """--stage (a segmentation stage of cores/stages.py) and --supervised, its short form for
+    the bound."""
+    from cores.stages import SEGMENTATION
+    parser.add_argument("--stage", default="sec", choices=SEGMENTATION,
+                        help="the segmentation stage to %s: sec (default); supervised, the "
+                             "fully supervised bound; dsrg, DSRG's region growing; retrain, "
+                             "a round on the pseudo-masks of eval.py --label" % verb)
+    parser.add_argument("--supervised", action="store_true",
+                        help="the fully supervised bound: --stage supervised")
+
+
+def stage_of(args):
+    """The stage that --stage/--supervised name."""
+    if args.supervised and args.stage not in ("sec", "supervised"):
+        raise SystemExit("error: --supervised and --stage %s name two stages" % args.stage)
+    return "supervised" if args.supervised else args.stage
+
+
 def contexts(args, probe=None):
     """MXNet contexts from --gpus/--cpus: all GPUs by default when there are any. Selected
     GPUs pass the preflight (cores/gpus.py) first: a GPU this MXNet cannot drive is one line

@@ -15,15 +15,16 @@ from cores.train import fit, named_losses
 
 def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None, kind="sec",
               allow_config_change=False, overwrite=False):
-    """Train the segmentation stage ``kind`` (cores/stages.py: 'sec', or 'supervised', the same
+    """Train the segmentation stage ``kind`` (cores/stages.py: 'sec'; 'supervised', the same
     network, schedule and fit loop on the ground-truth masks: the upper bound SEC is measured
-    against) with its objective; ``resume`` continues from the latest snapshot (or ``epoch``).
+    against; 'dsrg'; 'retrain', on pseudo-masks) with its objective; ``resume`` continues from the latest snapshot (or ``epoch``).
     ``overwrite``: delete the snapshots of an earlier run in the folder first (refused
     otherwise). Returns the loss history."""
     from cores.objectives import objective_of
     _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     check_writable(cfg.SNAPSHOT_PATH, cfg.CACHE_PATH)
     objective = objective_of(kind)
+    train = objective.entries(cfg, train)
     grid = stages.score_size(cfg)
     cue_set, size = objective.targets(cfg, train, grid, cue_file)
     symbol = objective.symbol(cfg)
@@ -39,7 +40,8 @@ def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None, k
                                       allow_config_change, overwrite,
                                       cluster is None or cluster.is_root)
     it = sec_iter(cfg, train, cue_set, size, schedule, objective,
-                  start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster)
+                  start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
+                  inputs=[n for n in objective.inputs if n in symbol.list_arguments()])
     names = networks.loss_names(symbol)
     events = event_log.open_run(cfg, kind, cluster.rank if cluster else 0)
     on_epoch = epoch_pictures(cfg, events, train, cue_set, size) if events else None

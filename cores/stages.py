@@ -2,6 +2,8 @@
 them. The stages run in this order (docs/method.md, section 1):
 
     pretrain (toy data only) -> bg (saliency) -> fg (CAM) -> sec (and supervised, the bound)
+                                                          -> dsrg (instead of sec or beside it)
+    sec or dsrg -> eval.py --label (pseudo-masks of train_aug) -> retrain
 
 Snapshots: SNAPSHOT_PATH/<name>_<BASE_NET>-NNNN.params (+ .optimizer.params, -history.json,
 -config.json); cues: CACHE_PATH/<kind>_cues.npz; evaluation: OUTPUT_PATH/<name>_<BASE_NET>-NNNN
@@ -14,34 +16,44 @@ SCHEDULE_KEYS = {"lr": "LR", "step": "LR_STEP", "max_iter": "MAX_ITER", "epoch":
                  "batch": "BATCH_SIZE"}
 
 
-def _stage(name, suffix, resume_keys, **more):
+def _stage(name, suffix, resume_keys, mirror="MIRROR", factor="LR_FACTOR", **more):
     """A stage table entry: its snapshot name, the schedule keys derived from ``suffix``, the
-    keys besides them that a resumed run must not change (cores/checkpoint.py), and its
-    network (classifier stages: a builder of cores/symbols/networks.py) or objective
-    (segmentation stages: cores/objectives.py)."""
+    keys besides them that a resumed run must not change (cores/checkpoint.py), its mirroring
+    and lr factor keys, and its network (classifier stages: a builder of
+    cores/symbols/networks.py) or objective (segmentation stages: cores/objectives.py);
+    ``policy``: the key of its lr policy (step, the default, or poly)."""
     entry = {k: key + suffix for k, key in SCHEDULE_KEYS.items()}
-    entry.update(name=name, resume_keys=resume_keys, **more)
+    entry.update(name=name, resume_keys=(mirror, factor) + tuple(resume_keys), mirror=mirror,
+                 factor=factor, **more)
     return entry
 
 
 CRF_KEYS = ("CRF_SCALE", "CRF_POS_XY_STD", "CRF_POS_W", "CRF_BI_XY_STD", "CRF_BI_RGB_STD",
             "CRF_BI_W", "CRF_MAXITER")
+DSRG_KEYS = ("DSRG_FG_THRESHOLD", "DSRG_BG_THRESHOLD", "DSRG_CLIP", "DSRG_CRF_GRADIENT")
 STAGES = {
-    "pretrain": _stage("pretrain", "_PRE", ("MIRROR_CUES", "PRETRAIN_BN", "PIXEL_MEAN_CUES"),
-                       network="classifier_train_symbol"),
-    "bg": _stage("saliency", "_BG", ("MIRROR_CUES", "SALIENCY_DROPOUT", "PIXEL_MEAN_CUES"),
-                 network="saliency_train_symbol"),
-    "fg": _stage("cam", "_FG", ("MIRROR_CUES", "CAM_INPUT_SCALE", "PIXEL_MEAN_CUES"),
+    "pretrain": _stage("pretrain", "_PRE", ("PRETRAIN_BN", "PIXEL_MEAN_CUES"),
+                       mirror="MIRROR_CUES", network="classifier_train_symbol"),
+    "bg": _stage("saliency", "_BG", ("SALIENCY_DROPOUT", "PIXEL_MEAN_CUES"),
+                 mirror="MIRROR_CUES", network="saliency_train_symbol"),
+    "fg": _stage("cam", "_FG", ("CAM_INPUT_SCALE", "PIXEL_MEAN_CUES"), mirror="MIRROR_CUES",
                  network="cam_train_symbol"),
-    "sec": _stage("sec", "", ("MIRROR", "Q_FG", "Q_BG", "MIN_PROB") + CRF_KEYS,
+    "sec": _stage("sec", "", ("Q_FG", "Q_BG", "MIN_PROB", "SEC_LOSSES", "HEAD") + CRF_KEYS,
                   objective="sec"),
     # the bound: SEC's schedule, its lr scaled by SUPERVISED_LR_SCALE and its iterations and
     # step by SUPERVISED_ITER_SCALE (a schedule that fits the data: docs/method.md, section 7)
-    "supervised": _stage("supervised", "", ("MIRROR", "SUPERVISED_ITER_SCALE",
-                                            "SUPERVISED_LR_SCALE"),
+    "supervised": _stage("supervised", "", ("SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE",
+                                            "HEAD"),
                          objective="supervised", scale="SUPERVISED_ITER_SCALE",
                          lr_scale="SUPERVISED_LR_SCALE"),
+    # DSRG: grown seeds, balanced seeding and clipped constrain losses, with its schedule
+    "dsrg": _stage("dsrg", "_DSRG", ("MIN_PROB", "HEAD") + CRF_KEYS + DSRG_KEYS,
+                   mirror="MIRROR_DSRG", factor="LR_FACTOR_DSRG", objective="dsrg"),
+    # a retraining round on pseudo-masks (eval.py --label), DSRG's second step's schedule
+    "retrain": _stage("retrain", "_RT", ("LR_POLICY_RT", "CROP_RT", "HEAD"), mirror="MIRROR_RT",
+                      objective="retrain", policy="LR_POLICY_RT"),
 }
+SEGMENTATION = tuple(k for k, s in STAGES.items() if "objective" in s)
 
 
 def schedule_keys():
@@ -61,6 +73,9 @@ class Schedule:
         self.max_iter_key = s["max_iter"]
         self.epoch_size = cfg[s["epoch"]]
         self.batch_size = cfg[s["batch"]]
+        self.mirror = cfg[s["mirror"]]
+        self.lr_factor = cfg[s["factor"]]
+        self.policy = cfg[s["policy"]] if "policy" in s else "step"
         self.resume_keys = tuple(s[k] for k in ("batch", "lr", "step", "epoch")) + s["resume_keys"]
 
     @property
@@ -155,10 +170,18 @@ def cue_report_path(cfg, kind):
 
 
 def output_dir(cfg, epoch, flip=False, use_crf=False, kind="sec", int8=False):
-    """Evaluation folder of a snapshot of segmentation stage ``kind`` ('sec', 'supervised')."""
+    """Evaluation folder of a snapshot of segmentation stage ``kind`` (SEGMENTATION)."""
     flags = "".join(["_flip" if flip else "", "_crf" if use_crf else "", "_int8" if int8 else ""])
+    scales = list(cfg.get("TEST_SCALES", [1.0]))
+    if scales != [1.0]:
+        flags += "_ms" + "-".join("%g" % s for s in scales)
     name = STAGES[kind]["name"]
     return os.path.join(cfg.OUTPUT_PATH, "%s_%s-%04d%s" % (name, cfg.BASE_NET, epoch, flags))
+
+
+def pseudo_mask_dir(cfg):
+    """The pseudo-masks of train_aug that eval.py --label writes and a retraining reads."""
+    return cfg.PSEUDO_MASK_PATH or os.path.join(cfg.OUTPUT_PATH, "pseudo_masks")
 
 
 def score_size(cfg):

@@ -56,6 +56,16 @@ def remove_stale_temporaries(prefix):
     return stale
 
 
+def lr_scheduler(schedule, warmup=0):
+    """The stage's lr policy: 'step' (Caffe's: x lr_factor every lr_step iterations) or
+    'poly' (DeepLab's: lr (1 - iter / max_iter)^0.9)."""
+    if getattr(schedule, "policy", "step") == "poly":
+        return mx.lr_scheduler.PolyScheduler(schedule.max_iter, base_lr=schedule.lr, pwr=0.9,
+                                             final_lr=0, warmup_steps=warmup)
+    return mx.lr_scheduler.FactorScheduler(schedule.lr_step, getattr(schedule, "lr_factor", 0.1),
+                                           base_lr=schedule.lr, warmup_steps=warmup)
+
+
 def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_losses=False,
         cluster=None, log_every=10, events=None, on_epoch=None):
     """Train ``symbol`` on ``schedule`` (cores/stages.py: lr, step, iterations, epoch size)
@@ -91,8 +101,7 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
     begin_update = begin_epoch * epoch_size
     workers = cluster.num_workers if cluster.kv is not None and cluster.synchronous else 1
     params = dict(learning_rate=lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
-                  lr_scheduler=mx.lr_scheduler.FactorScheduler(
-                      schedule.lr_step, cfg.LR_FACTOR, base_lr=lr, warmup_steps=cfg.WARMUP_ITER),
+                  lr_scheduler=lr_scheduler(schedule, cfg.WARMUP_ITER),
                   begin_num_update=begin_update,
                   rescale_grad=1.0 / workers / (len(ctx) if mean_losses else
                                                 train_iter.batch_size))

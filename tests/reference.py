@@ -35,3 +35,17 @@ def expand_loss(p, labels, q_fg=0.996, q_bg=0.999):
 def constrain_loss(p, log_q):
     q = np.exp(log_q)
     return np.mean(np.sum(q * np.log(q / p), axis=1))
+
+
+def balanced_seed_loss(p, cues, floor=1e-4):
+    """DSRG's: background and foreground seeds each normalised by their own count."""
+    bg = [np.sum(cues[n, 0] * np.log(p[n, 0])) / max(cues[n, 0].sum(), floor)
+          for n in range(len(p))]
+    fg = [np.sum(cues[n, 1:] * np.log(p[n, 1:])) / max(cues[n, 1:].sum(), floor)
+          for n in range(len(p))]
+    return -np.mean(bg) - np.mean(fg)
+
+
+def clipped_constrain_loss(p, log_q, low=0.05, high=20.0):
+    q = np.exp(log_q)
+    return np.mean(np.sum(q * np.log(np.clip(q / p, low, high)), axis=1))

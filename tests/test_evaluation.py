@@ -9,6 +9,7 @@ from PIL import Image
 
 from cores import crf, evaluation, stages
 from cores import grid as score_grid
+from cores.data.dataset import read_mask
 from cores.data.iterators import inference_stream
 from cores.data.palette import voc_palette
 from cores.inference import bind_inference, load_inference_params
@@ -135,7 +136,8 @@ def test_evaluate_writes_metrics(snapshot):
     conf = np.array(on_disk["confusion_matrix"])
     assert conf.shape == (5, 5)
     assert on_disk["pixel_accuracy"] == pytest.approx(np.trace(conf) / conf.sum())
-    assert on_disk["flags"] == {"flip": True, "crf": False, "supervised": False, "int8": False}
+    assert on_disk["flags"] == {"flip": True, "crf": False, "supervised": False, "int8": False,
+                                "stage": "sec", "scales": [1.0]}
     assert on_disk["errors"] == error_kinds(conf)
     assert len(os.listdir(os.path.join(out, "masks"))) == 6
 
@@ -324,3 +326,60 @@ def test_early_errors_leave_no_empty_folders(toy_tree, toy_index, tmp_path):
     with pytest.raises(CheckpointError, match="run train_SEC.py first"):
         evaluation.evaluate(cfg, [mx.cpu()])
     assert not os.path.exists(tmp_path / "fresh")
+
+
+def test_multi_scale_averages_each_scale_on_the_score_grid(snapshot, toy_index):
+    """TEST_SCALES [1, 2]: the mean of the plain pass and of the pass at input 81 resized to
+    the 6x6 grid (each with its mirror); a network whose output is the same everywhere gives
+    the single-scale answer at any scales, and [1, 1] is the single scale."""
+    cfg = type(snapshot)(snapshot, TEST_SCALES=[1.0, 2.0])
+    symbol, arg, aux, _ = load_inference_params(cfg, None)
+    entry, data, rgb, _ = next(inference_stream(cfg, toy_index[1]["val"][:1], workers=1,
+                                                corners=True))
+    multi = evaluation.MultiScale(cfg, [mx.cpu()], symbol, arg, aux, True)
+    assert multi.sizes == [41, 81]
+    got = multi(data, rgb)
+    from cores.data.transforms import resize_rgb, to_net_input
+    big = to_net_input(resize_rgb(rgb, 81, corners=True), cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER)
+    mod81 = mx.mod.Module(symbol, data_names=["data"], label_names=None, context=[mx.cpu()])
+    mod81.bind(data_shapes=[("data", (2, 3, 81, 81))], for_training=False)
+    mod81.set_params(arg, aux, allow_extra=True)
+    plain = evaluation.predict_probs(bind_inference(cfg, [mx.cpu()], symbol, arg, aux, 2),
+                                     data, True)
+    want = 0.5 * (plain + score_grid.zoom_linear(evaluation.predict_probs(mod81, big, True),
+                                                 6, 6))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert np.abs(got - plain).max() > 1e-4                 # the second scale counted
+    constant = {k: (v * 0 if k.endswith("_weight") else v) for k, v in arg.items()}
+    constant["fc8_bias"] = mx.nd.array(np.arange(5, dtype=np.float32))
+    for scales in ([1.0, 2.0], [0.75, 1.0, 1.25]):
+        c = type(cfg)(cfg, TEST_SCALES=scales)
+        out = evaluation.MultiScale(c, [mx.cpu()], symbol, constant, aux, False)(data, rgb)
+        single = evaluation.predict_probs(bind_inference(c, [mx.cpu()], symbol, constant, aux,
+                                                         1), data, False)
+        np.testing.assert_allclose(out, single, rtol=1e-5)
+    twice = type(cfg)(cfg, TEST_SCALES=[1.0, 1.0])
+    np.testing.assert_allclose(
+        evaluation.MultiScale(twice, [mx.cpu()], symbol, arg, aux, True)(data, rgb), plain,
+        rtol=1e-6)
+    assert stages.output_dir(cfg, 1, True, True).endswith("_flip_crf_ms1-2")
+
+
+def test_label_writes_a_pseudo_mask_per_training_image(snapshot, toy_index, tmp_path):
+    cfg = type(snapshot)(snapshot, PSEUDO_MASK_PATH=str(tmp_path / "pseudo"))
+    out = evaluation.label_training_set(cfg, [mx.cpu()], flip=True)
+    train = toy_index[1]["train"]
+    assert sorted(os.listdir(out)) == sorted([e["id"] + ".png" for e in train]
+                                             + ["metrics.json"])
+    model = load_inference_params(cfg, None)
+    conf, counted = evaluation.run_inference(cfg, [mx.cpu()], train, model, True,
+                                             mask_dir=str(tmp_path / "again"))
+    for e in train:
+        a = np.array(Image.open(os.path.join(out, e["id"] + ".png")))
+        b = np.array(Image.open(str(tmp_path / "again" / (e["id"] + ".png"))))
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == read_mask(e["mask"]).shape       # SBD .mat or VOC PNG
+    metrics = json.load(open(os.path.join(out, "metrics.json")))
+    assert metrics["scored"] == counted == len(train) and metrics["stage"] == "sec"
+    from cores.metrics import iou_scores
+    assert metrics["mIoU"] == pytest.approx(iou_scores(conf)[1])

@@ -65,14 +65,21 @@ def mirror_flag(seed, position):
     return bool(np.random.RandomState((seed * 7919 + position) % (2 ** 32)).rand() < 0.5)
 
 
+def crop_seed(seed, position):
+    """The seed of the random crop at a stream position (retraining): like the mirror flag,
+    a function of the seed and the position alone, so a resumed run crops alike."""
+    return (seed * 104729 + 2 * position + 1) % (2 ** 32)
+
+
 class TrainIter(mx.io.DataIter):
     """Shuffled, endless training batches; ``reset`` starts the next epoch of EPOCH_SIZE
     batches. ``last_ids`` names the images of the last batch (for NaN reports)."""
 
     def __init__(self, entries, batch_size, epoch_size, seed, task, make_job, data_shapes,
                  label_shapes, workers=1, prefetch=2, mirror=False, start_batch=0,
-                 part=(0, 1)):
+                 part=(0, 1), keep=None):
         super().__init__(batch_size)
+        self.keep = keep         # the task outputs the batch holds (all, in order, if None)
         self.part_index, self.num_parts = part
         if not entries:
             raise ValueError("no training images")
@@ -98,7 +105,7 @@ class TrainIter(mx.io.DataIter):
         start = (batch_no * self.num_parts + self.part_index) * self.batch_size
         order = sample_order(len(self.entries), self.seed, start, self.batch_size)
         jobs = [self.make_job(self.entries[i],
-                              self.mirror and mirror_flag(self.seed, start + k))
+                              self.mirror and mirror_flag(self.seed, start + k), start + k)
                 for k, i in enumerate(order)]
         ids = [self.entries[i]["id"] for i in order]
         self.pending.append((batch_no, ids, self.loader.submit(self.task, jobs)))
@@ -115,6 +122,8 @@ class TrainIter(mx.io.DataIter):
             queued += 1
         batch_no, ids, futures = self.pending.popleft()
         samples = [f.result() for f in futures]
+        if self.keep is not None:
+            samples = [[sample[i] for i in self.keep] for sample in samples]
         self.next_batch = batch_no + 1
         self.batch_in_epoch += 1
         self.last_ids = ids
@@ -139,7 +148,7 @@ def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0, cluster
     """(data, label) batches for the saliency and CAM networks."""
     size, num_fg = cfg.INPUT_SIZE, cfg.CLASS_NUM - 1
 
-    def make_job(entry, mirror):
+    def make_job(entry, mirror, position):
         return (entry, size, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER, num_fg, mirror)
 
     from cores.workers import worker_count
@@ -149,10 +158,12 @@ def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0, cluster
                      cfg.PREFETCH, mirror, start_batch, _part(cluster))
 
 
-def sec_iter(cfg, entries, cues, out_size, schedule, objective, start_batch=0, cluster=None):
+def sec_iter(cfg, entries, cues, out_size, schedule, objective, start_batch=0, cluster=None,
+             inputs=None):
     """Batches for a segmentation stage: data, the ``objective``'s inputs (cores/objectives.py;
-    SEC: small_images and labels) and ``cues``, which maps image id to its (3, M) targets on the
-    score grid; batch and epoch size from ``schedule`` (cores/stages.py)."""
+    SEC: small_images and labels; ``inputs``: those its network takes, all by default) and
+    ``cues``, which maps image id to its (3, M) targets on the score grid; batch and epoch
+    size and mirroring from ``schedule`` (cores/stages.py)."""
     size, num_classes = cfg.INPUT_SIZE, cfg.CLASS_NUM
     batch_size = schedule.batch_size
     missing = [e["id"] for e in entries if e["id"] not in cues]
@@ -161,21 +172,25 @@ def sec_iter(cfg, entries, cues, out_size, schedule, objective, start_batch=0, c
         raise CueFileError("the cue file has no cues for %d training images, e.g. %s"
                            % (len(missing), ", ".join(missing[:5])))
 
-    def make_job(entry, mirror):
+    def make_job(entry, mirror, position):
         return (entry, size, out_size, cfg.PIXEL_MEAN, cfg.CHANNEL_ORDER, num_classes,
-                cues[entry["id"]], mirror)
+                cues[entry["id"]], mirror, crop_seed(cfg.SEED, position))
 
     from cores.workers import worker_count
+    inputs = objective.inputs if inputs is None else inputs
     data = [("data", (batch_size, 3, size, size))]
     labels = [("cues", (batch_size, num_classes, out_size, out_size))]
-    if "small_images" in objective.inputs:
+    if "small_images" in inputs:
         data.append(("small_images", (batch_size, out_size, out_size, 3)))
-    if "labels" in objective.inputs:
+    if "labels" in inputs:
         labels.insert(0, ("labels", (batch_size, num_classes)))
+    task = objective.task(cfg)
+    outputs = transforms.TASK_OUTPUTS[task]
+    keep = [outputs.index(name) for name, _ in data + labels]
     return TrainIter(entries, batch_size, schedule.epoch_size, cfg.SEED,
-                     getattr(transforms, objective.task), make_job, data, labels,
-                     worker_count(cfg.DATA_WORKERS), cfg.PREFETCH, cfg.MIRROR, start_batch,
-                     _part(cluster))
+                     getattr(transforms, task), make_job, data, labels,
+                     worker_count(cfg.DATA_WORKERS), cfg.PREFETCH, schedule.mirror, start_batch,
+                     _part(cluster), keep=keep)
 
 
 def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False, skipped=None,

@@ -1,7 +1,10 @@
-"""The cue networks' heads, shared by both backbones (method §2)."""
+"""The cue networks' heads, shared by both backbones (method §2), and the dilations of the
+DeepLab-ASPP segmentation head (HEAD=aspp; each backbone module builds its own)."""
 import mxnet as mx
 
 from cores.symbols import layers as L
+
+ASPP_DILATIONS = (6, 12, 18, 24)
 
 
 def cam_head(feature, num_fg, width_mult=1.0, workspace=512):

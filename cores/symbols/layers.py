@@ -38,28 +38,32 @@ def new_std(width_mult=1.0):
     return NEW_STD / math.sqrt(width_mult)
 
 
-def _variables(name, kind, no_bias, width_mult=1.0):
+def _variables(name, kind, no_bias, width_mult=1.0, copy_of=None):
     w_lr, w_wd, b_lr, b_wd = _MULTS[kind]
     extra = {}
     if kind == NEW:
         extra = {"__sec_new__": "1"}
-    weight = mx.sym.Variable(name + "_weight", lr_mult=w_lr, wd_mult=w_wd, attr=dict(extra),
+
+    def attrs(suffix):
+        return dict(extra, __sec_copy_of__=copy_of + suffix) if copy_of else dict(extra)
+    weight = mx.sym.Variable(name + "_weight", lr_mult=w_lr, wd_mult=w_wd, attr=attrs("_weight"),
                              init=mx.init.Normal(new_std(width_mult)) if kind == NEW
                              else None)
     bias = None
     if not no_bias:
-        bias = mx.sym.Variable(name + "_bias", lr_mult=b_lr, wd_mult=b_wd, attr=dict(extra),
+        bias = mx.sym.Variable(name + "_bias", lr_mult=b_lr, wd_mult=b_wd, attr=attrs("_bias"),
                                init=mx.init.Zero() if kind == NEW else None)
     return weight, bias
 
 
 def conv(data, name, num_filter, kernel=3, pad=None, stride=1, dilate=1, no_bias=False,
-         kind=PRETRAINED, workspace=512, width_mult=1.0):
+         kind=PRETRAINED, workspace=512, width_mult=1.0, copy_of=None):
     """A 2-D convolution whose variables carry the lr/wd multipliers of ``kind`` (and, if new,
-    the initial std of a network of ``width_mult``)."""
+    the initial std of a network of ``width_mult``); ``copy_of``: a pretrained layer whose
+    weights this one starts from (DeepLab-ASPP's branches start from fc6 and fc7)."""
     if pad is None:
         pad = dilate * (kernel - 1) // 2
-    weight, bias = _variables(name, kind, no_bias, width_mult)
+    weight, bias = _variables(name, kind, no_bias, width_mult, copy_of)
     kwargs = dict(data=data, weight=weight, name=name, num_filter=num_filter,
                   kernel=(kernel, kernel), pad=(pad, pad), stride=(stride, stride),
                   dilate=(dilate, dilate), no_bias=no_bias, workspace=workspace)
@@ -115,6 +119,18 @@ def pool(data, name, kernel, stride, pad=0, pool_type="max", convention="full"):
 
 def dropout(data, name, p=0.5):
     return mx.sym.Dropout(data=data, p=p, name=name)
+
+
+def copied_params(symbol, arg):
+    """{name: array} of the parameters that start as a copy of another layer's pretrained
+    weights (``conv(copy_of=...)``), taken from ``arg``, for those ``arg`` does not hold."""
+    attrs = symbol.attr_dict()
+    out = {}
+    for name in symbol.list_arguments():
+        source = attrs.get(name, {}).get("__sec_copy_of__")
+        if source and name not in arg and source in arg:
+            out[name] = arg[source].copy()
+    return out
 
 
 def new_param_names(symbol):

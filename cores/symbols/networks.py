@@ -17,6 +17,8 @@ def _vgg16_sec(cfg, data, dropout=True, batch_norm=False):
     x = vgg16.vgg16_body(data, vgg16.LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
                          convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
                          batch_norm=batch_norm)
+    if cfg.HEAD == "aspp" and not batch_norm:
+        return vgg16.aspp_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
     return vgg16.largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout,
                                batch_norm)
 
@@ -31,7 +33,8 @@ def _resnet50_sec(cfg, data, dropout=True, batch_norm=False):
     x = resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
                                convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
                                batch_norm=batch_norm, **_resnet_bn(cfg))
-    return resnet50.sec_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
+    head = resnet50.aspp_head if cfg.HEAD == "aspp" else resnet50.sec_head
+    return head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
 
 
 def _vgg16_pretrain_features(cfg, data):
@@ -101,25 +104,49 @@ def sec_scores(cfg, data, dropout=None, batch_norm=False):
 
 
 def sec_train_symbol(cfg):
-    """The three SEC losses (method §4), grouped as seed_loss, expand_loss, constrain_loss."""
+    """The SEC losses (method §4) of SEC_LOSSES, in the order seed_loss, expand_loss,
+    constrain_loss: all three by default; the seeding loss with one or none of the others
+    for the paper's ablations (SEC_LOSSES always holds seed)."""
     data = mx.sym.Variable("data")
-    small_images = mx.sym.Variable("small_images")
-    labels = mx.sym.Variable("labels")
-    cues = mx.sym.Variable("cues")
     scores = sec_scores(cfg, data)
     probs = sec_losses.softmax_with_floor(scores, cfg.MIN_PROB)
-    # the CRF's unary is the scores (method §5); the port gave ResNet50's CRF the probabilities
-    unary = probs if cfg.BASE_NET == "resnet50" and cfg.RESNET_CRF_UNARY == "probs" else scores
-    crf_log_probs = mx.sym.Custom(unary, small_images, op_type="sec_crf", name="crf",
-                                  min_prob=cfg.MIN_PROB, workers=cfg.CRF_WORKERS,
-                                  **crf.train_params(cfg))
-    losses = [
-        mx.sym.MakeLoss(sec_losses.seed_loss(probs, cues), name="seed_loss"),
-        mx.sym.MakeLoss(sec_losses.expand_loss(probs, labels, cfg.Q_FG, cfg.Q_BG),
-                        name="expand_loss"),
-        mx.sym.MakeLoss(sec_losses.constrain_loss(probs, crf_log_probs), name="constrain_loss"),
-    ]
+    losses = [mx.sym.MakeLoss(sec_losses.seed_loss(probs, mx.sym.Variable("cues")),
+                              name="seed_loss")]
+    if "expand" in cfg.SEC_LOSSES:
+        losses.append(mx.sym.MakeLoss(sec_losses.expand_loss(probs, mx.sym.Variable("labels"),
+                                                             cfg.Q_FG, cfg.Q_BG),
+                                      name="expand_loss"))
+    if "constrain" in cfg.SEC_LOSSES:
+        # the CRF's unary is the scores (method §5); the port gave ResNet50's CRF the
+        # probabilities
+        port = cfg.BASE_NET == "resnet50" and cfg.RESNET_CRF_UNARY == "probs"
+        crf_log_probs = mx.sym.Custom(probs if port else scores, mx.sym.Variable("small_images"),
+                                      op_type="sec_crf", name="crf", min_prob=cfg.MIN_PROB,
+                                      workers=cfg.CRF_WORKERS, **crf.train_params(cfg))
+        losses.append(mx.sym.MakeLoss(sec_losses.constrain_loss(probs, crf_log_probs),
+                                      name="constrain_loss"))
     return mx.sym.Group(losses)
+
+
+def dsrg_train_symbol(cfg):
+    """DSRG (Huang et al. 2018, its released code): the CRF on the floored probabilities and
+    the seeds grown on its marginals every iteration from the original cues (cores/growing.py,
+    in the CRF workers); the balanced seeding loss on the grown seeds and the constrain loss
+    with Q/p clipped to DSRG_CLIP; no expansion loss. Grouped as seed_loss, constrain_loss."""
+    scores = sec_scores(cfg, mx.sym.Variable("data"))
+    probs = sec_losses.softmax_with_floor(scores, cfg.MIN_PROB)
+    grown = mx.sym.Custom(probs, mx.sym.Variable("small_images"), mx.sym.Variable("labels"),
+                          mx.sym.Variable("cues"), op_type="dsrg_grow", name="grow",
+                          min_prob=cfg.MIN_PROB, workers=cfg.CRF_WORKERS,
+                          fg_threshold=cfg.DSRG_FG_THRESHOLD, bg_threshold=cfg.DSRG_BG_THRESHOLD,
+                          pass_gradient=bool(cfg.DSRG_CRF_GRADIENT), **crf.train_params(cfg))
+    low, high = cfg.DSRG_CLIP
+    return mx.sym.Group([
+        mx.sym.MakeLoss(sec_losses.balanced_seed_loss(probs, mx.sym.BlockGrad(grown[1]),
+                                                      cfg.MIN_PROB), name="seed_loss"),
+        mx.sym.MakeLoss(sec_losses.clipped_constrain_loss(probs, grown[0], low, high,
+                                                          bool(cfg.DSRG_CRF_GRADIENT)),
+                        name="constrain_loss")])
 
 
 def supervised_train_symbol(cfg):

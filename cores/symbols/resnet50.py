@@ -4,7 +4,10 @@
 stride 8: 321 -> 41); ``dilated=False`` the plain classifier (output stride 32). BatchNorm is
 frozen (global statistics, fixed scale and shift) as in DeepLab.
 """
+import mxnet as mx
+
 from cores.symbols import layers as L
+from cores.symbols.heads import ASPP_DILATIONS
 
 # (stage, blocks, bottleneck width, output width)
 STAGES = [(2, 3, 64, 256), (3, 4, 128, 512), (4, 6, 256, 1024), (5, 3, 512, 2048)]
@@ -81,3 +84,12 @@ def sec_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True):
     x = L.relu(x, "relu7")
     return L.conv(x, "fc8", num_classes, kernel=1, kind=L.NEW, workspace=workspace,
                   width_mult=width_mult)
+
+
+def aspp_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True):
+    """DeepLab-ASPP head of DeepLab v2's ResNet: one new 3x3 convolution to the classes per
+    dilation 6/12/18/24, summed (no dropout in it; ``dropout`` is accepted for symmetry)."""
+    branches = [L.conv(feature, "fc8_%d" % k, num_classes, kernel=3, dilate=d, kind=L.NEW,
+                       workspace=workspace, width_mult=width_mult)
+                for k, d in enumerate(ASPP_DILATIONS, start=1)]
+    return mx.sym.ElementWiseSum(*branches, name="fc8")

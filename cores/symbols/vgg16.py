@@ -3,7 +3,10 @@
 The three networks differ only in their pooling layers, the dilation of conv5 and their heads.
 Pooling entries are (kernel, stride, pad) per stage, or None for no pooling after that stage.
 """
+import mxnet as mx
+
 from cores.symbols import layers as L
+from cores.symbols.heads import ASPP_DILATIONS
 
 STAGES = [
     ("conv1", [64, 64]),
@@ -66,3 +69,26 @@ def largefov_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=T
         x = L.dropout(x, "drop7")
     return L.conv(x, "fc8", num_classes, kernel=1, kind=L.NEW, workspace=workspace,
                   width_mult=width_mult)
+
+
+
+def aspp_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True):
+    """DeepLab-ASPP head: pool5a, then per dilation d of ASPP_DILATIONS a branch fc6_k (3x3,
+    dilation d) and fc7_k (1x1), each starting from the pretrained fc6/fc7 as DeepLab's
+    initialisation, and a new fc8_k; the four fc8_k summed."""
+    x = L.pool(feature, "pool5a", 3, 1, 1, pool_type="avg")
+    branches = []
+    for k, dilation in enumerate(ASPP_DILATIONS, start=1):
+        y = L.conv(x, "fc6_%d" % k, L.channels(1024, width_mult), kernel=3, dilate=dilation,
+                   workspace=workspace, copy_of="fc6")
+        y = L.relu(y, "relu6_%d" % k)
+        if dropout:
+            y = L.dropout(y, "drop6_%d" % k)
+        y = L.conv(y, "fc7_%d" % k, L.channels(1024, width_mult), kernel=1, workspace=workspace,
+                   copy_of="fc7")
+        y = L.relu(y, "relu7_%d" % k)
+        if dropout:
+            y = L.dropout(y, "drop7_%d" % k)
+        branches.append(L.conv(y, "fc8_%d" % k, num_classes, kernel=1, kind=L.NEW,
+                               workspace=workspace, width_mult=width_mult))
+    return mx.sym.ElementWiseSum(*branches, name="fc8")
