@@ -1,8 +1,10 @@
 """The backbones the networks can be built on: one entry each, with what the rest of the code
 needs to know of a backbone without building it (no MXNet here: the config validates BASE_NET
-with it). The builders are in cores/symbols/networks.py, one per backbone module
-(cores/symbols/vgg16.py, resnet50.py); a new backbone is an entry here, its module, and its
-builders there.
+with it). Everything else of a backbone is its module, cores/symbols/<name>.py: its body, the
+SEC/CAM/saliency networks and pretraining features on it (``sec_scores``, ``crf_unary``,
+``cam_body``, ``saliency_scores``, ``pretrain_features``), and its Gluon weights
+(``GLUON_MODEL``, ``gluon_params``); cores/symbols/networks.py assembles them. A new backbone
+is an entry here, its module, and its line in networks.BACKBONE_MODULES.
 
 - first_conv: the weight of the first convolution, whose input channels CHANNEL_ORDER describes
   (what a converted weights file must contain);

@@ -8,7 +8,6 @@ import logging
 import numpy as np
 
 from cores.caffe_model import read_caffemodel, prototxt_layers
-from cores.symbols import vgg16 as vgg16_symbols
 from cores.backbones import BACKBONES
 from cores.errors import SECError
 
@@ -117,30 +116,15 @@ def keep_used(source, arg, aux, expected, strict=False):
             {k: v for k, v in aux.items() if k in expected})
 
 
-def decimate_fc6(weight, bias, channels=512):
-    """DeepLab-LargeFOV's fc6 from VGG16's fully connected fc6 (4096 x 512*7*7): every 4th
-    output and every 3rd kernel row and column -> 1024 x 512 x 3 x 3 (the 3x3 kernel then
-    runs with dilation 12)."""
-    w = np.asarray(weight).reshape(-1, channels, 7, 7)
-    return np.ascontiguousarray(w[::4, :, ::3, ::3]), np.asarray(bias)[::4]
-
-
-def decimate_fc7(weight, bias):
-    """fc7 4096 x 4096 -> 1024 x 1024 x 1 x 1: every 4th output and every 4th input."""
-    w = np.asarray(weight)[::4, ::4]
-    return np.ascontiguousarray(w.reshape(w.shape[0], w.shape[1], 1, 1)), np.asarray(bias)[::4]
-
-
-def _gluon_net(arch, path):
+def _gluon_net(module, path):
     import mxnet as mx
     from mxnet.gluon.model_zoo import vision
-    net = {"vgg16": vision.vgg16, "resnet50": vision.resnet50_v1}[arch]()
+    net = getattr(vision, module.GLUON_MODEL)()
     try:
         net.load_parameters(path, ctx=mx.cpu())
     except Exception as e:
         raise ConversionError("cannot load %s as Gluon %s parameters: %s"
-                              % (path, "vgg16" if arch == "vgg16" else "resnet50_v1", e)) \
-            from None
+                              % (path, module.GLUON_MODEL, e)) from None
     return net
 
 
@@ -154,53 +138,13 @@ def _fold_input_scale(arg, net, channel_order):
 
 
 def convert_gluon(path, net, channel_order):
-    """(arg, aux, meta) from a Gluon model-zoo parameter file (``vgg16`` or ``resnet50_v1``)."""
-    from mxnet.gluon import nn
-    model = _gluon_net(net, path)
-    arg, aux = {}, {}
-    if net == "vgg16":
-        convs = [b for b in model.features if isinstance(b, nn.Conv2D)]
-        dense = [b for b in model.features if isinstance(b, nn.Dense)]
-        names = ["%s_%d" % (prefix, i) for prefix, widths in vgg16_symbols.STAGES
-                 for i in range(1, len(widths) + 1)]
-        for name, conv in zip(names, convs):
-            arg[name + "_weight"] = conv.weight.data().asnumpy()
-            arg[name + "_bias"] = conv.bias.data().asnumpy()
-        arg["fc6_weight"], arg["fc6_bias"] = decimate_fc6(dense[0].weight.data().asnumpy(),
-                                                          dense[0].bias.data().asnumpy())
-        arg["fc7_weight"], arg["fc7_bias"] = decimate_fc7(dense[1].weight.data().asnumpy(),
-                                                          dense[1].bias.data().asnumpy())
-    else:
-        features = list(model.features)
-        arg["conv1_weight"] = features[0].weight.data().asnumpy()
-        arg["conv1_bias"] = np.zeros(arg["conv1_weight"].shape[0], np.float32)
-        _gluon_bn(features[1], "bn_conv1", None, arg, aux)
-        for stage, blocks in zip((2, 3, 4, 5), features[4:8]):
-            for b, block in enumerate(blocks):
-                name = "%d%s" % (stage, "abcdef"[b])
-                body = [layer for layer in block.body if not isinstance(layer, nn.Activation)]
-                for branch, (conv, bn) in zip(("2a", "2b", "2c"), zip(body[::2], body[1::2])):
-                    _gluon_conv_bn(conv, bn, "%s_branch%s" % (name, branch), arg, aux)
-                if block.downsample is not None:
-                    conv, bn = list(block.downsample)
-                    _gluon_conv_bn(conv, bn, "%s_branch1" % name, arg, aux)
+    """(arg, aux, meta) from a Gluon model-zoo parameter file of the backbone ``net`` (its
+    module's GLUON_MODEL: ``vgg16``, ``resnet50_v1``), converted by its module's
+    ``gluon_params``."""
+    from cores.symbols.networks import BACKBONE_MODULES
+    module = BACKBONE_MODULES[net]
+    arg, aux = module.gluon_params(_gluon_net(module, path))
     arg = _fold_input_scale(arg, net, channel_order)
     meta = {"channel_order": channel_order,
             "pixel_mean": _mean_in(channel_order, GLUON_MEAN_RGB), "source": "gluon"}
     return arg, aux, meta
-
-
-def _gluon_conv_bn(conv, bn, suffix, arg, aux):
-    arg["res%s_weight" % suffix] = conv.weight.data().asnumpy()
-    bias = conv.bias.data().asnumpy() if conv.bias is not None else None
-    _gluon_bn(bn, "bn" + suffix, bias, arg, aux)
-
-
-def _gluon_bn(bn, name, conv_bias, arg, aux):
-    """BatchNorm parameters; a convolution bias before it is folded into the running mean
-    (BN(z + b) with mean m equals BN(z) with mean m - b), since Caffe's convolutions have none."""
-    arg[name + "_gamma"] = bn.gamma.data().asnumpy()
-    arg[name + "_beta"] = bn.beta.data().asnumpy()
-    mean = bn.running_mean.data().asnumpy()
-    aux[name + "_moving_mean"] = mean - conv_bias if conv_bias is not None else mean
-    aux[name + "_moving_var"] = bn.running_var.data().asnumpy()

@@ -52,3 +52,45 @@ def test_reuse_refuses_a_source_without_a_finished_bound(tmp_path):
     _touch(str(tmp_path / "fields5" / ".done_create_dataset"))
     with pytest.raises(RuntimeError, match="no finished bound"):
         quality.reuse(str(tmp_path / "fields5"), str(tmp_path / "fields5_portcues"))
+
+
+def _effective(args):
+    """The config a script would see from these arguments (later --set values win)."""
+    from cores.config import load_config
+    sets = args[args.index("--set") + 1:] if "--set" in args else []
+    return load_config(None, sets)
+
+
+def test_each_method_runs_in_its_own_folders_and_a_retraining_labels_with_its_source(tmp_path):
+    """DSRG+RT labels with the DSRG method's snapshots (ASPP) into its own pseudo-mask folder,
+    then trains and evaluates in its own folders; SEC+RT labels with SEC's; every --set the
+    runner appends (the variant's, then the method's) reaches the script in that order."""
+    from cores import pipeline
+    quality = _quality()
+    work = str(tmp_path / "photo5")
+    common = ["--cfg", "demo/toy.yaml", "--set", "SNAPSHOT_PATH=" + os.path.join(work, "snapshots"),
+              "OUTPUT_PATH=" + os.path.join(work, "outputs")]
+    seen = {}
+
+    def run_one(step, args):
+        seen[step.key] = args
+
+    for method in quality.METHOD_ORDER:
+        for steps, sets in quality.method_steps(work, method):
+            pipeline.run_steps(steps, common, run_one, later=sets)
+    label = _effective(seen["DSRG+RT label"])
+    assert label.SNAPSHOT_PATH == os.path.join(work, "snapshots_dsrg") and label.HEAD == "aspp"
+    assert label.PSEUDO_MASK_PATH == os.path.join(work, "pseudo_masks_dsrg_rt")
+    assert seen["DSRG+RT label"][:6] == ["eval.py", "--label", "--crf", "--flip", "--stage",
+                                         "dsrg"]
+    train = _effective(seen["DSRG+RT train"])
+    assert train.SNAPSHOT_PATH == os.path.join(work, "snapshots_dsrg_rt")
+    assert train.PSEUDO_MASK_PATH == label.PSEUDO_MASK_PATH
+    sec_label = _effective(seen["SEC+RT label"])
+    assert sec_label.SNAPSHOT_PATH == os.path.join(work, "snapshots")     # SEC's own
+    assert sec_label.PSEUDO_MASK_PATH == os.path.join(work, "pseudo_masks_sec_rt")
+    assert _effective(seen["S train"]).SEC_LOSSES == ["seed"]
+    assert _effective(seen["SEC seed 1 train"]).SEED == 1
+    folders = {_effective(seen[m + " train"]).SNAPSHOT_PATH for m in quality.METHOD_ORDER}
+    assert len(folders) == len(quality.METHOD_ORDER)                    # nothing shared
+    assert "--scales" in seen["DSRG eval --crf --flip --scales %s" % quality.MS]

@@ -13,84 +13,16 @@ from cores.symbols import layers as L
 from cores.symbols import crf_op  # noqa: F401  (registers the ``sec_crf`` operator)
 
 
-def _vgg16_sec(cfg, data, dropout=True, batch_norm=False):
-    x = vgg16.vgg16_body(data, vgg16.LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
-                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                         batch_norm=batch_norm)
-    if cfg.HEAD == "aspp" and not batch_norm:
-        return vgg16.aspp_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
-    return vgg16.largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout,
-                               batch_norm)
+# the module of each backbone of cores/backbones.py: its body, its networks (sec_scores,
+# crf_unary, pretrain_features, cam_body, saliency_scores) and its Gluon weights (gluon_params)
+BACKBONE_MODULES = {"vgg16": vgg16, "resnet50": resnet50}
+assert sorted(BACKBONE_MODULES) == NAMES, "every backbone of cores/backbones.py needs its module"
 
 
-def _resnet_bn(cfg):
-    """The ResNet50 BatchNorm choice (RESNET_BN): frozen, or the port's trained scale/shift."""
-    port = cfg.RESNET_BN == "port"
-    return dict(bn_affine=port, bn_eps=1.001e-5 if port else 1e-5)
-
-
-def _resnet50_sec(cfg, data, dropout=True, batch_norm=False):
-    x = resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
-                               convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                               batch_norm=batch_norm, **_resnet_bn(cfg))
-    head = resnet50.aspp_head if cfg.HEAD == "aspp" else resnet50.sec_head
-    return head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
-
-
-def _vgg16_pretrain_features(cfg, data):
-    """What ImageNet weights give VGG16 in DeepLab's file: every layer up to fc7."""
-    return sec_scores(cfg, data, batch_norm=cfg.PRETRAIN_BN).get_internals()["relu7_output"]
-
-
-def _resnet50_pretrain_features(cfg, data):
-    """What ImageNet weights give ResNet50: the body (its SEC head is new, as with real
-    weights), with trained BatchNorm."""
-    return resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
-                                  convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                                  batch_norm=True)
-
-
-def _vgg16_cam_body(cfg, data):
-    return vgg16.vgg16_body(data, vgg16.CAM_POOLS, width_mult=cfg.WIDTH_MULT,
-                            convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
-
-
-def _resnet50_cam_body(cfg, data):
-    return resnet50.resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
-                                  convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                                  dilation=cfg.RESNET_CAM_DILATION, **_resnet_bn(cfg))
-
-
-def _vgg16_saliency(cfg, data, hook=None, dropout=False):
-    x = vgg16.vgg16_body(data, vgg16.CLASSIFIER_POOLS, width_mult=cfg.WIDTH_MULT,
-                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                         preact_hook=hook)
-    return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=False,
-                               workspace=cfg.WORKSPACE, dropout=dropout)
-
-
-def _resnet50_saliency(cfg, data, hook=None, dropout=False):
-    x = resnet50.resnet50_body(data, dilated=False, width_mult=cfg.WIDTH_MULT,
-                               convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                               preact_hook=hook, saliency_after_relu=(
-                                   cfg.RESNET_SALIENCY_LAYER == "relu"), **_resnet_bn(cfg))
-    return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=True,
-                               workspace=cfg.WORKSPACE, dropout=dropout)
-
-
-# the builders of each backbone of cores/backbones.py (its entries: first convolution, options)
-BUILDERS = {
-    "vgg16": {"sec": _vgg16_sec, "cam_body": _vgg16_cam_body, "saliency": _vgg16_saliency,
-              "pretrain": _vgg16_pretrain_features},
-    "resnet50": {"sec": _resnet50_sec, "cam_body": _resnet50_cam_body,
-                 "saliency": _resnet50_saliency, "pretrain": _resnet50_pretrain_features},
-}
-assert sorted(BUILDERS) == NAMES, "every backbone of cores/backbones.py needs its builders"
-
-
-def _backbone(cfg):
+def backbone_module(cfg):
+    """The module of cfg's backbone (BACKBONE_MODULES)."""
     try:
-        return BUILDERS[cfg.BASE_NET]
+        return BACKBONE_MODULES[cfg.BASE_NET]
     except KeyError:
         raise ValueError("unknown BASE_NET %r; choose one of: %s"
                          % (cfg.BASE_NET, ", ".join(NAMES))) from None
@@ -99,8 +31,8 @@ def _backbone(cfg):
 def sec_scores(cfg, data, dropout=None, batch_norm=False):
     """fc8 scores (N, C, H, W) of the SEC network (dropout as cfg.DROPOUT unless given);
     ``batch_norm``: trained BatchNorm layers, for backbone pretraining only."""
-    return _backbone(cfg)["sec"](cfg, data, cfg.DROPOUT if dropout is None else dropout,
-                                 batch_norm)
+    return backbone_module(cfg).sec_scores(cfg, data, cfg.DROPOUT if dropout is None else dropout,
+                                           batch_norm)
 
 
 def sec_train_symbol(cfg):
@@ -117,10 +49,9 @@ def sec_train_symbol(cfg):
                                                              cfg.Q_FG, cfg.Q_BG),
                                       name="expand_loss"))
     if "constrain" in cfg.SEC_LOSSES:
-        # the CRF's unary is the scores (method §5); the port gave ResNet50's CRF the
-        # probabilities
-        port = cfg.BASE_NET == "resnet50" and cfg.RESNET_CRF_UNARY == "probs"
-        crf_log_probs = mx.sym.Custom(probs if port else scores, mx.sym.Variable("small_images"),
+        # the CRF's unary is the scores (method §5; the backbone's module may say otherwise)
+        unary = backbone_module(cfg).crf_unary(cfg, scores, probs)
+        crf_log_probs = mx.sym.Custom(unary, mx.sym.Variable("small_images"),
                                       op_type="sec_crf", name="crf", min_prob=cfg.MIN_PROB,
                                       workers=cfg.CRF_WORKERS, **crf.train_params(cfg))
         losses.append(mx.sym.MakeLoss(sec_losses.constrain_loss(probs, crf_log_probs),
@@ -171,7 +102,7 @@ def sec_infer_symbol(cfg):
 
 
 def _cam(cfg, data):
-    feature = _backbone(cfg)["cam_body"](cfg, data)
+    feature = backbone_module(cfg).cam_body(cfg, data)
     return heads.cam_head(feature, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, cfg.WORKSPACE)
 
 
@@ -189,8 +120,8 @@ def cam_symbol(cfg):
 
 def saliency_train_symbol(cfg):
     """Saliency classifier trained with the multi-label logistic loss on ``label``."""
-    scores = _backbone(cfg)["saliency"](cfg, mx.sym.Variable("data"),
-                                        dropout=cfg.SALIENCY_DROPOUT)
+    scores = backbone_module(cfg).saliency_scores(cfg, mx.sym.Variable("data"),
+                                                  dropout=cfg.SALIENCY_DROPOUT)
     return mx.sym.LogisticRegressionOutput(scores, mx.sym.Variable("label"),
                                            name="saliency_loss")
 
@@ -208,7 +139,7 @@ def saliency_parts(cfg):
         captured.append(x)
         return x
 
-    build = _backbone(cfg)["saliency"]
+    build = backbone_module(cfg).saliency_scores
     build(cfg, mx.sym.Variable("data"), hook=capture)
     back = build(cfg, mx.sym.Variable("data"), hook=lambda x: mx.sym.Variable("saliency_input"))
     return captured[0], back
@@ -220,7 +151,7 @@ def classifier_train_symbol(cfg):
     logistic loss: a stand-in for ImageNet pretraining when no pretrained weights exist (toy
     data, a user's own domain). VGG16 trains with BatchNorm layers under PRETRAIN_BN
     (cores/pretrain.py folds them); ResNet50 has its own."""
-    features = _backbone(cfg)["pretrain"](cfg, mx.sym.Variable("data"))
+    features = backbone_module(cfg).pretrain_features(cfg, mx.sym.Variable("data"))
     pooled = mx.sym.Pooling(features, kernel=(1, 1), global_pool=True, pool_type="avg",
                             name="gap_pretrain")
     logits = L.fully_connected(mx.sym.flatten(pooled), "pretrain_scores", cfg.CLASS_NUM - 1,

@@ -1,11 +1,15 @@
-"""ResNet50 body with Caffe parameter names, written once for all three networks (method §2).
+"""ResNet50 body with Caffe parameter names, written once for all three networks (method §2),
+those networks on it (with the port's switches, RESNET_*), and the conversion of Gluon's
+resnet50_v1 weights to it.
 
 ``dilated=True`` is the port's segmentation body (res4 dilation 2, res5 dilation 4, output
 stride 8: 321 -> 41); ``dilated=False`` the plain classifier (output stride 32). BatchNorm is
 frozen (global statistics, fixed scale and shift) as in DeepLab.
 """
 import mxnet as mx
+import numpy as np
 
+from cores.symbols import heads
 from cores.symbols import layers as L
 from cores.symbols.heads import ASPP_DILATIONS
 
@@ -93,3 +97,87 @@ def aspp_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True)
                        workspace=workspace, width_mult=width_mult)
                 for k, d in enumerate(ASPP_DILATIONS, start=1)]
     return mx.sym.ElementWiseSum(*branches, name="fc8")
+
+
+# ---- the networks on this backbone (cores/symbols/networks.py assembles them)
+GLUON_MODEL = "resnet50_v1"
+
+
+def bn_options(cfg):
+    """The BatchNorm choice (RESNET_BN): frozen, or the port's trained scale/shift."""
+    port = cfg.RESNET_BN == "port"
+    return dict(bn_affine=port, bn_eps=1.001e-5 if port else 1e-5)
+
+
+def sec_scores(cfg, data, dropout=True, batch_norm=False):
+    """The SEC network's fc8 scores: the dilated body and the port's head (or HEAD=aspp)."""
+    x = resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
+                      convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                      batch_norm=batch_norm, **bn_options(cfg))
+    head = aspp_head if cfg.HEAD == "aspp" else sec_head
+    return head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
+
+
+def crf_unary(cfg, scores, probs):
+    """What the constrain loss's CRF takes: the scores (method §5), or the probabilities as
+    the port (RESNET_CRF_UNARY=probs)."""
+    return probs if cfg.RESNET_CRF_UNARY == "probs" else scores
+
+
+def pretrain_features(cfg, data):
+    """What ImageNet weights give ResNet50: the body (its SEC head is new, as with real
+    weights), with trained BatchNorm."""
+    return resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
+                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                         batch_norm=True)
+
+
+def cam_body(cfg, data):
+    return resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
+                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                         dilation=cfg.RESNET_CAM_DILATION, **bn_options(cfg))
+
+
+def saliency_scores(cfg, data, hook=None, dropout=False):
+    x = resnet50_body(data, dilated=False, width_mult=cfg.WIDTH_MULT,
+                      convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                      preact_hook=hook, saliency_after_relu=(cfg.RESNET_SALIENCY_LAYER == "relu"),
+                      **bn_options(cfg))
+    return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=True,
+                               workspace=cfg.WORKSPACE, dropout=dropout)
+
+
+def gluon_params(model):
+    """(arg, aux) in this project's (Caffe's) names from a loaded Gluon ``resnet50_v1``."""
+    from mxnet.gluon import nn
+    arg, aux = {}, {}
+    features = list(model.features)
+    arg["conv1_weight"] = features[0].weight.data().asnumpy()
+    arg["conv1_bias"] = np.zeros(arg["conv1_weight"].shape[0], np.float32)
+    _gluon_bn(features[1], "bn_conv1", None, arg, aux)
+    for stage, blocks in zip((2, 3, 4, 5), features[4:8]):
+        for b, block in enumerate(blocks):
+            name = "%d%s" % (stage, "abcdef"[b])
+            body = [layer for layer in block.body if not isinstance(layer, nn.Activation)]
+            for branch, (conv, bn) in zip(("2a", "2b", "2c"), zip(body[::2], body[1::2])):
+                _gluon_conv_bn(conv, bn, "%s_branch%s" % (name, branch), arg, aux)
+            if block.downsample is not None:
+                conv, bn = list(block.downsample)
+                _gluon_conv_bn(conv, bn, "%s_branch1" % name, arg, aux)
+    return arg, aux
+
+
+def _gluon_conv_bn(conv, bn, suffix, arg, aux):
+    arg["res%s_weight" % suffix] = conv.weight.data().asnumpy()
+    bias = conv.bias.data().asnumpy() if conv.bias is not None else None
+    _gluon_bn(bn, "bn" + suffix, bias, arg, aux)
+
+
+def _gluon_bn(bn, name, conv_bias, arg, aux):
+    """BatchNorm parameters; a convolution bias before it is folded into the running mean
+    (BN(z + b) with mean m equals BN(z) with mean m - b), since Caffe's convolutions have none."""
+    arg[name + "_gamma"] = bn.gamma.data().asnumpy()
+    arg[name + "_beta"] = bn.beta.data().asnumpy()
+    mean = bn.running_mean.data().asnumpy()
+    aux[name + "_moving_mean"] = mean - conv_bias if conv_bias is not None else mean
+    aux[name + "_moving_var"] = bn.running_var.data().asnumpy()

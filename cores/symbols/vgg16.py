@@ -1,10 +1,13 @@
-"""VGG16 body, written once for the SEC (DeepLab-LargeFOV), CAM and saliency networks (method §2).
+"""VGG16 body, written once for the SEC (DeepLab-LargeFOV), CAM and saliency networks (method §2),
+those networks on it, and the conversion of Gluon's VGG16 weights to it.
 
 The three networks differ only in their pooling layers, the dilation of conv5 and their heads.
 Pooling entries are (kernel, stride, pad) per stage, or None for no pooling after that stage.
 """
 import mxnet as mx
+import numpy as np
 
+from cores.symbols import heads
 from cores.symbols import layers as L
 from cores.symbols.heads import ASPP_DILATIONS
 
@@ -92,3 +95,78 @@ def aspp_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True)
         branches.append(L.conv(y, "fc8_%d" % k, num_classes, kernel=1, kind=L.NEW,
                                workspace=workspace, width_mult=width_mult))
     return mx.sym.ElementWiseSum(*branches, name="fc8")
+
+
+# ---- the networks on this backbone (cores/symbols/networks.py assembles them)
+GLUON_MODEL = "vgg16"            # the Gluon model-zoo network whose weights convert to it
+
+
+def sec_scores(cfg, data, dropout=True, batch_norm=False):
+    """The SEC network's fc8 scores: DeepLab-LargeFOV (or HEAD=aspp, not in pretraining)."""
+    x = vgg16_body(data, LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
+                   convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                   batch_norm=batch_norm)
+    if cfg.HEAD == "aspp" and not batch_norm:
+        return aspp_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
+    return largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout, batch_norm)
+
+
+def crf_unary(cfg, scores, probs):
+    """What the constrain loss's CRF takes: the scores (method §5)."""
+    return scores
+
+
+def pretrain_features(cfg, data):
+    """What ImageNet weights give VGG16 in DeepLab's file: every layer up to fc7 (LargeFOV's,
+    whatever HEAD)."""
+    x = vgg16_body(data, LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
+                   convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                   batch_norm=cfg.PRETRAIN_BN)
+    scores = largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, cfg.DROPOUT,
+                           cfg.PRETRAIN_BN)
+    return scores.get_internals()["relu7_output"]
+
+
+def cam_body(cfg, data):
+    return vgg16_body(data, CAM_POOLS, width_mult=cfg.WIDTH_MULT,
+                      convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
+
+
+def saliency_scores(cfg, data, hook=None, dropout=False):
+    x = vgg16_body(data, CLASSIFIER_POOLS, width_mult=cfg.WIDTH_MULT,
+                   convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE, preact_hook=hook)
+    return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=False,
+                               workspace=cfg.WORKSPACE, dropout=dropout)
+
+
+def decimate_fc6(weight, bias, channels=512):
+    """DeepLab-LargeFOV's fc6 from VGG16's fully connected fc6 (4096 x 512*7*7): every 4th
+    output and every 3rd kernel row and column -> 1024 x 512 x 3 x 3 (the 3x3 kernel then
+    runs with dilation 12)."""
+    w = np.asarray(weight).reshape(-1, channels, 7, 7)
+    return np.ascontiguousarray(w[::4, :, ::3, ::3]), np.asarray(bias)[::4]
+
+
+def decimate_fc7(weight, bias):
+    """fc7 4096 x 4096 -> 1024 x 1024 x 1 x 1: every 4th output and every 4th input."""
+    w = np.asarray(weight)[::4, ::4]
+    return np.ascontiguousarray(w.reshape(w.shape[0], w.shape[1], 1, 1)), np.asarray(bias)[::4]
+
+
+def gluon_params(model):
+    """(arg, aux) in this project's names from a loaded Gluon ``vgg16``: the 13 convolutions,
+    and fc6/fc7 decimated to DeepLab-LargeFOV's."""
+    from mxnet.gluon import nn
+    convs = [b for b in model.features if isinstance(b, nn.Conv2D)]
+    dense = [b for b in model.features if isinstance(b, nn.Dense)]
+    names = ["%s_%d" % (prefix, i) for prefix, widths in STAGES
+             for i in range(1, len(widths) + 1)]
+    arg = {}
+    for name, conv in zip(names, convs):
+        arg[name + "_weight"] = conv.weight.data().asnumpy()
+        arg[name + "_bias"] = conv.bias.data().asnumpy()
+    arg["fc6_weight"], arg["fc6_bias"] = decimate_fc6(dense[0].weight.data().asnumpy(),
+                                                      dense[0].bias.data().asnumpy())
+    arg["fc7_weight"], arg["fc7_bias"] = decimate_fc7(dense[1].weight.data().asnumpy(),
+                                                      dense[1].bias.data().asnumpy())
+    return arg, {}
