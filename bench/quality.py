@@ -84,6 +84,10 @@ METHODS = {
     "SE": (["SEC_LOSSES=seed,expand"], "sec", None),
     "SC": (["SEC_LOSSES=seed,constrain"], "sec", None),
     "DSRG": (["HEAD=aspp"], "dsrg", None),
+    # a control: DSRG on the toy recipe's SEC schedule (lr 1e-3, x0.1 at 1,200, batch 8), to
+    # tell its method from its schedule, whose lr falls x0.33 every 1/8 of the run
+    "DSRG-SEC-lr": (["HEAD=aspp", "LR_DSRG=1e-3", "LR_STEP_DSRG=1200", "LR_FACTOR_DSRG=0.1",
+                     "BATCH_SIZE_DSRG=8"], "dsrg", None),
     "SEC+RT": ([], "retrain", "sec"),
     "DSRG+RT": (["HEAD=aspp"], "retrain", "dsrg"),
 }
@@ -141,7 +145,7 @@ def method_row(work, cfg, method):
 
 
 def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, int8=True,
-                methods=()):
+                methods=(), collect_only=False):
     """Every stage of one variant; returns its row of results. ``extras``: also the former
     test time and (``int8``) INT8 evaluations. ``converged``: the bound once more with twice its
     iterations, to show whether its schedule fits the data."""
@@ -159,7 +163,10 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
 
     def run_group(steps, later_sets=()):
         """The steps (cores/pipeline.py) that an earlier run of the benchmark did not finish
-        (a marker each): an interrupted benchmark continues where it stopped."""
+        (a marker each): an interrupted benchmark continues where it stopped.
+        ``collect_only``: none, the results of those that finished are collected."""
+        if collect_only:
+            steps = [s for s in steps if os.path.isfile(pipeline.marker(work, s.key))]
         done, now = pipeline.run_steps(steps, common, lambda step, args: _run(args, log),
                                        markers=work, later=later_sets)
         times.update(done)
@@ -347,7 +354,8 @@ METHOD_MS = [("variant", "variant", "%s"), ("SEC ms", "sec_crf_flip_ms", "%.3f")
              ("DSRG ms", "DSRG ms", "%.3f"), ("SEC+RT ms", "SEC+RT ms", "%.3f"),
              ("DSRG+RT ms", "DSRG+RT ms", "%.3f"), ("bound ms", "supervised_crf_flip_ms", "%.3f"),
              ("bound 2x iter.", "supervised_crf_flip_2x_iterations", "%.3f"),
-             ("masks SEC", "SEC+RT masks", "%.3f"), ("masks DSRG", "DSRG+RT masks", "%.3f")]
+             ("masks SEC", "SEC+RT masks", "%.3f"), ("masks DSRG", "DSRG+RT masks", "%.3f"),
+             ("DSRG, SEC's lr", "DSRG-SEC-lr", "%.3f")]
 
 
 def method_rows(rows):
@@ -400,6 +408,9 @@ def main():
                         help="comma-separated methods beside SEC (%s) or 'all', each trained "
                              "and evaluated in its own folders of the variant"
                              % ", ".join(METHOD_ORDER))
+    parser.add_argument("--collect-only", action="store_true",
+                        help="run nothing: collect the results of the steps that finished "
+                             "(another run may still be adding to them)")
     parser.add_argument("--no-int8", action="store_true",
                         help="skip only the INT8 evaluations")
     parser.add_argument("--reuse-from", default=None, metavar="SUFFIX",
@@ -420,15 +431,15 @@ def main():
                               converged=args.converged == "all"
                               or name in args.converged.split(","), int8=not args.no_int8,
                               methods=METHOD_ORDER if args.methods == "all" else
-                              [m for m in args.methods.split(",") if m])
+                              [m for m in args.methods.split(",") if m],
+                              collect_only=args.collect_only)
         except RuntimeError as e:
             failed[name] = str(e)
             print("FAILED %s\n%s" % (name, e), flush=True)
             continue
-        row["minutes"] = round((time.time() - tic) / 60, 1)
-        earlier = os.path.join(work, "quality.json")
-        if not row["stages_run"] and os.path.isfile(earlier):
-            row["minutes"] = _json(earlier).get("minutes")    # collected again: the run's own
+        # every step's own time, read back from its marker when an earlier run made it
+        row["minutes"] = round(sum(row["seconds"].values()) / 60, 1)
+        row["wall_minutes"] = round((time.time() - tic) / 60, 1)
         rows.append(row)
         print(table([row]), flush=True)
         with open(os.path.join(work, "quality.json"), "w") as f:
@@ -444,8 +455,9 @@ def main():
         if method_rows(rows):
             f.write("\nval mIoU --crf --flip by method\n\n"
                     + markdown_table(method_rows(rows), METHOD_SHORT) + "\n"
-                    + "\nmulti-scale (0.75/1/1.25) --crf --flip, the bound at 2x iterations, "
-                    "the pseudo-masks' mIoU on train\n\n"
+                    + "\nmulti-scale (0.75/1/1.25) --crf --flip, the bound --crf --flip at 2x "
+                    "iterations, the pseudo-masks' mIoU on train, DSRG on SEC's lr (--crf "
+                    "--flip)\n\n"
                     + markdown_table(method_rows(rows), METHOD_MS) + "\n")
     if rows:
         chart(out + ".png", rows)

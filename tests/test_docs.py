@@ -254,3 +254,19 @@ def test_benchmarks_write_only_to_ignored_folders():
         assert 'os.path.join(ROOT, "bench_run", "speed")' in f.read()
     with open(os.path.join(REPO, "bench", "quality.py")) as f:
         assert 'default="quality_run"' in f.read()
+
+
+def test_benchmarks_methods_tables_are_the_committed_benchmark():
+    """docs/benchmarks.md's tables of the methods beside SEC equal the committed result."""
+    from tests.conftest import load_script
+    from cores.provenance import markdown_table
+    quality = load_script("bench/quality.py")
+    with open(os.path.join(REPO, "bench", "results", "quality", "photo_methods",
+                           "result.json")) as f:
+        rows = quality.method_rows(json.load(f)["rows"])
+    assert rows
+    with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:
+        text = f.read()
+    section = text[text.index("### Beyond SEC on photographic scenes"):]
+    assert markdown_table(rows, quality.METHOD_SHORT) in section
+    assert markdown_table(rows, quality.METHOD_MS) in section
