@@ -5,7 +5,7 @@ import scipy.ndimage as ndi
 import cv2
 from PIL import Image
 
-from cores.grid import zoom_linear
+from cores.grid import grid_mask, zoom_linear
 from cores.data.dataset import HIGH_DEPTH, MODE_NAMES, DatasetError, read_mask
 
 cv2.setNumThreads(1)  # one decoding process per core already
@@ -146,7 +146,6 @@ def load_crop(job):
     """Worker task: (data, cues (C,H,W)) of a random INPUT_SIZE crop of an image and its mask
     (entry["mask"]: a pseudo-mask for a retraining round), mirrored with ``mirror``; the
     targets are the crop's labelled pixels on the score grid, void left out."""
-    from cores.grid import grid_mask
     entry, size, out_size, mean, order, num_classes, _, mirror, crop_seed = job
     rgb = load_rgb(entry["image"]).astype(np.float32)
     mask = read_mask(entry["mask"])
