@@ -59,10 +59,10 @@ def remove_stale_temporaries(prefix):
 def lr_scheduler(schedule, warmup=0):
     """The stage's lr policy: 'step' (Caffe's: x lr_factor every lr_step iterations) or
     'poly' (DeepLab's: lr (1 - iter / max_iter)^0.9)."""
-    if getattr(schedule, "policy", "step") == "poly":
+    if schedule.policy == "poly":
         return mx.lr_scheduler.PolyScheduler(schedule.max_iter, base_lr=schedule.lr, pwr=0.9,
                                              final_lr=0, warmup_steps=warmup)
-    return mx.lr_scheduler.FactorScheduler(schedule.lr_step, getattr(schedule, "lr_factor", 0.1),
+    return mx.lr_scheduler.FactorScheduler(schedule.lr_step, schedule.lr_factor,
                                            base_lr=schedule.lr, warmup_steps=warmup)
 
 

@@ -5,7 +5,8 @@ import scipy.ndimage as ndi
 import cv2
 from PIL import Image
 
-from cores.grid import grid_mask, zoom_linear
+from cores.cues import mask_cues
+from cores.grid import zoom_linear
 from cores.data.dataset import HIGH_DEPTH, MODE_NAMES, DatasetError, read_mask
 
 cv2.setNumThreads(1)  # one decoding process per core already
@@ -157,10 +158,7 @@ def load_crop(job):
     rgb, mask = random_crop(rgb, mask, size, np.random.RandomState(crop_seed), fill)
     if mirror:
         rgb, mask = rgb[:, ::-1], mask[:, ::-1]
-    grid = grid_mask(np.ascontiguousarray(mask), out_size)
-    cues = np.zeros((num_classes, out_size, out_size), np.float32)
-    ys, xs = np.nonzero(grid != 255)
-    cues[grid[ys, xs], ys, xs] = 1
+    cues = dense_cues(mask_cues(np.ascontiguousarray(mask), out_size), num_classes, out_size)
     return to_net_input(rgb, mean, order), cues
 
 
