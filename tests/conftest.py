@@ -74,6 +74,19 @@ def gt_cue_file(cfg, index, size):
     return path
 
 
+@pytest.fixture(scope="session")
+def sec_snapshot(toy_tree, toy_index, tmp_path_factory):
+    """The config of one SEC run shared by the suite (input 41, two epochs of one step, stand-in
+    cues): a snapshot to evaluate, quantize or read the logs of. Tests that change its files
+    work on copies."""
+    import mxnet as mx
+    from cores.sec import train_sec
+    cfg = small_config(toy_tree, toy_index, tmp_path_factory.mktemp("secrun"), MAX_ITER=2,
+                       EPOCH_SIZE=1)
+    train_sec(cfg, [mx.cpu()], cue_file=gt_cue_file(cfg, toy_index[1], 6))
+    return cfg
+
+
 def small_config(toy_tree, toy_index, work, **extra):
     """The toy config for a tiny training run (input 41, batch 2, 4 iterations) in ``work``."""
     settings = dict(INPUT_SIZE=41, RANDOM_INIT=True, BATCH_SIZE=2, EPOCH_SIZE=2, MAX_ITER=4,

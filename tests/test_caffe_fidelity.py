@@ -84,9 +84,9 @@ def _layers_from(shapes, rng, rename=None, kinds=None):
             continue
         name = key[:-len("_weight")]
         fan_in = int(np.prod(shape[1:]))
-        blobs = [rng.randn(*shape).astype(np.float32) * np.sqrt(2.0 / fan_in)]
+        blobs = [rng.standard_normal(shape, np.float32) * np.float32(np.sqrt(2.0 / fan_in))]
         if name + "_bias" in shapes:
-            blobs.append(rng.randn(*shapes[name + "_bias"]).astype(np.float32) * 0.1)
+            blobs.append(rng.standard_normal(shapes[name + "_bias"], np.float32) * np.float32(0.1))
         kind = kinds.get(name, "InnerProduct" if len(shape) == 2 else "Convolution")
         layers.append((rename.get(name, name), kind, blobs))
     return layers
@@ -155,7 +155,7 @@ def test_sec_scores_equal_caffe(tmp_path, v1, order):
         MEAN_BGR if order == "BGR" else MEAN_BGR[::-1])])
     symbol = networks.sec_scores(cfg, mx.sym.Variable("data"), dropout=False)
     shapes, _ = expected_shapes(symbol, {"data": (1, 3, 321, 321)})
-    layers = _layers_from(shapes, np.random.RandomState(1), rename={"fc8": "fc8-SEC"})
+    layers = _layers_from(shapes, np.random.default_rng(1), rename={"fc8": "fc8-SEC"})
     ours_in, caffe_in = _image(order)
     theirs = _opencv("sec_deploy.prototxt", caffemodel(layers, v1), tmp_path, caffe_in,
                      ["fc8-SEC"])["fc8-SEC"]
@@ -168,7 +168,7 @@ def test_cam_maps_equal_caffe(tmp_path, v1, order):
     cfg = load_config(None, ["CHANNEL_ORDER=" + order])
     symbol = networks.cam_symbol(cfg)
     shapes, _ = expected_shapes(symbol, {"data": (1, 3, 321, 321)})
-    layers = _layers_from(shapes, np.random.RandomState(2), kinds={"scores": "InnerProduct"})
+    layers = _layers_from(shapes, np.random.default_rng(2), kinds={"scores": "InnerProduct"})
     ours_in, caffe_in = _image(order, seed=1)
     got = _opencv("cam_deploy.prototxt", caffemodel(layers, v1), tmp_path, caffe_in,
                   ["fc7_CAM", "scores"])
@@ -191,7 +191,7 @@ def test_saliency_scores_and_conv4_1_equal_caffe(tmp_path, v1, order):
     scores = networks.saliency_train_symbol(cfg).get_children()[0]
     shapes, _ = expected_shapes(scores, {"data": (1, 3, 321, 321)})
     rename = {"fc6_saliency": "fc6", "fc7_saliency": "fc7", "fc8_saliency": "fc8"}
-    layers = _layers_from(shapes, np.random.RandomState(3), rename=rename)
+    layers = _layers_from(shapes, np.random.default_rng(3), rename=rename)
     ours_in, caffe_in = _image(order, seed=2)
     got = _opencv("saliency_deploy.prototxt", caffemodel(layers, v1), tmp_path, caffe_in,
                   ["conv4_1", "fc8"])

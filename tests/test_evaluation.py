@@ -18,13 +18,10 @@ from tests.conftest import gt_cue_file as _gt_cues, small_config as _cfg
 from cores.sec import train_sec
 
 
-@pytest.fixture(scope="module")
-def snapshot(toy_tree, toy_index, tmp_path_factory):
-    """A SEC snapshot (one training step at input 41) to evaluate."""
-    cfg = _cfg(toy_tree, toy_index, tmp_path_factory.mktemp("evalwork"), MAX_ITER=1,
-               EPOCH_SIZE=1)
-    train_sec(cfg, [mx.cpu()], cue_file=_gt_cues(cfg, toy_index[1], 6))
-    return cfg
+@pytest.fixture
+def snapshot(sec_snapshot):
+    """The suite's SEC run (tests/conftest.py) to evaluate."""
+    return sec_snapshot
 
 
 def test_flip_is_the_average_of_the_two_passes(snapshot, toy_index):
@@ -129,7 +126,7 @@ def test_label_map_equals_the_argmax_of_every_class_upsampled(monkeypatch, corne
 
 def test_evaluate_writes_metrics(snapshot):
     metrics = evaluation.evaluate(snapshot, [mx.cpu()], flip=True, savemask=True)
-    out = stages.output_dir(snapshot, 1, True, False)
+    out = stages.output_dir(snapshot, 2, True, False)     # its last epoch
     on_disk = json.load(open(os.path.join(out, "metrics.json")))
     assert on_disk == json.loads(json.dumps(metrics))
     assert set(on_disk["IoU"]) == set(on_disk["classes"]) and on_disk["images"] == 6

@@ -15,18 +15,17 @@ def _run_folder(cfg, kind):
     return events.run_folder(cfg, os.path.basename(stages.prefix(cfg, kind)))
 
 
-def test_a_sec_run_writes_losses_lr_speed_and_pictures(toy_tree, toy_index, tmp_path):
-    cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=6, EPOCH_SIZE=3)
-    train_sec(cfg, [mx.cpu()], cue_file=_gt_cues(cfg, toy_index[1], 6))
+def test_a_sec_run_writes_losses_lr_speed_and_pictures(sec_snapshot):
+    cfg = sec_snapshot                                   # MAX_ITER 2, EPOCH_SIZE 1
     got = events.read_events(_run_folder(cfg, "sec"))
     losses = ["loss/seed_loss", "loss/expand_loss", "loss/constrain_loss"]
     assert set(got["scalars"]) == set(losses + ["lr", "images_per_s"])
     for tag in losses + ["lr"]:
-        assert [step for step, _ in got["scalars"][tag]] == [6]        # log_every 10: the end
+        assert [step for step, _ in got["scalars"][tag]] == [2]        # log_every 10: the end
     assert all(np.isfinite(v) for _, v in got["scalars"]["loss/seed_loss"])
     assert len(got["images"]) == events.SAMPLE_IMAGES                  # a handful of images
     for tag, steps in got["images"].items():
-        assert steps == [3, 6], tag                                    # one per epoch
+        assert steps == [1, 2], tag                                    # one per epoch
         assert tag.endswith("/image_cues_prediction_truth")
     with Image.open(stages.prefix(cfg, "sec") + "-losses.png") as im:
         assert im.format == "PNG" and im.size == (800, 450)

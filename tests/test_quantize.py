@@ -74,16 +74,21 @@ def test_the_cache_is_reused_and_rebuilt_when_its_inputs_change(snapshot, toy_in
                         lambda *a, **k: built.append(k["num_calib_examples"]) or real(*a, **k))
     load_inference_params(cfg, int8_ctx=[mx.cpu()])
     assert built == []                                              # reused
-    load_inference_params(type(cfg)(cfg, INT8_CALIB_IMAGES=4), int8_ctx=[mx.cpu()])
-    assert built == [4]                                             # calibration changed
-    assert len(json.load(open(meta_path))["calib_images"]) == 4
+    naive = type(cfg)(cfg, INT8_CALIB_MODE="naive")                 # (quicker to build)
+    load_inference_params(naive, int8_ctx=[mx.cpu()])
+    assert built == [6]                                             # the mode changed
+    changed = type(cfg)(naive, INT8_CALIB_IMAGES=4)
+    load_inference_params(changed, int8_ctx=[mx.cpu()])
+    assert built == [6, 4]                                          # the images changed
+    meta = json.load(open(meta_path))
+    assert len(meta["calib_images"]) == 4 and meta["calib_mode"] == "naive"
     stat = os.stat(path)
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10 ** 9))  # a new snapshot
-    load_inference_params(type(cfg)(cfg, INT8_CALIB_IMAGES=4), int8_ctx=[mx.cpu()])
-    assert built == [4, 4]
+    load_inference_params(changed, int8_ctx=[mx.cpu()])
+    assert built == [6, 4, 4]
     os.remove(meta_path)                                            # a build killed midway
-    load_inference_params(type(cfg)(cfg, INT8_CALIB_IMAGES=4), int8_ctx=[mx.cpu()])
-    assert built == [4, 4, 4]
+    load_inference_params(changed, int8_ctx=[mx.cpu()])
+    assert built == [6, 4, 4, 4]
     assert not [f for f in os.listdir(os.path.dirname(path)) if ".tmp" in f]
 
 
