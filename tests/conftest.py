@@ -77,8 +77,8 @@ def gt_cue_file(cfg, index, size):
 @pytest.fixture(scope="session")
 def sec_snapshot(toy_tree, toy_index, tmp_path_factory):
     """The config of one SEC run shared by the suite (input 41, two epochs of one step, stand-in
-    cues): a snapshot to evaluate, quantize or read the logs of. Tests that change its files
-    work on copies."""
+    cues): a snapshot to evaluate or read the logs of. Tests may add outputs beside it, never
+    change its snapshots."""
     import mxnet as mx
     from cores.sec import train_sec
     cfg = small_config(toy_tree, toy_index, tmp_path_factory.mktemp("secrun"), MAX_ITER=2,

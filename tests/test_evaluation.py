@@ -14,7 +14,7 @@ from cores.data.iterators import inference_stream
 from cores.data.palette import voc_palette
 from cores.inference import bind_inference, load_inference_params
 from cores.metrics import error_kinds
-from tests.conftest import gt_cue_file as _gt_cues, small_config as _cfg
+from tests.conftest import small_config as _cfg
 from cores.sec import train_sec
 
 
