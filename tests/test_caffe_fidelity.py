@@ -1,10 +1,11 @@
 """The three networks against Caffe's semantics, at full size (321): the authors' deploy
 prototxts (tests/caffe_reference/, MIT) run by OpenCV's dnn module from a caffemodel of random
 weights, written by an encoder of this test's own (not the project's), against the project's
-networks on the same weights converted by the project's converter. V1 and V2 caffemodels, BGR and
-RGB input order; tolerance 1e-4 of each output's largest magnitude. This is what guards the
-structure of the network code: any change to a pool's padding, a ReLU, a dilation or the channel
-order fails here."""
+networks on the same weights converted by the project's converter. Caffe runs once per network
+(a V2 file); the project converts the same weights from a V1 file (BGR input) and from a V2 one
+(RGB), and both must give Caffe's output; tolerance 1e-4 of each output's largest magnitude.
+This is what guards the structure of the network code: any change to a pool's padding, a ReLU,
+a dilation or the channel order fails here."""
 import os
 
 import mxnet as mx
@@ -92,16 +93,29 @@ def _layers_from(shapes, rng, rename=None, kinds=None):
     return layers
 
 
-def _opencv(prototxt, model_bytes, tmp_path, data_bgr, outputs):
+def _write(model_bytes, tmp_path):
     path = str(tmp_path / "model.caffemodel")
     with open(path, "wb") as f:
         f.write(model_bytes)
+    return path
+
+
+_CAFFE_RUNS = {}
+
+
+def _opencv(prototxt, layers, tmp_path, data_bgr, outputs):
+    """Caffe's outputs (OpenCV's dnn on the V2 file of ``layers``), computed once per
+    prototxt: every case of a network uses the same weights and picture."""
+    if prototxt in _CAFFE_RUNS:
+        return _CAFFE_RUNS[prototxt]
+    path = _write(caffemodel(layers, False), tmp_path)
     net = cv2.dnn.readNetFromCaffe(os.path.join(HERE, prototxt), path)
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
     net.enableFusion(False)                  # 'conv4_1' is the convolution, before its ReLU
     net.setInput(data_bgr)
-    return dict(zip(outputs, net.forward(outputs)))
+    _CAFFE_RUNS[prototxt] = dict(zip(outputs, net.forward(outputs)))
+    return _CAFFE_RUNS[prototxt]
 
 
 def _ours(symbol, arg, aux, data):
@@ -135,10 +149,10 @@ def _image(order, seed=0):
     return ours, caffe
 
 
-def _convert(tmp_path, order, rename=None):
-    """The caffemodel OpenCV ran, through the project's converter; ``rename``: the prototxt's
-    layer names that the project's networks name otherwise."""
-    arg, aux, _ = weights.convert_caffe(str(tmp_path / "model.caffemodel"), "vgg16", order)
+def _convert(layers, v1, tmp_path, order, rename=None):
+    """The weights Caffe ran, as a V1 or V2 caffemodel, through the project's converter;
+    ``rename``: the prototxt's layer names that the project's networks name otherwise."""
+    arg, aux, _ = weights.convert_caffe(_write(caffemodel(layers, v1), tmp_path), "vgg16", order)
     for theirs, ours in (rename or {}).items():
         for suffix in ("_weight", "_bias"):
             if theirs + suffix in arg:
@@ -157,9 +171,8 @@ def test_sec_scores_equal_caffe(tmp_path, v1, order):
     shapes, _ = expected_shapes(symbol, {"data": (1, 3, 321, 321)})
     layers = _layers_from(shapes, np.random.default_rng(1), rename={"fc8": "fc8-SEC"})
     ours_in, caffe_in = _image(order)
-    theirs = _opencv("sec_deploy.prototxt", caffemodel(layers, v1), tmp_path, caffe_in,
-                     ["fc8-SEC"])["fc8-SEC"]
-    arg, aux = _convert(tmp_path, order, {"fc8-SEC": "fc8"})
+    theirs = _opencv("sec_deploy.prototxt", layers, tmp_path, caffe_in, ["fc8-SEC"])["fc8-SEC"]
+    arg, aux = _convert(layers, v1, tmp_path, order, {"fc8-SEC": "fc8"})
     _close(_ours(symbol, arg, aux, ours_in), theirs, "SEC fc8")
 
 
@@ -170,13 +183,12 @@ def test_cam_maps_equal_caffe(tmp_path, v1, order):
     shapes, _ = expected_shapes(symbol, {"data": (1, 3, 321, 321)})
     layers = _layers_from(shapes, np.random.default_rng(2), kinds={"scores": "InnerProduct"})
     ours_in, caffe_in = _image(order, seed=1)
-    got = _opencv("cam_deploy.prototxt", caffemodel(layers, v1), tmp_path, caffe_in,
-                  ["fc7_CAM", "scores"])
+    got = _opencv("cam_deploy.prototxt", layers, tmp_path, caffe_in, ["fc7_CAM", "scores"])
     weight = dict((n, b) for n, _, b in layers)["scores"][0]
     theirs = np.einsum("ck,nkhw->nchw", weight, got["fc7_CAM"])        # CAM_c = W_c . fc7
     # the maps are the scores before the 41x41 average: the reading of the CAM is Caffe's too
     _close(theirs.mean(axis=(2, 3)), got["scores"].reshape(1, -1), "CAM mean = scores")
-    arg, aux = _convert(tmp_path, order)
+    arg, aux = _convert(layers, v1, tmp_path, order)
     _close(_ours(symbol, arg, aux, ours_in), theirs, "CAM maps")
 
 
@@ -193,8 +205,7 @@ def test_saliency_scores_and_conv4_1_equal_caffe(tmp_path, v1, order):
     rename = {"fc6_saliency": "fc6", "fc7_saliency": "fc7", "fc8_saliency": "fc8"}
     layers = _layers_from(shapes, np.random.default_rng(3), rename=rename)
     ours_in, caffe_in = _image(order, seed=2)
-    got = _opencv("saliency_deploy.prototxt", caffemodel(layers, v1), tmp_path, caffe_in,
-                  ["conv4_1", "fc8"])
-    arg, aux = _convert(tmp_path, order, {v: k for k, v in rename.items()})
+    got = _opencv("saliency_deploy.prototxt", layers, tmp_path, caffe_in, ["conv4_1", "fc8"])
+    arg, aux = _convert(layers, v1, tmp_path, order, {v: k for k, v in rename.items()})
     _close(_ours(front, arg, aux, ours_in), got["conv4_1"], "saliency conv4_1")
     _close(_ours(scores, arg, aux, ours_in), got["fc8"].reshape(1, -1), "saliency scores")

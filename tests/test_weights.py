@@ -20,7 +20,8 @@ SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 
 def _caffe_layers(net, rng):
-    """Caffe layers (random weights) with the real models' names, types and blob shapes."""
+    """Caffe layers (random float32 weights from the Generator ``rng``) with the real models'
+    names, types and blob shapes."""
     cfg = load_config(overrides=["BASE_NET=" + net])
     sym = networks.sec_scores(cfg, mx.sym.Variable("data"))
     args, auxs = expected_shapes(sym, {"data": (1, 3, 321, 321)})
@@ -28,33 +29,34 @@ def _caffe_layers(net, rng):
     if net == "vgg16":
         for name in [n[:-7] for n in args if n.endswith("_weight") and n != "fc8_weight"]:
             layers.append({"name": name, "type": "Convolution", "bottom": [], "top": [name],
-                           "blobs": [rng.randn(*args[name + "_weight"]).astype(np.float32),
-                                     rng.randn(*args[name + "_bias"]).astype(np.float32)]})
+                           "blobs": [rng.standard_normal(args[name + "_weight"], np.float32),
+                                     rng.standard_normal(args[name + "_bias"], np.float32)]})
         layers.append({"name": "fc8", "type": "InnerProduct", "bottom": [], "top": ["fc8"],
-                       "blobs": [rng.randn(1000, 1024), rng.randn(1000)]})  # ImageNet head
+                       "blobs": [rng.standard_normal((1000, 1024)),       # ImageNet head
+                                 rng.standard_normal(1000)]})
         return layers
     for name in [n[:-7] for n in args if n.endswith("_weight")]:
         if name.startswith("fc"):
             continue                                  # the SEC head is new
-        blobs = [rng.randn(*args[name + "_weight"]).astype(np.float32)]
+        blobs = [rng.standard_normal(args[name + "_weight"], np.float32)]
         if name == "conv1":
-            blobs.append(rng.randn(*args["conv1_bias"]).astype(np.float32))
+            blobs.append(rng.standard_normal(args["conv1_bias"], np.float32))
         layers.append({"name": name, "type": "Convolution", "bottom": [], "top": [name],
                        "blobs": blobs})
         bn = "bn_conv1" if name == "conv1" else "bn" + name[3:]
         scale = "scale_conv1" if name == "conv1" else "scale" + name[3:]
         c = args[bn + "_gamma"][0]
         layers.append({"name": bn, "type": "BatchNorm", "bottom": [name], "top": [name],
-                       "blobs": [rng.randn(c) * 2, rng.rand(c) * 2 + 0.5, np.array([2.0])]})
+                       "blobs": [rng.standard_normal(c) * 2, rng.random(c) * 2 + 0.5,
+                                 np.array([2.0])]})
         layers.append({"name": scale, "type": "Scale", "bottom": [name], "top": [name],
-                       "blobs": [rng.rand(c) + 0.5, rng.randn(c)]})
+                       "blobs": [rng.random(c) + 0.5, rng.standard_normal(c)]})
     return layers
 
 
 @pytest.mark.parametrize("net,v1", [("vgg16", True), ("vgg16", False), ("resnet50", False)])
 def test_caffemodel_converts_with_no_missing_or_extra_parameters(tmp_path, net, v1):
-    rng = np.random.RandomState(0)
-    layers = _caffe_layers(net, rng)
+    layers = _caffe_layers(net, np.random.default_rng(0))
     path = str(tmp_path / "model.caffemodel")
     with open(path, "wb") as f:
         f.write(caffe_model.encode_caffemodel(layers, v1=v1))
@@ -79,14 +81,14 @@ def test_caffemodel_converts_with_no_missing_or_extra_parameters(tmp_path, net, 
 def test_first_convolution_sees_bgr_whatever_the_input_order(tmp_path):
     """conv1_1's output on an image fed in the configured order equals the numpy convolution
     of the Caffe weights with the BGR image."""
-    rng = np.random.RandomState(1)
+    rng = np.random.default_rng(1)
     layers = _caffe_layers("vgg16", rng)
     path = str(tmp_path / "m.caffemodel")
     with open(path, "wb") as f:
         f.write(caffe_model.encode_caffemodel(layers))
     w = layers[0]["blobs"][0]
     b = layers[0]["blobs"][1]
-    image_bgr = rng.rand(3, 9, 9).astype(np.float32)
+    image_bgr = rng.random((3, 9, 9), np.float32)
     want = np.stack([sum(correlate(np.pad(image_bgr[c], 1), w[o, c], mode="valid")
                          for c in range(3)) + b[o] for o in range(w.shape[0])])
     for order in ("BGR", "RGB"):
@@ -110,7 +112,7 @@ def test_caffe_errors(tmp_path):
     proto.write_text('layer { name: "conv1_1" type: "Convolution" }\n')
     good = tmp_path / "m.caffemodel"
     good.write_bytes(caffe_model.encode_caffemodel(_caffe_layers("vgg16",
-                                                                 np.random.RandomState(0))))
+                                                                 np.random.default_rng(0))))
     with pytest.raises(weights.ConversionError, match="does not define: conv1_2"):
         weights.convert_caffe(str(good), "vgg16", "BGR", str(proto), strict=True)
 
@@ -124,7 +126,7 @@ def _prototxt(layers, path):
 def test_layers_the_network_does_not_use_are_listed_and_skipped(tmp_path, caplog):
     """A caffemodel with an fc8 that the prototxt lacks (DeepLab's init may carry such layers)
     was refused; now it is listed and left out, and --strict keeps the refusal."""
-    layers = _caffe_layers("vgg16", np.random.RandomState(0))
+    layers = _caffe_layers("vgg16", np.random.default_rng(0))
     model = tmp_path / "m.caffemodel"
     model.write_bytes(caffe_model.encode_caffemodel(layers))
     proto = _prototxt([l for l in layers if l["name"] != "fc8"], tmp_path / "net.prototxt")
@@ -143,7 +145,7 @@ def test_layers_the_network_does_not_use_are_listed_and_skipped(tmp_path, caplog
 
 
 def test_a_used_layer_with_a_wrong_shape_is_an_error_naming_it(tmp_path):
-    layers = _caffe_layers("vgg16", np.random.RandomState(0))
+    layers = _caffe_layers("vgg16", np.random.default_rng(0))
     conv = next(l for l in layers if l["name"] == "conv3_2")
     conv["blobs"][0] = conv["blobs"][0][:128]
     conv["blobs"][1] = conv["blobs"][1][:128]
@@ -204,12 +206,15 @@ def test_gluon_features_match(tmp_path, arch, order):
 
 
 def test_decimated_fc6_and_fc7_are_the_documented_slices():
-    rng = np.random.default_rng(0)                       # float32: a fifth of the time
-    w6, b6 = rng.random((4096, 512 * 7 * 7), np.float32), rng.random(4096, np.float32)
-    d6, e6 = vgg16.decimate_fc6(w6, b6)
-    assert d6.shape == (1024, 512, 3, 3)
-    full = w6.reshape(4096, 512, 7, 7)
+    rng = np.random.default_rng(0)
+    zeros = np.zeros((4096, 512 * 7 * 7), np.float32)    # VGG16's shape; positions below
+    assert vgg16.decimate_fc6(zeros, zeros[0, :4096])[0].shape == (1024, 512, 3, 3)
+    w6, b6 = rng.random((4096, 8 * 7 * 7), np.float32), rng.random(4096, np.float32)
+    d6, e6 = vgg16.decimate_fc6(w6, b6, channels=8)
+    assert d6.shape == (1024, 8, 3, 3)
+    full = w6.reshape(4096, 8, 7, 7)
     assert d6[5, 7, 1, 2] == full[20, 7, 3, 6] and e6[5] == b6[20]
+    assert d6[1023, 0, 2, 0] == full[4092, 0, 6, 0] and e6[1023] == b6[4092]
     w7, b7 = rng.random((4096, 4096), np.float32), rng.random(4096, np.float32)
     d7, e7 = vgg16.decimate_fc7(w7, b7)
     assert d7.shape == (1024, 1024, 1, 1) and d7[3, 9, 0, 0] == w7[12, 36] and e7[3] == b7[12]
@@ -263,7 +268,7 @@ def test_convert_script_writes_weights_that_training_accepts(tmp_path):
     from cores.checkpoint import CheckpointError, pretrained_params
     from tests.conftest import REPO
     model = tmp_path / "m.caffemodel"
-    layers = _caffe_layers("vgg16", np.random.RandomState(0))
+    layers = _caffe_layers("vgg16", np.random.default_rng(0))
     model.write_bytes(caffe_model.encode_caffemodel(layers))
     proto = _prototxt([l for l in layers if l["name"] != "fc8"], tmp_path / "net.prototxt")
     models = tmp_path / "models"
