@@ -164,6 +164,9 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
                     events.scalar("images_per_s", speed, iteration)
                 window, tic = [], time.time()
         bar.close()
+        # Module.get_params can copy a BatchNorm's moving statistics before the engine has
+        # finished updating them (two runs of one seed saved different ones); wait for all
+        mx.nd.waitall()
         if cluster.is_root:
             arg, aux = mod.get_params()
             checkpoint.save_snapshot(prefix, epoch + 1, arg, aux, cfg, _optimizer_state(mod),
