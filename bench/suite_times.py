@@ -41,7 +41,8 @@ def timed(tree, target, venv, log):
     wall = time.time() - tic
     with open(log, "w") as f:
         f.write(out.stdout + out.stderr)
-    passed, failed = counts(out.stdout.splitlines()[-1] if out.stdout.strip() else "")
+    summary = [l for l in out.stdout.splitlines() if re.search(r" in [\d.]+s", l)]
+    passed, failed = counts(summary[-1] if summary else "")
     return wall, out.returncode, passed, failed
 
 
