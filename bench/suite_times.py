@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,7 @@ sys.path.insert(0, ROOT)
 
 COLUMNS = [("checkout", "checkout", None), ("commit", "commit", None),
            ("target", "target", None), ("round", "round", "%d"), ("wall s", "wall_s", "%.1f"),
+           ("CPU s", "cpu_s", "%.1f"),
            ("passed", "passed", "%d"), ("failed", "failed", "%d"), ("exit", "exit", "%d")]
 
 
@@ -32,25 +34,29 @@ def counts(text):
 
 
 def timed(tree, target, venv, log):
-    """One `make TARGET` in ``tree`` (its set-up run untimed first): wall seconds, exit status,
-    passed, failed."""
+    """One `make TARGET` in ``tree`` (its set-up run untimed first): wall seconds, CPU seconds
+    of it and its children (less moved than the wall time by other guests of a VM), exit
+    status, passed, failed."""
     make = ["make", "-C", tree, "VENV=" + venv]
     subprocess.run(make + ["setup"], capture_output=True, check=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     tic = time.time()
     out = subprocess.run(make + [target], capture_output=True, text=True)
     wall = time.time() - tic
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     with open(log, "w") as f:
         f.write(out.stdout + out.stderr)
     summary = [l for l in out.stdout.splitlines() if re.search(r" in [\d.]+s", l)]
     passed, failed = counts(summary[-1] if summary else "")
-    return wall, out.returncode, passed, failed
+    return wall, cpu, out.returncode, passed, failed
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--old", required=True, help="the earlier commit")
-    parser.add_argument("--rounds", type=int, default=2, help="make test-fast runs of each")
+    parser.add_argument("--rounds", type=int, default=3, help="make test-fast runs of each")
     parser.add_argument("--fast-only", action="store_true", help="leave out make test")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench_run", "suites"))
     parser.add_argument("--record", default=None, metavar="NAME")
@@ -71,9 +77,10 @@ def main():
         for round_no, target in plan:
             for name, tree, commit in trees:
                 log = "%s-%s-%s-%d.log" % (args.out, name, target, round_no)
-                wall, code, passed, failed = timed(tree, target, venv, log)
+                wall, cpu, code, passed, failed = timed(tree, target, venv, log)
                 rows.append(dict(checkout=name, commit=commit, target=target, round=round_no,
-                                 wall_s=wall, exit=code, passed=passed, failed=failed))
+                                 wall_s=wall, cpu_s=cpu, exit=code, passed=passed,
+                                 failed=failed))
                 print(markdown_table(rows[-1:], COLUMNS).splitlines()[-1], flush=True)
     finally:
         subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", old_tree])
