@@ -258,13 +258,14 @@ def test_benchmarks_write_only_to_ignored_folders():
 
 def test_benchmarks_methods_tables_are_the_committed_benchmark():
     """docs/benchmarks.md's tables of the methods beside SEC equal the committed results (one
-    result per benchmark run: bench/results/quality/photo_methods*)."""
+    result per benchmark run: bench/results/quality/photo_methods* and flat_methods*)."""
     from tests.conftest import load_script
     from cores.provenance import markdown_table
     quality = load_script("bench/quality.py")
     folder = os.path.join(REPO, "bench", "results", "quality")
-    names = sorted(n for n in os.listdir(folder) if n.startswith("photo_methods"))
-    assert "photo_methods" in names
+    names = sorted(n for n in os.listdir(folder) if n.startswith(("photo_methods",
+                                                                   "flat_methods")))
+    assert "photo_methods" in names and "flat_methods" in names
     with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:
         text = f.read()
     section = text[text.index("### Beyond SEC on photographic scenes"):]
