@@ -6,6 +6,7 @@ networks on the same weights converted by the project's converter. Caffe runs on
 (RGB), and both must give Caffe's output; tolerance 1e-4 of each output's largest magnitude.
 This is what guards the structure of the network code: any change to a pool's padding, a ReLU,
 a dilation or the channel order fails here."""
+import hashlib
 import os
 
 import mxnet as mx
@@ -105,17 +106,23 @@ _CAFFE_RUNS = {}
 
 def _opencv(prototxt, layers, tmp_path, data_bgr, outputs):
     """Caffe's outputs (OpenCV's dnn on the V2 file of ``layers``), computed once per
-    prototxt: every case of a network uses the same weights and picture."""
-    if prototxt in _CAFFE_RUNS:
-        return _CAFFE_RUNS[prototxt]
+    prototxt, weights and picture (the cases of a network share them)."""
+    digest = hashlib.sha1(np.ascontiguousarray(data_bgr).tobytes())
+    for name, _, blobs in layers:
+        digest.update(name.encode())
+        for blob in blobs:
+            digest.update(np.ascontiguousarray(blob).tobytes())
+    key = (prototxt, digest.hexdigest(), tuple(outputs))
+    if key in _CAFFE_RUNS:
+        return _CAFFE_RUNS[key]
     path = _write(caffemodel(layers, False), tmp_path)
     net = cv2.dnn.readNetFromCaffe(os.path.join(HERE, prototxt), path)
     net.setPreferableBackend(cv2.dnn.DNN_BACKEND_OPENCV)
     net.setPreferableTarget(cv2.dnn.DNN_TARGET_CPU)
     net.enableFusion(False)                  # 'conv4_1' is the convolution, before its ReLU
     net.setInput(data_bgr)
-    _CAFFE_RUNS[prototxt] = dict(zip(outputs, net.forward(outputs)))
-    return _CAFFE_RUNS[prototxt]
+    _CAFFE_RUNS[key] = dict(zip(outputs, net.forward(outputs)))
+    return _CAFFE_RUNS[key]
 
 
 def _ours(symbol, arg, aux, data):
