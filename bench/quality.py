@@ -90,8 +90,26 @@ METHODS = {
                      "BATCH_SIZE_DSRG=8"], "dsrg", None),
     "SEC+RT": ([], "retrain", "sec"),
     "DSRG+RT": (["HEAD=aspp"], "retrain", "dsrg"),
+    # second seeds (not in 'all'): each method's own seed-to-seed spread, and the bound's at
+    # its recipe and at twice its iterations (is a 2x move beyond the bound's own scatter?)
+    "DSRG seed 1": (["HEAD=aspp", "SEED=1"], "dsrg", None),
+    "SEC+RT seed 1": (["SEED=1"], "retrain", "sec"),
+    "bound seed 1": (["SEED=1"], "supervised", None),
+    "bound 2x seed 1": (["SEED=1", "SUPERVISED_ITER_SCALE=2"], "supervised", None),
 }
 METHOD_ORDER = list(METHODS)
+SEEDS = ["DSRG seed 1", "SEC+RT seed 1", "bound seed 1", "bound 2x seed 1"]
+ALL = [m for m in METHOD_ORDER if m not in SEEDS]
+
+
+def method_list(text):
+    """--methods: comma-separated names, 'all' standing for every method but the second seeds."""
+    names = []
+    for name in (n for n in text.split(",") if n):
+        if name != "all" and name not in METHODS:
+            raise SystemExit("error: --methods: no method %r (%s)" % (name, ", ".join(METHODS)))
+        names += [m for m in (ALL if name == "all" else [name]) if m not in names]
+    return names
 
 
 def method_sets(work, method):
@@ -356,6 +374,17 @@ METHOD_MS = [("variant", "variant", "%s"), ("SEC ms", "sec_crf_flip_ms", "%.3f")
              ("bound 2x iter.", "supervised_crf_flip_2x_iterations", "%.3f"),
              ("masks SEC", "SEC+RT masks", "%.3f"), ("masks DSRG", "DSRG+RT masks", "%.3f"),
              ("DSRG, SEC's lr", "DSRG-SEC-lr", "%.3f")]
+METHOD_SEEDS = [("variant", "variant", "%s"), ("DSRG", "DSRG", "%.3f"),
+                ("DSRG seed 1", "DSRG seed 1", "%.3f"), ("SEC+RT", "SEC+RT", "%.3f"),
+                ("SEC+RT seed 1", "SEC+RT seed 1", "%.3f"),
+                ("bound", "supervised_crf_flip", "%.3f"), ("bound seed 1", "bound seed 1", "%.3f"),
+                ("bound 2x", "supervised_crf_flip_2x_iterations", "%.3f"),
+                ("bound 2x seed 1", "bound 2x seed 1", "%.3f")]
+
+
+def seed_rows(rows):
+    """The method rows of the runs that trained a second seed (--methods NAME seed 1)."""
+    return [r for r in method_rows(rows) if any(m in r for m in SEEDS)]
 
 
 def method_rows(rows):
@@ -406,8 +435,9 @@ def main():
                              "stay empty)")
     parser.add_argument("--methods", default="",
                         help="comma-separated methods beside SEC (%s) or 'all', each trained "
-                             "and evaluated in its own folders of the variant"
-                             % ", ".join(METHOD_ORDER))
+                             "and evaluated in its own folders of the variant; 'all' is every "
+                             "one but the second seeds (%s)"
+                             % (", ".join(ALL), ", ".join(SEEDS)))
     parser.add_argument("--collect-only", action="store_true",
                         help="run nothing: collect the results of the steps that finished "
                              "(another run may still be adding to them)")
@@ -430,8 +460,7 @@ def main():
             row = run_variant(name, work, args.cfg, args.set, extras=not args.no_extras,
                               converged=args.converged == "all"
                               or name in args.converged.split(","), int8=not args.no_int8,
-                              methods=METHOD_ORDER if args.methods == "all" else
-                              [m for m in args.methods.split(",") if m],
+                              methods=method_list(args.methods),
                               collect_only=args.collect_only)
         except RuntimeError as e:
             failed[name] = str(e)
@@ -459,6 +488,9 @@ def main():
                     "iterations, the pseudo-masks' mIoU on train, DSRG on SEC's lr (--crf "
                     "--flip)\n\n"
                     + markdown_table(method_rows(rows), METHOD_MS) + "\n")
+        if seed_rows(rows):
+            f.write("\nsecond seeds (--crf --flip)\n\n"
+                    + markdown_table(seed_rows(rows), METHOD_SEEDS) + "\n")
     if rows:
         chart(out + ".png", rows)
     print("\n" + table(rows))

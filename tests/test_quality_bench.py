@@ -94,3 +94,45 @@ def test_each_method_runs_in_its_own_folders_and_a_retraining_labels_with_its_so
     folders = {_effective(seen[m + " train"]).SNAPSHOT_PATH for m in quality.METHOD_ORDER}
     assert len(folders) == len(quality.METHOD_ORDER)                    # nothing shared
     assert "--scales" in seen["DSRG eval --crf --flip --scales %s" % quality.MS]
+
+
+def test_a_second_seed_differs_from_its_method_only_by_the_seed_and_all_leaves_it_out(tmp_path):
+    """'DSRG seed 1' trains DSRG's config with SEED=1 in its own folders; 'bound 2x seed 1' the
+    bound at twice its iterations; --methods all is the issue's methods, without the seeds; an
+    unknown name is an error naming the known ones."""
+    from cores import pipeline
+    quality = _quality()
+    work = str(tmp_path / "stripes5")
+    seen = {}
+    for method in quality.METHOD_ORDER:
+        for steps, sets in quality.method_steps(work, method):
+            pipeline.run_steps(steps, ["--cfg", "demo/toy.yaml", "--set", "SEED=0"],
+                               lambda step, args: seen.__setitem__(step.key, args), later=sets)
+    first, second = _effective(seen["DSRG train"]), _effective(seen["DSRG seed 1 train"])
+    differ = {k for k in first if first[k] != second[k]}
+    assert differ == {"SEED", "SNAPSHOT_PATH", "OUTPUT_PATH", "PSEUDO_MASK_PATH"}
+    assert (first.SEED, second.SEED) == (0, 1)
+    bound = _effective(seen["bound 2x seed 1 train"])
+    assert seen["bound 2x seed 1 train"][:3] == ["train_SEC.py", "--stage", "supervised"]
+    assert (bound.SUPERVISED_ITER_SCALE, bound.SEED) == (2.0, 1)
+    assert seen["SEC+RT seed 1 label"][4:6] == ["--stage", "sec"]
+    assert quality.method_list("all") == [m for m in quality.METHOD_ORDER
+                                          if "seed 1" not in m or m == "SEC seed 1"]
+    assert quality.method_list("all,DSRG seed 1,S") == quality.method_list("all") + ["DSRG seed 1"]
+    with pytest.raises(SystemExit, match="no method 'DSRG seed 2'.*DSRG seed 1"):
+        quality.method_list("DSRG seed 2")
+
+
+def test_the_seeds_table_holds_only_the_runs_with_a_second_seed():
+    """result.md's seeds table: one line per variant that trained a second seed, each seed
+    beside its first (SEC's pair is in the methods' table)."""
+    from cores.provenance import markdown_table
+    quality = _quality()
+    row = {"variant": "v", "sec_crf_flip": 0.5, "supervised_crf_flip": 0.7,
+           "supervised_crf_flip_2x_iterations": 0.71}
+    seeded = dict(row, variant="w", methods={"bound seed 1": {"crf_flip": 0.69, "crf_flip_ms": 0.6}})
+    plain = dict(row, methods={"S": {"crf_flip": 0.4, "crf_flip_ms": 0.3}})
+    got = quality.seed_rows([plain, seeded])
+    assert [r["variant"] for r in got] == ["w"]
+    text = markdown_table(got, quality.METHOD_SEEDS)
+    assert "| w | - | - | - | - | 0.700 | 0.690 | 0.710 | - |" in text
