@@ -258,20 +258,26 @@ def test_benchmarks_write_only_to_ignored_folders():
 
 def test_benchmarks_methods_tables_are_the_committed_benchmark():
     """docs/benchmarks.md's tables of the methods beside SEC equal the committed results (one
-    result per benchmark run: bench/results/quality/photo_methods* and flat_methods*)."""
+    result per benchmark run: bench/results/quality/photo_methods*, flat_methods* and
+    *_seeds*): the methods' two tables where a run trained any of 'all', the seeds' table
+    where it trained a second seed."""
     from tests.conftest import load_script
     from cores.provenance import markdown_table
     quality = load_script("bench/quality.py")
     folder = os.path.join(REPO, "bench", "results", "quality")
-    names = sorted(n for n in os.listdir(folder) if n.startswith(("photo_methods",
-                                                                   "flat_methods")))
+    names = sorted(n for n in os.listdir(folder)
+                   if n.startswith(("photo_methods", "flat_methods")) or "_seeds" in n)
     assert "photo_methods" in names and "flat_methods" in names
     with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:
         text = f.read()
     section = text[text.index("### Beyond SEC on photographic scenes"):]
     for name in names:
         with open(os.path.join(folder, name, "result.json")) as f:
-            rows = quality.method_rows(json.load(f)["rows"])
-        assert rows, name
-        assert markdown_table(rows, quality.METHOD_SHORT) in section, name
-        assert markdown_table(rows, quality.METHOD_MS) in section, name
+            rows = json.load(f)["rows"]
+        flat = quality.method_rows(rows)
+        assert flat, name
+        if any(m in r.get("methods", {}) for r in rows for m in quality.ALL):
+            assert markdown_table(flat, quality.METHOD_SHORT) in section, name
+            assert markdown_table(flat, quality.METHOD_MS) in section, name
+        if quality.seed_rows(rows):
+            assert markdown_table(quality.seed_rows(rows), quality.METHOD_SEEDS) in section, name
