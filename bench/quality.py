@@ -202,6 +202,11 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
         for flags in ([], ["--crf", "--flip"]):
             stage("eval supervised longer " + " ".join(flags),
                   ["eval.py", "--supervised"] + flags, longer)
+        # the bound on its own training images (plain), at both lengths: a network that capped
+        # the bound would fit them no better than it does val
+        for key, over in (("", []), (" longer", longer)):
+            stage("label supervised%s train" % key, ["eval.py", "--label", "--supervised"],
+                  over + ["PSEUDO_MASK_PATH=" + train_fit(work, key)])
     for method in methods:
         for steps, method_overrides in method_steps(work, method):
             run_group(steps, method_overrides)
@@ -262,6 +267,17 @@ def longer_bound(work):
                 OUTPUT_PATH=os.path.join(work, "outputs_longer_bound"))
 
 
+def train_fit(work, longer=""):
+    """The folder of the bound's labels of its own training images (``longer``: at 2x)."""
+    return os.path.join(work, "bound_train_fit_longer" if longer else "bound_train_fit")
+
+
+def _train_fit(work, longer):
+    """The bound's plain mIoU on its own training images, or None where not measured."""
+    path = stages.metrics_path(train_fit(work, longer))
+    return _json(path)["mIoU"] if os.path.isfile(path) else None
+
+
 def _metrics(cfg, supervised, flip, crf, int8=False):
     """The metrics of an evaluation; ``supervised``: True for the bound, False for SEC, or a
     stage's name."""
@@ -303,6 +319,8 @@ def collect(work, cfg, spec, times, methods=()):
         "supervised_crf_flip": _metrics(cfg, True, True, True)["mIoU"],
         "supervised_2x_iterations": _metrics(longer, True, False, False)["mIoU"],
         "supervised_crf_flip_2x_iterations": _metrics(longer, True, True, True)["mIoU"],
+        "supervised_train": _train_fit(work, ""),
+        "supervised_train_2x_iterations": _train_fit(work, " longer"),
         "sec_crf_flip_former_test_time": _metrics(former, False, True, True)["mIoU"],
         "supervised_crf_flip_former_test_time": _metrics(former, True, True, True)["mIoU"],
         "sec_int8": _metrics(cfg, False, False, False, True)["mIoU"],
@@ -380,6 +398,19 @@ METHOD_SEEDS = [("variant", "variant", "%s"), ("DSRG", "DSRG", "%.3f"),
                 ("bound", "supervised_crf_flip", "%.3f"), ("bound seed 1", "bound seed 1", "%.3f"),
                 ("bound 2x", "supervised_crf_flip_2x_iterations", "%.3f"),
                 ("bound 2x seed 1", "bound 2x seed 1", "%.3f")]
+
+
+# the bound's fit (--converged): plain mIoU on val and on its own training images, at the
+# recipe's iterations and at twice them
+BOUND_FIT = [("variant", "variant", "%s"), ("bound val", "supervised", "%.3f"),
+             ("bound train", "supervised_train", "%.3f"),
+             ("bound 2x val", "supervised_2x_iterations", "%.3f"),
+             ("bound 2x train", "supervised_train_2x_iterations", "%.3f")]
+
+
+def fit_rows(rows):
+    """The rows whose bound was measured on its training images."""
+    return [r for r in rows if r.get("supervised_train") is not None]
 
 
 def seed_rows(rows):
@@ -488,6 +519,9 @@ def main():
                     "iterations, the pseudo-masks' mIoU on train, DSRG on SEC's lr (--crf "
                     "--flip)\n\n"
                     + markdown_table(method_rows(rows), METHOD_MS) + "\n")
+        if fit_rows(rows):
+            f.write("\nthe bound's plain mIoU on val and on its own training images\n\n"
+                    + markdown_table(fit_rows(rows), BOUND_FIT) + "\n")
         if seed_rows(rows):
             f.write("\nsecond seeds (--crf --flip)\n\n"
                     + markdown_table(seed_rows(rows), METHOD_SEEDS) + "\n")

@@ -260,7 +260,7 @@ def test_benchmarks_methods_tables_are_the_committed_benchmark():
     """docs/benchmarks.md's tables of the methods beside SEC equal the committed results (one
     result per benchmark run: bench/results/quality/photo_methods*, flat_methods* and
     *_seeds*): the methods' two tables where a run trained any of 'all', the seeds' table
-    where it trained a second seed."""
+    where it trained a second seed, the bound's fit where it was measured on train."""
     from tests.conftest import load_script
     from cores.provenance import markdown_table
     quality = load_script("bench/quality.py")
@@ -281,3 +281,5 @@ def test_benchmarks_methods_tables_are_the_committed_benchmark():
             assert markdown_table(flat, quality.METHOD_MS) in section, name
         if quality.seed_rows(rows):
             assert markdown_table(quality.seed_rows(rows), quality.METHOD_SEEDS) in section, name
+        if quality.fit_rows(rows):
+            assert markdown_table(quality.fit_rows(rows), quality.BOUND_FIT) in section, name

@@ -136,3 +136,31 @@ def test_the_seeds_table_holds_only_the_runs_with_a_second_seed():
     assert [r["variant"] for r in got] == ["w"]
     text = markdown_table(got, quality.METHOD_SEEDS)
     assert "| w | - | - | - | - | 0.700 | 0.690 | 0.710 | - |" in text
+
+
+def test_converged_labels_the_training_images_with_the_bound_at_both_lengths(tmp_path,
+                                                                              monkeypatch):
+    """--converged: besides the bound at 2x, both bounds label their own training images
+    (plain) into their own folders, and the row reads their mIoU back: the capacity check
+    (a network that capped the bound would fit train no better than val)."""
+    from cores import stages
+    quality = _quality()
+    work = str(tmp_path / "photo5b")
+    ran = []
+    monkeypatch.setattr(quality.toy, "make_dataset", lambda data, spec: None)
+    monkeypatch.setattr(quality, "_run", lambda args, log: ran.append(args))
+    monkeypatch.setattr(quality, "collect", lambda work, cfg, spec, times, methods=(): {})
+    quality.run_variant("photo5b", work, "demo/toy.yaml", ["WIDTH_MULT=0.25"], extras=False,
+                        converged=True)
+    labels = [_effective(a) for a in ran if a[:3] == ["eval.py", "--label", "--supervised"]]
+    assert [c.PSEUDO_MASK_PATH for c in labels] == [quality.train_fit(work, ""),
+                                                   quality.train_fit(work, " longer")]
+    assert [c.SUPERVISED_ITER_SCALE for c in labels] == [1.0, 2.0]
+    assert labels[1].SNAPSHOT_PATH == quality.longer_bound(work)["SNAPSHOT_PATH"]
+    assert labels[0].WIDTH_MULT == 0.25 and labels[0].CLASS_NUM == 6
+    for longer, miou in (("", 0.81), (" longer", 0.85)):
+        os.makedirs(quality.train_fit(work, longer))
+        with open(stages.metrics_path(quality.train_fit(work, longer)), "w") as f:
+            f.write('{"mIoU": %s}' % miou)
+    assert (quality._train_fit(work, ""), quality._train_fit(work, " longer")) == (0.81, 0.85)
+    assert quality._train_fit(str(tmp_path / "none"), "") is None
