@@ -206,7 +206,7 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
         # the bound would fit them no better than it does val
         for key, over in (("", []), (" longer", longer)):
             stage("label supervised%s train" % key, ["eval.py", "--label", "--supervised"],
-                  over + ["PSEUDO_MASK_PATH=" + train_fit(work, key)])
+                  over + ["PSEUDO_MASK_PATH=" + train_fit(work, longer=bool(key))])
     for method in methods:
         for steps, method_overrides in method_steps(work, method):
             run_group(steps, method_overrides)
@@ -267,14 +267,14 @@ def longer_bound(work):
                 OUTPUT_PATH=os.path.join(work, "outputs_longer_bound"))
 
 
-def train_fit(work, longer=""):
+def train_fit(work, longer=False):
     """The folder of the bound's labels of its own training images (``longer``: at 2x)."""
     return os.path.join(work, "bound_train_fit_longer" if longer else "bound_train_fit")
 
 
 def _train_fit(work, longer):
     """The bound's plain mIoU on its own training images, or None where not measured."""
-    path = stages.metrics_path(train_fit(work, longer))
+    path = stages.metrics_path(train_fit(work, longer=longer))
     return _json(path)["mIoU"] if os.path.isfile(path) else None
 
 
@@ -319,8 +319,8 @@ def collect(work, cfg, spec, times, methods=()):
         "supervised_crf_flip": _metrics(cfg, True, True, True)["mIoU"],
         "supervised_2x_iterations": _metrics(longer, True, False, False)["mIoU"],
         "supervised_crf_flip_2x_iterations": _metrics(longer, True, True, True)["mIoU"],
-        "supervised_train": _train_fit(work, ""),
-        "supervised_train_2x_iterations": _train_fit(work, " longer"),
+        "supervised_train": _train_fit(work, longer=False),
+        "supervised_train_2x_iterations": _train_fit(work, longer=True),
         "sec_crf_flip_former_test_time": _metrics(former, False, True, True)["mIoU"],
         "supervised_crf_flip_former_test_time": _metrics(former, True, True, True)["mIoU"],
         "sec_int8": _metrics(cfg, False, False, False, True)["mIoU"],

@@ -153,14 +153,14 @@ def test_converged_labels_the_training_images_with_the_bound_at_both_lengths(tmp
     quality.run_variant("photo5b", work, "demo/toy.yaml", ["WIDTH_MULT=0.25"], extras=False,
                         converged=True)
     labels = [_effective(a) for a in ran if a[:3] == ["eval.py", "--label", "--supervised"]]
-    assert [c.PSEUDO_MASK_PATH for c in labels] == [quality.train_fit(work, ""),
-                                                   quality.train_fit(work, " longer")]
+    assert [c.PSEUDO_MASK_PATH for c in labels] == [quality.train_fit(work),
+                                                   quality.train_fit(work, longer=True)]
     assert [c.SUPERVISED_ITER_SCALE for c in labels] == [1.0, 2.0]
     assert labels[1].SNAPSHOT_PATH == quality.longer_bound(work)["SNAPSHOT_PATH"]
     assert labels[0].WIDTH_MULT == 0.25 and labels[0].CLASS_NUM == 6
-    for longer, miou in (("", 0.81), (" longer", 0.85)):
+    for longer, miou in ((False, 0.81), (True, 0.85)):
         os.makedirs(quality.train_fit(work, longer))
         with open(stages.metrics_path(quality.train_fit(work, longer)), "w") as f:
             f.write('{"mIoU": %s}' % miou)
-    assert (quality._train_fit(work, ""), quality._train_fit(work, " longer")) == (0.81, 0.85)
-    assert quality._train_fit(str(tmp_path / "none"), "") is None
+    assert (quality._train_fit(work, False), quality._train_fit(work, True)) == (0.81, 0.85)
+    assert quality._train_fit(str(tmp_path / "none"), False) is None
