@@ -279,7 +279,8 @@ def test_benchmarks_methods_tables_are_the_committed_benchmark():
         if any(m in r.get("methods", {}) for r in rows for m in quality.ALL):
             assert markdown_table(flat, quality.METHOD_SHORT) in section, name
             assert markdown_table(flat, quality.METHOD_MS) in section, name
-        if quality.seed_rows(rows):
-            assert markdown_table(quality.seed_rows(rows), quality.METHOD_SEEDS) in section, name
+        for columns in (quality.METHOD_SEEDS, quality.BOUND_SEEDS):
+            if quality.seed_rows(rows, columns):
+                assert markdown_table(quality.seed_rows(rows, columns), columns) in section, name
         if quality.fit_rows(rows):
             assert markdown_table(quality.fit_rows(rows), quality.BOUND_FIT) in section, name

@@ -125,17 +125,18 @@ def test_a_second_seed_differs_from_its_method_only_by_the_seed_and_all_leaves_i
 
 def test_the_seeds_table_holds_only_the_runs_with_a_second_seed():
     """result.md's seeds table: one line per variant that trained a second seed, each seed
-    beside its first (SEC's pair is in the methods' table)."""
+    beside its first (SEC's pair is in the methods' table), the bound's in a table of its own."""
     from cores.provenance import markdown_table
     quality = _quality()
     row = {"variant": "v", "sec_crf_flip": 0.5, "supervised_crf_flip": 0.7,
            "supervised_crf_flip_2x_iterations": 0.71}
     seeded = dict(row, variant="w", methods={"bound seed 1": {"crf_flip": 0.69, "crf_flip_ms": 0.6}})
     plain = dict(row, methods={"S": {"crf_flip": 0.4, "crf_flip_ms": 0.3}})
-    got = quality.seed_rows([plain, seeded])
+    got = quality.seed_rows([plain, seeded], quality.BOUND_SEEDS)
     assert [r["variant"] for r in got] == ["w"]
-    text = markdown_table(got, quality.METHOD_SEEDS)
-    assert "| w | - | - | - | - | 0.700 | 0.690 | 0.710 | - |" in text
+    assert quality.seed_rows([plain, seeded], quality.METHOD_SEEDS) == []
+    text = markdown_table(got, quality.BOUND_SEEDS)
+    assert "| w | 0.700 | 0.690 | 0.710 | - |" in text
 
 
 def test_converged_labels_the_training_images_with_the_bound_at_both_lengths(tmp_path,
