@@ -22,7 +22,8 @@ def main():
     parser.add_argument("--run", action="append", default=[], metavar="NAME=ROOT",
                         help="a finished demo (demo/run_demo.py --root ROOT)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=ENV",
-                        help="how a run was made (e.g. avx=DNNL_MAX_CPU_ISA=AVX)")
+                        help="how a run was made (e.g. avx=DNNL_MAX_CPU_ISA=AVX), or where an "
+                             "earlier one was")
     parser.add_argument("--earlier", action="append", default=[], metavar="NAME=V,V,V,V,V",
                         help="a run recorded elsewhere: its five mIoUs in the rows' order")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench_run", "demo"))
@@ -40,10 +41,9 @@ def main():
         name, values = item.split("=", 1)
         runs[name] = {"mIoU": dict(zip(ROWS, map(float, values.split(",")))),
                       "how": "recorded by an earlier run of the same code"}
-    here = [n for n in runs if "seconds" in runs[n]]
     table = []
-    for row in ROWS:
-        values = [runs[n]["mIoU"][row] for n in here]
+    for row in ROWS:                      # the range over every run, earlier ones included
+        values = [runs[n]["mIoU"][row] for n in runs]
         entry = {"row": row, "min": min(values), "max": max(values)}
         entry.update({n: runs[n]["mIoU"][row] for n in runs})
         table.append(entry)

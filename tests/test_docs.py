@@ -226,20 +226,23 @@ def test_bench_readme_tables_are_the_committed_results():
 
 
 def test_readme_demo_table_is_the_committed_spread():
+    """README's demo table: each machine's column and the range are the recorded runs'."""
     with open(os.path.join(REPO, "bench", "results", "quality", "demo", "result.json")) as f:
         demo = json.load(f)
     with open(os.path.join(REPO, "README.md")) as f:
         text = f.read()
     table = text[text.index("| toy val mIoU |"):].split("\n\n")[0].splitlines()[2:]
     rows = {r["row"]: r for r in demo["rows"]}
+    runs = ["avx512", "avx2", "intel_xeon"]
+    assert sorted(demo["runs"]) == sorted(runs)
     assert len(table) == 5
     for line in table:
         cells = [c.strip() for c in line.strip("|").split("|")]
         row = rows[cells[0]]
-        assert float(cells[1]) == round(row["this_machine"], 3), cells[0]
-        low, high = cells[2].split("-")
+        assert [float(c) for c in cells[1:4]] == [round(row[n], 3) for n in runs], cells[0]
+        low, high = cells[4].split("-")
         assert (float(low), float(high)) == (round(row["min"], 3), round(row["max"], 3))
-        assert float(cells[3]) == round(row["earlier_machine"], 3), cells[0]
+        assert row["min"] == min(row[n] for n in runs) and row["max"] == max(row[n] for n in runs)
 
 
 def test_benchmarks_write_only_to_ignored_folders():
@@ -284,3 +287,16 @@ def test_benchmarks_methods_tables_are_the_committed_benchmark():
                 assert markdown_table(quality.seed_rows(rows, columns), columns) in section, name
         if quality.fit_rows(rows):
             assert markdown_table(quality.fit_rows(rows), quality.BOUND_FIT) in section, name
+
+
+def test_benchmarks_methods_summary_is_the_committed_benchmarks():
+    """docs/benchmarks.md's 'which method helps where' table and its variants line are what
+    bench/methods_summary.py makes of the committed methods results."""
+    from tests.conftest import load_script
+    from cores.provenance import markdown_table
+    summary = load_script("bench/methods_summary.py")
+    rows = summary.variant_rows()
+    with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:
+        text = f.read()
+    assert markdown_table(summary.summary(rows), summary.COLUMNS) in text
+    assert summary.variants_line(rows) in " ".join(text.split())

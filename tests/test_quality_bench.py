@@ -165,3 +165,45 @@ def test_converged_labels_the_training_images_with_the_bound_at_both_lengths(tmp
             f.write('{"mIoU": %s}' % miou)
     assert (quality._train_fit(work, False), quality._train_fit(work, True)) == (0.81, 0.85)
     assert quality._train_fit(str(tmp_path / "none"), False) is None
+
+
+def _method_result(folder, name, rows):
+    os.makedirs(os.path.join(folder, name))
+    import json
+    with open(os.path.join(folder, name, "result.json"), "w") as f:
+        json.dump({"rows": rows}, f)
+
+
+def _row(variant, sec, sec1, **methods):
+    crf = dict(methods, **{"SEC seed 1": sec1})
+    return {"variant": variant, "held_out": variant == "photo5b", "sec_crf_flip": sec,
+            "sec_crf_flip_ms": None, "supervised_crf_flip": sec + 0.1,
+            "methods": {m: {"crf_flip": v, "crf_flip_ms": None} for m, v in crf.items()}}
+
+
+def test_methods_summary_counts_each_variant_against_its_scatter(tmp_path):
+    """Medians per family, the median less SEC's, and above / within / below counted against
+    each variant's scatter: SEC's, or the method's own second seed's where larger."""
+    summary = load_script("bench/methods_summary.py")
+    folder = str(tmp_path)
+    _method_result(folder, "photo_methods", [
+        _row("photo5", 0.60, 0.62, DSRG=0.615),            # +0.015 within SEC's 0.02
+        _row("photo5b", 0.50, 0.51, DSRG=0.55)])           # +0.05 above 0.01
+    _method_result(folder, "flat_methods", [
+        _row("many10", 0.80, 0.80, DSRG=0.79, **{"DSRG seed 1": 0.77})])  # -0.01 within 0.02
+    _method_result(folder, "photo_bound_seeds", [_row("photo1", 0.9, 0.9, DSRG=0.1)])  # ignored
+    rows = summary.variant_rows(folder)
+    assert sorted(rows) == ["many10", "photo5", "photo5b"]
+    table = {r["method"]: r for r in summary.summary(rows)}
+    dsrg = table["DSRG"]
+    assert dsrg["photographic_median"] == pytest.approx((0.615 + 0.55) / 2)
+    assert dsrg["photographic_delta"] == pytest.approx((0.615 + 0.55) / 2 - 0.55)
+    assert dsrg["photographic_counts"] == "1 / 1 / 0"
+    assert dsrg["flat_median"] == pytest.approx(0.79)
+    assert dsrg["flat_counts"] == "0 / 1 / 0"
+    assert table["bound"]["photographic_counts"] == "2 / 0 / 0"
+    assert "S" in table and "photographic_median" not in table["S"]
+    assert "photo5b (held out) 0.010" in summary.variants_line(rows)
+    _method_result(folder, "flat_methods_again", [_row("many10", 0.8, 0.8)])
+    with pytest.raises(ValueError, match="many10 is in two methods runs"):
+        summary.variant_rows(folder)
