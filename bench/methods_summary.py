@@ -5,8 +5,9 @@ variants (photographic, flat colours), against SEC and its seed-to-seed scatter.
 For each method and family: the median over the family's variants of its val mIoU --crf --flip,
 that median less SEC's, and on how many variants the method is above SEC, within the scatter
 on that variant or below it. The scatter is SEC's |SEC - SEC seed 1|, or the method's own
-|M - M seed 1| where a second seed of it was trained and that is larger. Reads committed results only, so the table in
-docs/benchmarks.md is the one this prints (tests/test_docs.py checks it).
+|M - M seed 1| where a second seed of it was trained and that is larger. Reads committed
+results only, so the table in docs/benchmarks.md is the one this prints (tests/test_docs.py
+checks it).
 
   python bench/methods_summary.py"""
 import glob

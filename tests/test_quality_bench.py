@@ -1,5 +1,6 @@
 """bench/quality.py's reuse of a finished variant: what a cue recipe does not change is linked,
 what it changes (cue networks, cues, SEC and their evaluations) is not."""
+import json
 import os
 
 import pytest
@@ -169,7 +170,6 @@ def test_converged_labels_the_training_images_with_the_bound_at_both_lengths(tmp
 
 def _method_result(folder, name, rows):
     os.makedirs(os.path.join(folder, name))
-    import json
     with open(os.path.join(folder, name, "result.json"), "w") as f:
         json.dump({"rows": rows}, f)
 
