@@ -11,7 +11,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from cores.provenance import markdown_table, provenance, record  # noqa: E402
+from bench.provenance import markdown_table, provenance, record  # noqa: E402
 
 ROWS = ["cues alone", "SEC", "SEC --crf --flip", "supervised", "supervised --crf --flip"]
 

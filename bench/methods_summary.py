@@ -18,8 +18,8 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from cores.data import toy  # noqa: E402
-from cores.provenance import markdown_table  # noqa: E402
+from datagen import variants  # noqa: E402
+from bench.provenance import markdown_table  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "results", "quality")
 FAMILIES = ["photographic", "flat"]
@@ -39,8 +39,8 @@ COLUMNS = [("method", "method", "%s")] + [
 
 
 def family(variant):
-    """'photographic' or 'flat': the generator style of a variant of cores/data/toy.py."""
-    return "photographic" if toy.variant(variant).get("style") == "photo" else "flat"
+    """'photographic' or 'flat': the generator style of a variant of datagen/variants.py."""
+    return "photographic" if variants.variant(variant).get("style") == "photo" else "flat"
 
 
 def variant_rows(folder=RESULTS):

@@ -1,5 +1,5 @@
 """The quality benchmark: the whole pipeline, as a user runs it, on several variants of the
-generated dataset family (cores/data/toy.py), beside the fully supervised bound.
+generated dataset family (datagen/), beside the fully supervised bound.
 
 For each variant: generate the data, create_dataset.py, backbone pretraining, both cue stages,
 train_SEC.py, train_SEC.py --supervised, eval.py (plain, --crf, --crf --flip) of both, and the
@@ -27,7 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from cores import pipeline, stages  # noqa: E402
-from cores.data import toy  # noqa: E402
+from datagen import toy, variants  # noqa: E402
 
 DEFAULT_VARIANTS = ["stripes5", "single_fields", "fields5", "single_clutter", "mixed8", "many10"]
 
@@ -171,7 +171,7 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
     test time and (``int8``) INT8 evaluations. ``converged``: the bound once more with twice its
     iterations, to show whether its schedule fits the data."""
     from cores.config import load_config
-    spec = toy.variant(name)
+    spec = variants.variant(name)
     os.makedirs(work, exist_ok=True)
     log = os.path.join(work, "run.log")
     data = os.path.join(work, "data")
@@ -306,7 +306,7 @@ def collect(work, cfg, spec, times, methods=()):
     longer = type(cfg)(cfg, **longer_bound(work))
     row = {
         "variant": spec["name"], "classes": spec["classes"], "base_net": cfg.BASE_NET,
-        "held_out": spec["name"] in toy.HELD_OUT,
+        "held_out": spec["name"] in variants.HELD_OUT,
         "backbone_mAP": _json(pre)["mAP"] if os.path.isfile(pre) else None,
         "saliency_mAP": _json(stages.classification_path(cfg, "bg"))["mAP"],
         "cam_mAP": _json(stages.classification_path(cfg, "fg"))["mAP"],
@@ -455,7 +455,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
-                        help="comma-separated names from cores/data/toy.py VARIANTS")
+                        help="comma-separated names from datagen/variants.py VARIANTS")
     parser.add_argument("--cfg", default="demo/toy.yaml", help="the recipe (YAML)")
     parser.add_argument("--set", nargs="+", default=[], action="extend",
                         help="extra KEY=VALUE overrides for every stage")
@@ -513,7 +513,7 @@ def main():
             json.dump(row, f, indent=1)
     os.makedirs(args.root, exist_ok=True)
     out = os.path.join(args.root, "quality%s" % (("_" + args.tag) if args.tag else ""))
-    from cores.provenance import markdown_table, provenance, record
+    from bench.provenance import markdown_table, provenance, record
     with open(out + ".json", "w") as f:
         json.dump({"rows": rows, "failed": failed, "cfg": args.cfg, "set": args.set,
                    "provenance": provenance()}, f, indent=1)

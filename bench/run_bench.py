@@ -91,8 +91,8 @@ def _toy_entries(work, count):
     create_dataset.py indexes."""
     import numpy as np
     from PIL import Image
-    from cores.data import toy
-    spec = toy.variant("demo")
+    from datagen import toy, variants
+    spec = variants.variant("demo")
     looks = toy.appearances(spec)
     rng = np.random.RandomState(0)
     entries = []
@@ -273,8 +273,8 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
     arg, aux = mod.get_params()
     checkpoint.save_snapshot(stages.prefix(cfg, "sec"), 1, arg, aux, cfg)
     model = load_inference_params(cfg, 1)
-    from cores.data import toy
-    spec = toy.variant("demo")
+    from datagen import toy, variants
+    spec = variants.variant("demo")
     looks = toy.appearances(spec)
     rng = np.random.RandomState(0)
     entries = []
@@ -427,7 +427,7 @@ def main():
     meta = {"size": args.size, "batch": args.batch, "steps": args.steps, "ftz": not args.no_ftz,
             "warmup": args.warmup, "cpus": os.cpu_count(),
             "date": time.strftime("%Y-%m-%d %H:%M")}
-    from cores.provenance import provenance, record
+    from bench.provenance import provenance, record
     with open(args.out + ".json", "w") as f:
         json.dump({"settings": meta, "results": results, "provenance": provenance()}, f,
                   indent=1)

@@ -61,7 +61,7 @@ def main():
     parser.add_argument("--out", default=os.path.join(ROOT, "bench_run", "suites"))
     parser.add_argument("--record", default=None, metavar="NAME")
     args = parser.parse_args()
-    from cores.provenance import markdown_table, provenance, record
+    from bench.provenance import markdown_table, provenance, record
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     old_tree = os.path.join(tempfile.mkdtemp(prefix="sec-suites-"), "old")
     subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", old_tree, args.old],

@@ -1,4 +1,4 @@
-"""Write a variant of the generated dataset family (cores/data/toy.py): the demo's ``demo``
+"""Write a variant of the generated dataset family (datagen/): the demo's ``demo``
 variant by default, in the VOC 2012 + SBD layout (or, for custom-layout variants, an image
 folder, labels.csv, classes.txt and masks)."""
 import argparse
@@ -6,21 +6,21 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from cores.data import toy  # noqa: E402
+from datagen import toy, variants  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("root", nargs="?", default="dataset",
                         help="folder that receives the data set")
-    parser.add_argument("--variant", default="demo", choices=sorted(toy.VARIANTS))
+    parser.add_argument("--variant", default="demo", choices=sorted(variants.VARIANTS))
     parser.add_argument("--seed", type=int, default=None, help="override the variant's seed")
     parser.add_argument("--train", type=int, default=None, help="training images")
     parser.add_argument("--val", type=int, default=None, help="validation images")
     args = parser.parse_args()
     overrides = {k: v for k, v in (("seed", args.seed), ("n_train", args.train),
                                    ("n_val", args.val)) if v is not None}
-    spec = toy.variant(args.variant, **overrides)
+    spec = variants.variant(args.variant, **overrides)
     try:
         written = toy.make_dataset(args.root, spec)
     except ValueError as e:

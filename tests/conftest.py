@@ -7,7 +7,7 @@ import pytest
 from cores import cues
 from cores.config import load_config
 from cores.data.dataset import create_dataset, read_mask
-from cores.data.toy import make_toy_voc
+from datagen.variants import make_toy_voc
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

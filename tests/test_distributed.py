@@ -12,12 +12,13 @@ import pytest
 import yaml
 
 from cores import checkpoint, cues, stages
-from cores.launcher import launch_local
 from cores.classifier import train_cue_network
 from cores.localization import run_cue_stage
 from cores.sec import train_sec
-from tests.conftest import REPO, toy_config
+from tests.conftest import REPO, load_script, toy_config
 from tests.conftest import gt_cue_file as _gt_cues
+
+launch_local = load_script("tools/launch.py").launch_local
 
 pytestmark = pytest.mark.slow          # multi-process jobs: make test runs them, test-fast not
 

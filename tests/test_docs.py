@@ -211,7 +211,7 @@ def test_every_committed_result_has_its_provenance_and_a_short_table():
 def test_bench_readme_tables_are_the_committed_results():
     sys.path.insert(0, os.path.join(REPO, "bench"))
     from tests.conftest import load_script
-    from cores.provenance import markdown_table
+    from bench.provenance import markdown_table
     quality = load_script("bench/quality.py")
     with open(os.path.join(REPO, "bench", "README.md")) as f:
         text = f.read()
@@ -265,7 +265,7 @@ def test_benchmarks_methods_tables_are_the_committed_benchmark():
     *_seeds*): the methods' two tables where a run trained any of 'all', the seeds' table
     where it trained a second seed, the bound's fit where it was measured on train."""
     from tests.conftest import load_script
-    from cores.provenance import markdown_table
+    from bench.provenance import markdown_table
     quality = load_script("bench/quality.py")
     folder = os.path.join(REPO, "bench", "results", "quality")
     names = sorted(n for n in os.listdir(folder)
@@ -293,7 +293,7 @@ def test_benchmarks_methods_summary_is_the_committed_benchmarks():
     """docs/benchmarks.md's 'which method helps where' table and its variants line are what
     bench/methods_summary.py makes of the committed methods results."""
     from tests.conftest import load_script
-    from cores.provenance import markdown_table
+    from bench.provenance import markdown_table
     summary = load_script("bench/methods_summary.py")
     rows = summary.variant_rows()
     with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:

@@ -13,7 +13,7 @@ from PIL import Image
 from cores import cues, stages
 from cores import pipeline as driver
 from cores.config import load_config
-from cores.data import toy
+from datagen import toy, variants
 from cores.data.dataset import load_index, read_mask
 from cores.data.palette import voc_palette
 from cores.metrics import confusion_matrix, iou_scores
@@ -42,7 +42,7 @@ def _run(args, cwd):
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     work = str(tmp_path_factory.mktemp("pipeline"))
-    spec = toy.variant(VARIANT["name"], n_train=VARIANT["n_train"], n_val=VARIANT["n_val"],
+    spec = variants.variant(VARIANT["name"], n_train=VARIANT["n_train"], n_val=VARIANT["n_val"],
                        mirror=VARIANT["mirror"])
     toy.make_dataset(os.path.join(work, "data"), spec)
     with open(os.path.join(REPO, "demo", "toy.yaml")) as f:

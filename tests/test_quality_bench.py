@@ -127,7 +127,7 @@ def test_a_second_seed_differs_from_its_method_only_by_the_seed_and_all_leaves_i
 def test_the_seeds_table_holds_only_the_runs_with_a_second_seed():
     """result.md's seeds table: one line per variant that trained a second seed, each seed
     beside its first (SEC's pair is in the methods' table), the bound's in a table of its own."""
-    from cores.provenance import markdown_table
+    from bench.provenance import markdown_table
     quality = _quality()
     row = {"variant": "v", "sec_crf_flip": 0.5, "supervised_crf_flip": 0.7,
            "supervised_crf_flip_2x_iterations": 0.71}

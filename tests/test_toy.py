@@ -6,28 +6,28 @@ import os
 import numpy as np
 import pytest
 
-from cores.data import toy
+from datagen import toy, variants
 from cores.data.dataset import DatasetError, build_custom_index, read_mask
 from tests.conftest import toy_config
 
 
 def test_variants_are_valid_and_distinct():
-    for name in toy.VARIANTS:
-        spec = toy.variant(name)
+    for name in variants.VARIANTS:
+        spec = variants.variant(name)
         looks = toy.appearances(spec)
         assert len(looks) == spec["classes"]
         assert len(set(looks)) == len(looks), name           # no two classes look alike
-    shared = toy.appearances(toy.variant("shared10"))
+    shared = toy.appearances(variants.variant("shared10"))
     colours = [c for _, c, _ in shared]
     assert len(set(colours)) == 5                            # classes share colours ...
     assert len({(s, t) for s, _, t in shared}) == 10         # ... and differ in shape/texture
-    assert set(toy.HELD_OUT) <= set(toy.VARIANTS)
+    assert set(variants.HELD_OUT) <= set(variants.VARIANTS)
     with pytest.raises(ValueError, match="unknown toy variant"):
-        toy.variant("nope")
+        variants.variant("nope")
 
 
 def test_render_is_seeded_and_masks_match_objects():
-    spec = toy.variant("mixed8")
+    spec = variants.variant("mixed8")
     looks = toy.appearances(spec)
     a = toy.render(np.random.RandomState(3), spec, looks)
     b = toy.render(np.random.RandomState(3), spec, looks)
@@ -47,7 +47,7 @@ def test_render_is_seeded_and_masks_match_objects():
 
 
 def test_voc_layout_builds_an_index(tmp_path):
-    spec = toy.variant("stripes5", n_train=24, n_val=6)
+    spec = variants.variant("stripes5", n_train=24, n_val=6)
     toy.make_dataset(str(tmp_path), spec)
     with open(tmp_path / "variant.json") as f:
         assert json.load(f)["classes"] == 5
@@ -59,7 +59,7 @@ def test_voc_layout_builds_an_index(tmp_path):
 
 
 def test_custom_layout_with_background_only_images(tmp_path):
-    spec = toy.variant("single", n_train=20, n_val=4)
+    spec = variants.variant("single", n_train=20, n_val=4)
     written = toy.make_dataset(str(tmp_path), spec)
     assert written["background_only"] == 6                   # 30% of 20
     d = str(tmp_path)
@@ -75,7 +75,7 @@ def test_custom_layout_with_background_only_images(tmp_path):
 
 
 def test_custom_layout_refuses_unlisted_images(tmp_path):
-    spec = toy.variant("single", n_train=6, n_val=2)
+    spec = variants.variant("single", n_train=6, n_val=2)
     toy.make_dataset(str(tmp_path), spec)
     d = str(tmp_path)
     with open(os.path.join(d, "labels.csv")) as f:
@@ -102,7 +102,7 @@ def test_chiral_classes_appear_mirrored_as_often_as_not():
                 # bounding box's centre unless mirrored
                 signs.append(np.sign(xs.mean() - (xs.min() + xs.max()) / 2))
         return np.array(signs)
-    spec = toy.variant("single", rotate=False)
+    spec = variants.variant("single", rotate=False)
     mirrored = handedness(spec)
     assert (mirrored < 0).sum() >= 10 and (mirrored > 0).sum() >= 10
     plain = handedness(dict(spec, mirror=False))
@@ -112,7 +112,7 @@ def test_chiral_classes_appear_mirrored_as_often_as_not():
 def test_every_object_has_its_drawn_size():
     """Every placed object covers a share of the image that its radius range promises (a
     mirrored draw once reused the radius scale's name and left specks of one pixel)."""
-    spec = toy.variant("mixed8")
+    spec = variants.variant("mixed8")
     looks = toy.appearances(spec)
     rng = np.random.RandomState(1)
     many = 0
@@ -154,8 +154,8 @@ def test_small_demo_data_keeps_a_val_list_and_says_what_it_wrote(tmp_path):
 def test_photographic_variants_paste_photographs_with_soft_edges(tmp_path):
     """The photographic family: a class is a photograph's texture in a random shape; the same
     seed draws the same scene; masks mark where an object's alpha exceeds one half."""
-    from cores.data import photo
-    spec = toy.variant("photo5", n_train=4, n_val=2, voc_train=2)
+    from datagen import photo
+    spec = variants.variant("photo5", n_train=4, n_val=2, voc_train=2)
     sources = photo.sources_for(spec)
     assert len(set(sources["names"])) == 5
     assert not set(sources["names"]) & set(photo.BACKGROUND_PHOTOS)
@@ -174,9 +174,9 @@ def test_photographic_variants_paste_photographs_with_soft_edges(tmp_path):
     assert 0 < soft < (alpha > 0.5).sum()             # an edge, thinner than the object
     written = toy.make_dataset(str(tmp_path / "voc"), spec)
     assert len(written["voc_val"]) == 2
-    custom = toy.make_dataset(str(tmp_path / "one"), toy.variant("photo1", n_train=6,
+    custom = toy.make_dataset(str(tmp_path / "one"), variants.variant("photo1", n_train=6,
                                                                   n_val=2))
     assert custom["train"] == 6 and custom["background_only"]
     with open(tmp_path / "one" / "classes.txt") as f:
-        assert f.read().split() == photo.sources_for(toy.variant("photo1"))["names"]
-    assert "photo10" in toy.HELD_OUT and "photo5b" in toy.HELD_OUT
+        assert f.read().split() == photo.sources_for(variants.variant("photo1"))["names"]
+    assert "photo10" in variants.HELD_OUT and "photo5b" in variants.HELD_OUT

@@ -8,10 +8,85 @@ fails or the time limit passes. For several machines see docs/distributed.md.
 """
 import argparse
 import os
+import signal
+import socket
+import subprocess
 import sys
+import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from cores.launcher import launch_local  # noqa: E402
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def dmlc_env(role, host, port, num_workers, num_servers):
+    """The variables ps-lite reads, for one process of the job."""
+    return {"DMLC_ROLE": role, "DMLC_PS_ROOT_URI": host, "DMLC_PS_ROOT_PORT": str(port),
+            "DMLC_NUM_WORKER": str(num_workers), "DMLC_NUM_SERVER": str(num_servers),
+            "DMLC_NODE_HOST": host}
+
+
+def _stop(procs):
+    for _, p in procs:
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.time() + 10
+    for _, p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+
+
+def launch_local(command, num_workers, num_servers=1, timeout=None, host="127.0.0.1",
+                 log=print):
+    """Run ``command`` (a list) as ``num_workers`` workers; returns the job's exit status:
+    0 when all workers succeed, the first failing worker's status (or 1), 124 on time-out."""
+    port = free_port(host)
+    procs = []
+
+    def start(role, argv):
+        env = dict(os.environ, **dmlc_env(role, host, port, num_workers, num_servers))
+        p = subprocess.Popen(argv, env=env, start_new_session=True)
+        procs.append((role, p))
+        return p
+
+    server_cmd = [sys.executable, "-c", "import mxnet"]   # importing mxnet runs the role
+    try:
+        start("scheduler", server_cmd)
+        for _ in range(num_servers):
+            start("server", server_cmd)
+        workers = [start("worker", command) for _ in range(num_workers)]
+        log("launch: scheduler, %d server(s) and %d worker(s) on %s:%d; worker pids %s"
+            % (num_servers, num_workers, host, port, " ".join(str(w.pid) for w in workers)))
+        started = time.time()
+        while True:
+            codes = [w.poll() for w in workers]
+            failed = [(i, c) for i, c in enumerate(codes) if c not in (None, 0)]
+            if failed:
+                i, code = failed[0]
+                log("launch: worker %d (pid %d) exited with status %d; stopping the job"
+                    % (i, workers[i].pid, code))
+                return code if code > 0 else 1
+            if all(c == 0 for c in codes):
+                return 0
+            for role, p in procs:
+                if role != "worker" and p.poll() not in (None, 0):
+                    log("launch: the %s (pid %d) exited with status %d; stopping the job"
+                        % (role, p.pid, p.returncode))
+                    return 1
+            if timeout and time.time() - started > timeout:
+                log("launch: the job ran past its time limit of %d s; stopping it" % timeout)
+                return 124
+            time.sleep(0.2)
+    finally:
+        _stop(procs)
 
 
 def main():

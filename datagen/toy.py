@@ -4,9 +4,9 @@ folder, labels CSV, class list, palette-PNG masks).
 
 A variant fixes the number of classes, their shapes, colours and textures (classes may share a
 colour and differ only in shape or texture), background styles, object counts and sizes, image
-sizes and a share of background-only images; its seed fixes every pixel. The demo keeps the
-``demo`` variant; tests and the quality benchmark (bench/quality.py) use the others, some of
-which were held out of all tuning (``HELD_OUT``).
+sizes and a share of background-only images; its seed fixes every pixel. This module renders
+the flat-colour style and writes every style's data set; the named variants are in
+datagen/variants.py.
 """
 import csv
 import json
@@ -140,73 +140,7 @@ def _background(style, h, w, rng):
 BACKGROUNDS = ["flat", "gradient", "fields", "stripes", "clutter", "colour_clutter"]
 
 
-# ---------------------------------------------------------------- variants
-BASE = dict(
-    seed=0, classes=5, shapes=SHAPES, textures=TEXTURES, colours=None,
-    backgrounds=["flat", "gradient", "fields", "stripes"], objects=(1, 3), radius=(0.12, 0.22),
-    size=(100, 140), bg_only=0.0, n_train=200, n_val=40, layout="voc", rotate=True,
-    mirror=True)
-
-VARIANTS = {
-    # the demo's data set: four classes with their own shape, colour and texture on grey clutter
-    "demo": dict(seed=0, classes=4, shapes=["disc", "square", "triangle", "diamond"],
-                 textures=["rings", "hstripes", "waves", "checker"],
-                 colours=["red", "green", "blue", "yellow"], backgrounds=["clutter"],
-                 objects=(1, 2), radius=(0.13, 0.23), size=(90, 130), n_train=104, n_val=20,
-                 voc_train=24,
-                 rotate=False, mirror=False, fixed_appearance=True),
-    # tuned on (the recipe was chosen with these)
-    "stripes5": dict(seed=11, classes=5, backgrounds=["fields", "stripes"]),
-    "single": dict(seed=12, classes=1, bg_only=0.3, layout="custom",
-                   backgrounds=["flat", "gradient", "clutter", "colour_clutter"]),
-    "shared10": dict(seed=13, classes=10, colours=["red", "blue", "green", "yellow", "white"],
-                     backgrounds=["gradient", "clutter", "flat"], n_train=300),
-    # held out until it failed (SEC 0.55, its CAM cues four times the objects' area); the
-    # foreground cue threshold of the toy recipe was found on it, so it counts as tuned on
-    "single_fields": dict(seed=23, classes=1, bg_only=0.25, layout="custom",
-                          backgrounds=["fields", "stripes"], shapes=["star", "ring"]),
-    # held out: never looked at while choosing the recipe (mixed8 was run once on data of
-    # a generator bug since fixed, which kept the CAM stage at 800 iterations)
-    "large3": dict(seed=21, classes=3, size=(150, 220), radius=(0.1, 0.2),
-                   backgrounds=["flat", "gradient", "clutter", "colour_clutter"]),
-    "mixed8": dict(seed=22, classes=8, objects=(1, 4), backgrounds=BACKGROUNDS, n_train=300,
-                   colours=["red", "blue", "green", "orange"]),
-    # added as held out, like the independent set the benchmark was first measured on (five
-    # classes on colourful and striped backgrounds, VOC layout); its first run showed the backbone
-    # pretraining too short (two classes at chance), so the longer pretraining was found on it
-    # and it counts as tuned on
-    "fields5": dict(seed=34, classes=5, backgrounds=["fields", "stripes"]),
-    # held out, first run by the benchmark: one class with
-    # background-only images on other backgrounds and shapes, ten classes on every style
-    "single_clutter": dict(seed=35, classes=1, bg_only=0.3, layout="custom",
-                           backgrounds=["colour_clutter", "stripes", "gradient"],
-                           shapes=["cross", "crescent", "triangle", "hexagon"]),
-    "many10": dict(seed=36, classes=10, backgrounds=BACKGROUNDS, n_train=300),
-    # photographic scenes (cores/data/photo.py): random shapes filled with photographs'
-    # textures on other photographs, shared tints, lighting gradients, JPEG compression
-    "photo5": dict(seed=41, style="photo", classes=5, objects=(1, 3), radius=(0.15, 0.3),
-                   size=(110, 150), n_train=300),
-    "photo1": dict(seed=42, style="photo", classes=1, objects=(1, 2), radius=(0.15, 0.3),
-                   size=(110, 150), bg_only=0.3, layout="custom", n_train=200),
-    "photo10": dict(seed=43, style="photo", classes=10, objects=(1, 3), radius=(0.15, 0.3),
-                    size=(110, 150), n_train=400),
-    "photo5b": dict(seed=44, style="photo", classes=5, objects=(1, 3), radius=(0.15, 0.3),
-                    size=(110, 150), n_train=300),
-}
-# never used for tuning (photo1 and photo5 are the photographic variants tuned on)
-HELD_OUT = ("large3", "mixed8", "single_clutter", "many10", "photo10", "photo5b")
-
-
-def variant(name, **overrides):
-    """The full spec of a named variant (BASE, the variant's entries, then ``overrides``)."""
-    if name not in VARIANTS:
-        raise ValueError("unknown toy variant %r; choose one of %s" % (name, ", ".join(VARIANTS)))
-    spec = dict(BASE, name=name, fixed_appearance=False)
-    spec.update(VARIANTS[name])
-    spec.update(overrides)
-    return spec
-
-
+# ---------------------------------------------------------------- appearances of a variant
 def appearances(spec):
     """[(shape, colour name, texture)] per foreground class; no two classes look alike.
     Fixed-appearance variants take the lists in order; others draw from the variant's seed,
@@ -292,22 +226,29 @@ def _save_sbd_mat(path, mask, num_classes):
 
 def class_names(spec):
     """Foreground class names: VOC's first names in the VOC layout, else colour_texture_shape
-    (photographic variants: the texture photograph's name)."""
+    (photographic variants and scenes: the texture photograph's name)."""
     if spec["layout"] == "voc":
         return VOC_CLASSES[1:spec["classes"] + 1]
     if spec.get("style") == "photo":
-        from cores.data import photo
+        from datagen import photo
         return photo.sources_for(spec)["names"]
+    if spec.get("style") == "scenes":
+        from datagen import scenes
+        return scenes.class_names(spec)
     return ["%s_%s_%s" % (c, t, s) for s, c, t in appearances(spec)]
 
 
 def _images(spec):
-    """Yields (index, image, mask) for n_train + n_val images; background-only images are
-    spread evenly over the training part."""
+    """Yields (index, image, mask, extra) for n_train + n_val images; background-only images are
+    spread evenly over the training part. ``extra``: (part map, record) of a scene
+    (datagen/scenes.py), else None."""
     rng = np.random.RandomState(spec["seed"])
     if spec.get("style") == "photo":
-        from cores.data import photo
+        from datagen import photo
         looks, draw = photo.sources_for(spec), photo.render
+    elif spec.get("style") == "scenes":
+        from datagen import scenes
+        looks, draw = scenes.sources_for(spec), scenes.render
     else:
         looks, draw = appearances(spec), render
     empty = set()
@@ -315,8 +256,18 @@ def _images(spec):
         step = 1.0 / spec["bg_only"]
         empty = {int(i * step) for i in range(int(spec["n_train"] * spec["bg_only"]))}
     for i in range(spec["n_train"] + spec["n_val"]):
-        image, mask = draw(rng, spec, looks, background_only=i in empty)
-        yield i, image, mask
+        image, mask, *extra = draw(rng, spec, looks, background_only=i in empty)
+        yield i, image, mask, (tuple(extra) or None)
+
+
+def _save_scene(root, image_id, extra, scenes):
+    """A scene's part map as parts/<id>.png and its record into ``scenes``."""
+    if extra is None:
+        return
+    part_map, record = extra
+    os.makedirs(os.path.join(root, "parts"), exist_ok=True)
+    save_palette_png(os.path.join(root, "parts", image_id + ".png"), part_map)
+    scenes[image_id] = record
 
 
 def _write_voc(root, spec):
@@ -345,8 +296,10 @@ def _write_voc(root, spec):
                + voc_val[n_val // 5:n_val // 3])
     in_sbd = set(sbd_train) | set(sbd_val)
     order = voc_train + voc_val + sbd_only
-    for i, image, mask in _images(dict(spec, bg_only=0.0)):
+    scenes = {}
+    for i, image, mask, extra in _images(dict(spec, bg_only=0.0)):
         image_id = order[i]
+        _save_scene(root, image_id, extra, scenes)
         jpeg = Image.fromarray(image)
         jpeg.save(os.path.join(voc, "JPEGImages", image_id + ".jpg"), quality=92)
         if image_id in voc_train or image_id in voc_val:
@@ -362,8 +315,15 @@ def _write_voc(root, spec):
     for path, names in lists.items():
         with open(path, "w") as f:
             f.write("".join(n + "\n" for n in names))
+    _write_scenes(root, scenes)
     return dict(voc_train=voc_train, voc_val=voc_val, sbd_train=sorted(sbd_train),
                 sbd_val=sorted(sbd_val))
+
+
+def _write_scenes(root, scenes):
+    if scenes:
+        with open(os.path.join(root, "scenes.json"), "w") as f:
+            json.dump(scenes, f, indent=0)
 
 
 def _write_custom(root, spec):
@@ -373,10 +333,11 @@ def _write_custom(root, spec):
     names = class_names(spec)
     with open(os.path.join(root, "classes.txt"), "w") as f:
         f.write("".join(n + "\n" for n in names))
-    rows = []
-    for i, image, mask in _images(spec):
+    rows, scenes = [], {}
+    for i, image, mask, extra in _images(spec):
         train = i < spec["n_train"]
         stem = "img_%05d" % i if train else "val_%05d" % i
+        _save_scene(root, stem, extra, scenes)
         Image.fromarray(image).save(os.path.join(dirs["images" if train else "val_images"],
                                                  stem + ".jpg"), quality=92)
         save_palette_png(os.path.join(dirs["masks" if train else "val_masks"], stem + ".png"),
@@ -387,6 +348,7 @@ def _write_custom(root, spec):
         writer = csv.writer(f)
         writer.writerow(["image", "labels"])
         writer.writerows(rows)
+    _write_scenes(root, scenes)
     empty = sum(1 for r in rows if not r[1])
     return dict(train=len(rows), val=spec["n_val"], background_only=empty)
 
@@ -397,15 +359,8 @@ def make_dataset(root, spec):
     counts written."""
     os.makedirs(root, exist_ok=True)
     written = (_write_voc if spec["layout"] == "voc" else _write_custom)(root, spec)
-    looks = [] if spec.get("style") == "photo" else appearances(spec)
+    looks = [] if spec.get("style") in ("photo", "scenes") else appearances(spec)
     info = dict(spec, appearances=looks, class_names=class_names(spec))
     with open(os.path.join(root, "variant.json"), "w") as f:
         json.dump(info, f, indent=1)
     return written
-
-
-def make_toy_voc(root, seed=0, n_voc_train=24, n_voc_val=20, n_sbd_only=80, num_classes=4):
-    """The demo variant in the VOC layout (tests use small ones); returns the ids per list."""
-    spec = variant("demo", seed=seed, classes=num_classes, voc_train=n_voc_train,
-                   n_train=n_voc_train + n_sbd_only, n_val=n_voc_val)
-    return make_dataset(root, spec)
