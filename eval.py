@@ -4,8 +4,8 @@ pseudo-masks of a retraining round)."""
 import os
 
 from cores.evaluation import evaluate, label_training_set, segment_images
-from cores.runtime import (add_device_args, add_stage_args, contexts, parse_args, run_script,
-                           setup_logging, stage_of)
+from cores.runtime import (add_device_args, add_method_args, contexts, method_of, parse_args,
+                           run_script, setup_logging)
 
 
 def add_arguments(parser):
@@ -17,7 +17,7 @@ def add_arguments(parser):
     parser.add_argument("--savemask", action="store_true", help="write palette PNG masks")
     parser.add_argument("--savescoremap", action="store_true",
                         help="write the score-map probabilities (.npz, float16)")
-    add_stage_args(parser, "evaluate")
+    add_method_args(parser, "evaluate")
     parser.add_argument("--scales", default=None, metavar="S1,S2,...",
                         help="multi-scale test: the input resized by each factor (each with "
                              "its mirror under --flip), probabilities averaged; e.g. "
@@ -37,7 +37,7 @@ def main():
     # images of every size: cuDNN's autotuning would search again for each new shape
     os.environ.setdefault("MXNET_CUDNN_AUTOTUNE_DEFAULT", "0")
     setup_logging(cfg, "eval")
-    kind = stage_of(args)
+    method = method_of(args)
     if args.scales:                          # the config's TEST_SCALES, as one more --set
         from cores.config import ConfigError, load_config
         try:
@@ -45,13 +45,13 @@ def main():
         except ConfigError as e:
             raise SystemExit("error: --scales %s: %s" % (args.scales, e))
     if args.label:
-        label_training_set(cfg, contexts(args), args.epoch, args.flip, args.crf, kind)
+        label_training_set(cfg, method, contexts(args), args.epoch, args.flip, args.crf)
     elif args.images:
-        segment_images(cfg, contexts(args), args.images, args.epoch, args.flip, args.crf,
-                       args.int8, kind)
+        segment_images(cfg, method, contexts(args), args.images, args.epoch, args.flip,
+                       args.crf, args.int8)
     else:
-        evaluate(cfg, contexts(args), args.epoch, args.flip, args.crf, args.savemask,
-                 args.savescoremap, kind, args.int8)
+        evaluate(cfg, method, contexts(args), args.epoch, args.flip, args.crf, args.savemask,
+                 args.savescoremap, args.int8)
 
 
 if __name__ == "__main__":

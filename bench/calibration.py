@@ -72,16 +72,17 @@ def voc_statistics(folder=ORIGINAL):
 
 
 def part_statistics(cue_set, size, entries, data_root):
-    """Where the foreground cues of scenes fall ({quantity: median over images}): the share of
-    each object's own-part cells and of its shared-body cells that its class's cue covers, and
-    the share of foreground cue cells off every object (on the background, e.g. its context).
-    None for variants without part maps."""
+    """Where the foreground cues of scenes fall, pooled over the training images: the share of
+    the objects' own-part cells and of their shared-body cells that their class's cue covers,
+    and the share of foreground cue cells off every object (on the background, e.g. its
+    context), and the foreground cues' precision. None for variants without part maps."""
     from cores.data.dataset import read_mask
     from cores.grid import grid_mask
     folder = os.path.join(data_root, "parts")
     if not os.path.isdir(folder):
         return None
-    own, shared, off = [], [], []
+    counts = np.zeros(6, np.int64)   # own cells, own covered, shared, shared covered, fg, off
+    right = 0
     for entry in entries:
         path = os.path.join(folder, entry["id"] + ".png")
         if not entry.get("mask") or not os.path.isfile(path):
@@ -92,20 +93,22 @@ def part_statistics(cue_set, size, entries, data_root):
         sparse = np.asarray(cue_set[entry["id"]])
         cue[sparse[1], sparse[2]] = sparse[0]
         for c in entry["labels"]:
-            right = cue == c
-            for part, out in ((1, own), (2, shared)):
-                cells = (mask == c) & (parts == part)
-                if cells.any():
-                    out.append(float(right[cells].mean()))
+            own, shared = (mask == c) & (parts == 1), (mask == c) & (parts == 2)
+            counts[:4] += [own.sum(), (own & (cue == c)).sum(), shared.sum(),
+                           (shared & (cue == c)).sum()]
         fg = cue > 0
-        if fg.any():
-            off.append(float((fg & (mask == 0)).sum() / fg.sum()))
-    return {"own_part_covered": float(np.median(own)) if own else None,
-            "shared_part_covered": float(np.median(shared)) if shared else None,
-            "fg_cues_off_objects": float(np.median(off)) if off else None}
+        counts[4:] += [fg.sum(), (fg & (mask == 0)).sum()]
+        right += int((fg & (cue == mask)).sum())
+
+    def share(a, b):
+        return float(a / b) if b else None
+    return {"own_part_covered": share(counts[1], counts[0]),
+            "shared_part_covered": share(counts[3], counts[2]),
+            "fg_cues_off_objects": share(counts[5], counts[4]),
+            "fg_precision": share(right, counts[4])}
 
 
-def variant_statistics(name, root, cfg_file, extra_sets):
+def variant_statistics(name, root, cfg_files, extra_sets):
     """Run ``name``'s pipeline up to its foreground cues in ROOT/name (bench/quality.py's
     folders and markers) and return (stats, part statistics, grid size)."""
     sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -113,22 +116,23 @@ def variant_statistics(name, root, cfg_file, extra_sets):
     from cores import cues
     from cores.config import load_config
     from cores.data.dataset import load_index
-    from cores.objectives import training_cues
+    from cores.methods.base import training_cues
     spec = variants.variant(name)
     work = os.path.abspath(os.path.join(root, name))
     data = os.path.join(work, "data")
     if not os.path.isfile(os.path.join(data, "variant.json")):
         toy.make_dataset(data, spec)
     sets = quality.variant_config(work, spec) + list(extra_sets)
-    cfg = load_config(cfg_file, sets)
+    cfg_files = cfg_files or quality.recipe(name)
+    cfg = load_config(cfg_files, sets)
     steps = [s for s in pipeline.training_steps(cfg, quality.dataset_args(work, spec))
              if s.key in CUE_STEPS]
     log = os.path.join(work, "run.log")
-    pipeline.run_steps(steps, ["--cfg", cfg_file, "--set"] + sets,
+    pipeline.run_steps(steps, [a for f in cfg_files for a in ("--cfg", f)] + ["--set"] + sets,
                        lambda step, args: quality._run(args, log), markers=work)
     _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     cue_set, size = training_cues(cfg)
-    cues.check_classes(cue_set, cfg.CLASS_NUM, stages.cue_path(cfg, "sec"))
+    cues.check_classes(cue_set, cfg.CLASS_NUM, stages.cue_path(cfg, stages.MERGED))
     labels = {e["id"]: [int(c) for c in e["labels"]] for e in train}
     return cue_statistics(cue_set, size, labels), part_statistics(cue_set, size, train, data), \
         size
@@ -193,11 +197,12 @@ def markdown(rows, results, parts):
               "tuned on: %s" % (", ".join(n for n in names if n not in held) or "none")]
     shown = [n for n in names if parts.get(n)]
     if shown:
-        lines += ["", "| where the foreground cues fall (median per image) | "
+        lines += ["", "| where the foreground cues fall (all training images) | "
                   + " | ".join(shown) + " |", "|---|" + "---:|" * len(shown)]
         for key, title in (("own_part_covered", "own part covered by its class's cue"),
                            ("shared_part_covered", "shared body covered by its class's cue"),
-                           ("fg_cues_off_objects", "foreground cue cells off every object")):
+                           ("fg_cues_off_objects", "foreground cue cells off every object"),
+                           ("fg_precision", "foreground cue precision")):
             lines.append("| %s | %s |" % (title, " | ".join(
                 "-" if parts[n][key] is None else "%.3f" % parts[n][key] for n in shown)))
     return "\n".join(lines) + "\n"
@@ -207,7 +212,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default="scenes5,scenes8")
-    parser.add_argument("--cfg", default="demo/toy.yaml")
+    parser.add_argument("--cfg", action="append", default=None, metavar="FILE.yaml",
+                        help="the recipe (default: bench/quality.py's for the variant)")
     parser.add_argument("--set", nargs="+", default=[], action="extend")
     parser.add_argument("--root", default="quality_run")
     parser.add_argument("--original", default=ORIGINAL,
@@ -234,7 +240,8 @@ def main():
                "held_out": [n for n in results if n in variants.HELD_OUT],
                "within_tolerance": {n: all(abs(r[n + " rel"]) <= TOLERANCE for r in rows
                                            if r[n + " rel"] is not None) for n in results},
-               "voc_images": int(len(voc["fg"])), "cfg": args.cfg, "set": args.set,
+               "voc_images": int(len(voc["fg"])), "cfg": args.cfg or "recipe(variant)",
+               "set": args.set,
                "provenance": provenance()}
     with open(out + ".json", "w") as f:
         json.dump(payload, f, indent=1)

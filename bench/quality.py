@@ -1,20 +1,22 @@
-"""The quality benchmark: the whole pipeline, as a user runs it, on several variants of the
-generated dataset family (datagen/), beside the fully supervised bound.
+"""The quality benchmark: the whole pipeline, as a user runs it, on variants of the generated
+dataset family (datagen/), and every method measured the same way beside it.
 
-For each variant: generate the data, create_dataset.py, backbone pretraining, both cue stages,
-train_SEC.py, train_SEC.py --supervised, eval.py (plain, --crf, --crf --flip) of both, and the
-baselines; then both snapshots again with this project's former test time (BGR CRF image,
-OpenCV's half-pixel grid) and quantized to INT8 (--int8). Writes ROOT/quality.json and
-ROOT/quality.md (one row per variant: classification mAP of the backbone and cue networks,
-fg/bg cue precision and coverage, all-background, cues alone, SEC, SEC --crf, SEC --crf
---flip, the supervised bound and SEC as a share of it, then the former test time and INT8).
+For each variant: generate the data, create_dataset.py, backbone pretraining, both cue stages
+and the baselines (all-background, the cues alone); then each row asked for (--methods): a
+method of cores/methods/ with the overrides its module gives it (``Row``), trained in its own
+folders on the same cues, data and backbone, and evaluated plain, --crf --flip and multi-scale
+--crf --flip. A row that trains on pseudo-masks (a retraining round) first labels the training
+images with its source row's snapshot. The rows are the registry's: a new method module adds
+its own; "<row> seed 1" is any row with SEED=1 (its seed-to-seed scatter). Writes
+ROOT/quality.json and ROOT/quality.md (cue statistics, SEC and the bound, every row's mIoU).
 
-    python bench/quality.py                         # the default variants, VGG16
+    python bench/quality.py --variants scenes5 --methods all
     python bench/quality.py --variants stripes5 --set BASE_NET=resnet50 --tag resnet50
-    python bench/quality.py --variants stripes5 --set SALIENCY_DROPOUT=False --tag portcues \
+    python bench/quality.py --variants stripes5 --set SALIENCY_DROPOUT=False --tag portcues \\
         --reuse-from ""                             # only the cue stages and SEC again
 """
 import argparse
+import collections
 import glob
 import json
 import os
@@ -26,10 +28,54 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from cores import pipeline, stages  # noqa: E402
+from cores import methods, pipeline, stages  # noqa: E402
 from datagen import toy, variants  # noqa: E402
 
 DEFAULT_VARIANTS = ["stripes5", "single_fields", "fields5", "single_clutter", "mixed8", "many10"]
+MS = "0.75,1,1.25"
+# SEC as a share of the bound: the benchmark's headline
+SEC_ROW, BOUND_ROW = "SEC", "bound"
+SEED_SUFFIX = " seed 1"
+
+# a row of the benchmark: its name, its method, its --set overrides, the row whose snapshot
+# labels its pseudo-masks (or None) and whether it is its method's first (its files in the
+# variant's own folders)
+BenchRow = collections.namedtuple("BenchRow", "name method sets source primary seed")
+
+
+def _rows():
+    rows = []
+    for method in methods.all_methods().values():
+        for i, row in enumerate(method.bench_rows()):
+            rows.append(BenchRow(row.name, method, tuple(row.sets), row.source, i == 0, False))
+    return rows
+
+
+ROWS = _rows()
+ROW_NAMES = [r.name for r in ROWS]
+
+
+def row(name):
+    """The row called ``name``: a registry row, or '<row> seed 1'."""
+    for r in ROWS:
+        if r.name == name:
+            return r
+    if name.endswith(SEED_SUFFIX) and name[:-len(SEED_SUFFIX)] in ROW_NAMES:
+        base = row(name[:-len(SEED_SUFFIX)])
+        return base._replace(name=name, sets=base.sets + ("SEED=1",), primary=False, seed=True)
+    raise SystemExit("error: --methods: no row %r (%s, or any of them + %r)"
+                     % (name, ", ".join(ROW_NAMES), SEED_SUFFIX))
+
+
+def method_list(text):
+    """--methods: comma-separated row names, 'all' standing for every row of the registry
+    (second seeds are asked for by name)."""
+    names = []
+    for name in (n.strip() for n in text.split(",") if n.strip()):
+        for n in (ROW_NAMES if name == "all" else [row(name).name]):
+            if n not in names:
+                names.append(n)
+    return names
 
 
 def _run(args, log):
@@ -74,102 +120,105 @@ def dataset_args(work, spec):
             os.path.join(data, "val_images"), "--val-masks", os.path.join(data, "val_masks")]
 
 
-# The methods beside SEC (--methods): each trains in its own folders of the variant's work folder
-# on the same cues, data and backbone. name -> (--set overrides, its stage, the stage it labels
-# the pseudo-masks with for a retraining round or None)
-MS = "0.75,1,1.25"
-DSRG = ["HEAD=aspp"]
-# a control: DSRG on the toy recipe's SEC schedule (lr 1e-3, x0.1 at 1,200, batch 8), to tell
-# its method from its schedule, whose lr falls x0.33 every 1/8 of the run
-DSRG_SEC_LR = DSRG + ["LR_DSRG=1e-3", "LR_STEP_DSRG=1200", "LR_FACTOR_DSRG=0.1",
-                      "BATCH_SIZE_DSRG=8"]
-METHODS = {
-    "SEC seed 1": (["SEED=1"], "sec", None),       # SEC again: the seed-to-seed spread
-    "S": (["SEC_LOSSES=seed"], "sec", None),
-    "SE": (["SEC_LOSSES=seed,expand"], "sec", None),
-    "SC": (["SEC_LOSSES=seed,constrain"], "sec", None),
-    "DSRG": (DSRG, "dsrg", None),
-    "DSRG-SEC-lr": (DSRG_SEC_LR, "dsrg", None),
-    "SEC+RT": ([], "retrain", "sec"),
-    "DSRG+RT": (DSRG, "retrain", "dsrg"),
-    # second seeds (not in 'all'): each method's own seed-to-seed spread, and the bound's at
-    # its recipe and at twice its iterations (is a 2x move beyond the bound's own scatter?)
-    "DSRG seed 1": (DSRG + ["SEED=1"], "dsrg", None),
-    "DSRG-SEC-lr seed 1": (DSRG_SEC_LR + ["SEED=1"], "dsrg", None),
-    "SEC+RT seed 1": (["SEED=1"], "retrain", "sec"),
-    "bound seed 1": (["SEED=1"], "supervised", None),
-    "bound 2x seed 1": (["SEED=1", "SUPERVISED_ITER_SCALE=2"], "supervised", None),
-}
-METHOD_ORDER = list(METHODS)
-SEEDS = ["DSRG seed 1", "DSRG-SEC-lr seed 1", "SEC+RT seed 1", "bound seed 1", "bound 2x seed 1"]
-ALL = [m for m in METHOD_ORDER if m not in SEEDS]
+def _tag(name):
+    return name.lower().replace("+", "_").replace(" ", "")
 
 
-def method_list(text):
-    """--methods: comma-separated names, 'all' standing for every method but the second seeds."""
-    names = []
-    for name in (n for n in text.split(",") if n):
-        if name != "all" and name not in METHODS:
-            raise SystemExit("error: --methods: no method %r (%s)" % (name, ", ".join(METHODS)))
-        names += [m for m in (ALL if name == "all" else [name]) if m not in names]
-    return names
+def row_folders(work, r):
+    """{key: folder} of a row: its method's first row keeps the variant's own folders (SEC's,
+    the bound's), every other one its own."""
+    if r.primary:
+        return {"SNAPSHOT_PATH": os.path.join(work, "snapshots"),
+                "OUTPUT_PATH": os.path.join(work, "outputs"),
+                "PSEUDO_MASK_PATH": os.path.join(work, "pseudo_masks")}
+    tag = _tag(r.name)
+    return {"SNAPSHOT_PATH": os.path.join(work, "snapshots_" + tag),
+            "OUTPUT_PATH": os.path.join(work, "outputs_" + tag),
+            "PSEUDO_MASK_PATH": os.path.join(work, "pseudo_masks_" + tag)}
 
 
-def method_sets(work, method):
-    """The overrides of a method: its own snapshot, output and pseudo-mask folders."""
-    sets, _, _ = METHODS[method]
-    tag = method.lower().replace("+", "_").replace(" ", "")
-    folders = ["SNAPSHOT_PATH=" + os.path.join(work, "snapshots_" + tag),
-               "OUTPUT_PATH=" + os.path.join(work, "outputs_" + tag),
-               "PSEUDO_MASK_PATH=" + os.path.join(work, "pseudo_masks_" + tag)]
-    return list(sets) + folders
+def row_sets(work, r, cfg):
+    """The overrides of a row: its module's (``{KEY}``: the recipe's value of KEY), then its
+    folders."""
+    sets = [s.format(**{k: json.dumps(v) if isinstance(v, (list, bool)) else v
+                        for k, v in cfg.items()}) for s in r.sets]
+    return sets + ["%s=%s" % kv for kv in row_folders(work, r).items()]
 
 
-def method_steps(work, method):
-    """[(steps, overrides)] of a method after the variant's pipeline: a retraining round first
-    labels the training images with its source (SEC's snapshot, or the DSRG method's) with
-    --crf --flip into its pseudo-mask folder, then trains; every method is evaluated plain,
-    --crf --flip and multi-scale --crf --flip."""
-    _, stage, source = METHODS[method]
-    sets = method_sets(work, method)
+EVALS = {"plain": [], "crf_flip": ["--crf", "--flip"],
+         "crf_flip_ms": ["--crf", "--flip", "--scales", MS]}
+
+
+def _stage(r):
+    return ["--stage", r.method.name]
+
+
+def row_steps(work, r, cfg, fit=False):
+    """[(steps, overrides)] of a row: a row on pseudo-masks first labels the training images
+    with its source row's snapshot --crf --flip into its own pseudo-mask folder; then it
+    trains and is evaluated (EVALS); ``fit``: it also labels its own training images, plain
+    (how well it fits them: a network that capped a bound would fit them no better than val)."""
+    sets = row_sets(work, r, cfg)
     groups = []
-    if source:
-        # the source's snapshots: SEC's own folder, or the DSRG method's
-        label_sets = [v for v in sets if not v.startswith(("SNAPSHOT_PATH=", "OUTPUT_PATH="))]
-        if source == "dsrg":
-            label_sets += [v for v in method_sets(work, "DSRG") if v.startswith("SNAPSHOT_")]
-        groups.append(([pipeline.Step("%s label" % method, "pseudo-masks",
-                                      ["eval.py", "--label", "--crf", "--flip", "--stage",
-                                       source])], label_sets))
-    steps = [pipeline.Step("%s train" % method, method,
-                           ["train_SEC.py", "--stage", stage, "--resume"])]
-    for flags in ([], ["--crf", "--flip"], ["--crf", "--flip", "--scales", MS]):
-        steps.append(pipeline.Step("%s eval %s" % (method, " ".join(flags)), method,
-                                   ["eval.py", "--stage", stage] + flags))
-    return groups + [(steps, sets)]
+    if r.source:
+        source = row(r.source + (SEED_SUFFIX if r.seed else ""))
+        label = [v for v in row_sets(work, source, cfg) if not v.startswith(
+            ("OUTPUT_PATH=", "PSEUDO_MASK_PATH="))]
+        label += [v for v in sets if v.startswith("PSEUDO_MASK_PATH=")]
+        groups.append(([pipeline.Step("%s label" % r.name, "pseudo-masks",
+                                      ["eval.py", "--label", "--crf", "--flip"] + _stage(source))],
+                       label))
+    steps = [pipeline.Step("%s train" % r.name, r.name,
+                           ["train_SEC.py", "--resume"] + _stage(r))]
+    for key, flags in EVALS.items():
+        steps.append(pipeline.Step("%s eval %s" % (r.name, key), r.name,
+                                   ["eval.py"] + _stage(r) + flags))
+    groups.append((steps, sets))
+    if fit:
+        groups.append(([pipeline.Step("%s fit" % r.name, r.name, ["eval.py", "--label"]
+                                      + _stage(r))],
+                       sets + ["PSEUDO_MASK_PATH=" + fit_folder(work, r)]))
+    return groups
 
 
-def method_row(work, cfg, method):
-    """A method's mIoU: plain, --crf --flip, multi-scale --crf --flip (and the pseudo-masks'
-    mIoU on the training images for a retraining round)."""
-    _, stage, source = METHODS[method]
-    over = dict(item.split("=", 1) for item in method_sets(work, method))
-    mcfg = type(cfg)(cfg, SNAPSHOT_PATH=over["SNAPSHOT_PATH"], OUTPUT_PATH=over["OUTPUT_PATH"])
-    ms = type(mcfg)(mcfg, TEST_SCALES=[float(v) for v in MS.split(",")])
-    row = {"plain": _metrics(mcfg, stage, False, False)["mIoU"],
-           "crf_flip": _metrics(mcfg, stage, True, True)["mIoU"],
-           "crf_flip_ms": _metrics(ms, stage, True, True)["mIoU"]}
-    if source:
-        labelled = stages.metrics_path(over["PSEUDO_MASK_PATH"])
-        row["pseudo_masks_train"] = _json(labelled)["mIoU"] if os.path.isfile(labelled) else None
-    return row
+def fit_folder(work, r):
+    """The folder of a row's labels of its own training images (``row_steps`` fit)."""
+    return os.path.join(work, "train_fit_" + _tag(r.name))
 
 
-def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, int8=True,
-                methods=(), collect_only=False):
-    """Every stage of one variant; returns its row of results. ``extras``: also the former
-    test time and (``int8``) INT8 evaluations. ``converged``: the bound once more with twice its
-    iterations, to show whether its schedule fits the data."""
+# the test time this project used before (BGR CRF image, OpenCV's half-pixel upsampling grid)
+# and INT8 (--extras, for SEC and the bound)
+EXTRAS = {"crf_flip_former_test_time": (["--crf", "--flip"], ["CRF_TEST_CHANNEL_ORDER=BGR",
+                                                              "TEST_INTERPOLATION=half_pixel"]),
+          "int8": (["--int8"], []), "crf_flip_int8": (["--int8", "--crf", "--flip"], [])}
+
+
+def extra_steps(work, r, cfg):
+    sets = row_sets(work, r, cfg)
+    out = []
+    for key, (flags, more) in EXTRAS.items():
+        folder = ["OUTPUT_PATH=" + os.path.join(work, "outputs_" + key)] if more else []
+        out.append(([pipeline.Step("%s eval %s" % (r.name, key), r.name,
+                                   ["eval.py"] + _stage(r) + flags)], sets + more + folder))
+    return out
+
+
+# the recipe of every variant; the scenes train their cue networks longer (bench/scenes.yaml)
+TOY_RECIPE = "demo/toy.yaml"
+SCENES_RECIPE = "bench/scenes.yaml"
+
+
+def recipe(name):
+    """The recipe files of a variant when --cfg gives none."""
+    style = variants.variant(name).get("style")
+    return [TOY_RECIPE] + ([SCENES_RECIPE] if style == "scenes" else [])
+
+
+def run_variant(name, work, cfg_file, extra_sets, rows=(SEC_ROW, BOUND_ROW), fit=False,
+                extras=False, collect_only=False):
+    """Every stage of one variant and every row of ``rows``; returns its results. ``fit``: the
+    rows of the bound's method also label their training images; ``extras``: SEC and the
+    bound also at the former test time and quantized to INT8."""
     from cores.config import load_config
     spec = variants.variant(name)
     os.makedirs(work, exist_ok=True)
@@ -178,8 +227,9 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
     if not os.path.isfile(os.path.join(data, "variant.json")):
         toy.make_dataset(data, spec)
     sets = variant_config(work, spec) + list(extra_sets)
-    common = ["--cfg", cfg_file, "--set"] + sets
-    cfg = load_config(cfg_file, sets)
+    files = [cfg_file] if isinstance(cfg_file, str) else list(cfg_file)
+    common = [a for f in files for a in ("--cfg", f)] + ["--set"] + sets
+    cfg = load_config(files, sets)
     times, ran = {}, []
 
     def run_group(steps, later_sets=()):
@@ -193,56 +243,25 @@ def run_variant(name, work, cfg_file, extra_sets, extras=True, converged=False, 
         times.update(done)
         ran.extend(now)
 
-    def stage(key, args, later_sets=()):
-        run_group([pipeline.Step(key, key, args)], later_sets)
+    run_group(pipeline.training_steps(cfg, dataset_args(work, spec), segmentation=False)
+              + [pipeline.Step("baselines", "baselines",
+                               ["tools/baselines.py", "--out",
+                                os.path.join(work, "baselines.json")])])
+    chosen = [row(n) for n in rows]
+    for r in chosen:
+        for steps, later in row_steps(work, r, cfg, fit and r.method.name == "supervised"):
+            run_group(steps, later)
+        if extras and r.name in (SEC_ROW, BOUND_ROW):
+            for steps, later in extra_steps(work, r, cfg):
+                run_group(steps, later)
+    return dict(collect(work, cfg, spec, times, chosen), stages_run=ran)
 
-    run_group(pipeline.training_steps(cfg, dataset_args(work, spec)) + pipeline.eval_steps()
-              + [pipeline.Step("baselines", "baselines", ["tools/baselines.py", "--out",
-                                                           os.path.join(work, "baselines.json")])])
-    if converged:
-        longer = ["%s=%s" % kv for kv in longer_bound(work).items()]
-        stage("supervised longer", ["train_SEC.py", "--supervised", "--resume"], longer)
-        for flags in ([], ["--crf", "--flip"]):
-            stage("eval supervised longer " + " ".join(flags),
-                  ["eval.py", "--supervised"] + flags, longer)
-        # the bound on its own training images (plain), at both lengths: a network that capped
-        # the bound would fit them no better than it does val
-        for key, over in (("", []), (" longer", longer)):
-            stage("label supervised%s train" % key, ["eval.py", "--label", "--supervised"],
-                  over + ["PSEUDO_MASK_PATH=" + train_fit(work, longer=bool(key))])
-    for method in methods:
-        for steps, method_overrides in method_steps(work, method):
-            run_group(steps, method_overrides)
-    if methods:
-        stage("eval crf flip ms", ["eval.py", "--crf", "--flip", "--scales", MS])
-        stage("eval supervised crf flip ms", ["eval.py", "--supervised", "--crf", "--flip",
-                                              "--scales", MS])
-    if not extras:
-        return dict(collect(work, cfg, spec, times, methods), stages_run=ran)
-    # the test time this project used before (BGR CRF image, OpenCV's half-pixel
-    # upsampling grid) on the same snapshot, beside the authors' (the default)
-    stage("eval crf flip former test time", ["eval.py", "--crf", "--flip"],
-          FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
-    stage("eval supervised crf flip former test time",
-          ["eval.py", "--supervised", "--crf", "--flip"],
-          FORMER_TEST_TIME + ["OUTPUT_PATH=" + os.path.join(work, FORMER_OUTPUTS)])
-    # both snapshots quantized to INT8 (eval.py --int8)
-    for flags in ([], ["--crf", "--flip"]) if int8 else ():
-        stage("eval int8 " + " ".join(flags), ["eval.py", "--int8"] + flags)
-        stage("eval supervised int8 " + " ".join(flags),
-              ["eval.py", "--supervised", "--int8"] + flags)
-    return dict(collect(work, cfg, spec, times, methods), stages_run=ran)
-
-
-FORMER_TEST_TIME = ["CRF_TEST_CHANNEL_ORDER=BGR", "TEST_INTERPOLATION=half_pixel"]
-FORMER_OUTPUTS = "outputs_former_test_time"
 
 # what a cue recipe does not change: the data, the pretrained backbone and the bound (SEC's
 # MIRROR, not MIRROR_CUES, governs it)
 SHARED = ["data", "dataset", "models", "snapshots/pretrain_*", "snapshots/supervised_*",
-          "outputs/supervised_*", FORMER_OUTPUTS + "/supervised_*", "snapshots_longer_bound",
-          "outputs_longer_bound", ".done_create_dataset", ".done_pretrain", ".done_supervised*",
-          ".done_eval_supervised*"]
+          "outputs/supervised_*", "outputs_crf_flip_former_test_time/supervised_*",
+          ".done_create_dataset", ".done_pretrain", ".done_bound_*"]
 
 
 def reuse(source, work):
@@ -250,7 +269,7 @@ def reuse(source, work):
     so that only the cue stages, SEC and their evaluations run again."""
     if os.path.isfile(os.path.join(work, ".done_create_dataset")):
         return
-    if not os.path.isfile(os.path.join(source, ".done_supervised")):
+    if not os.path.isfile(pipeline.marker(source, "%s train" % BOUND_ROW)):
         raise RuntimeError("%s: no finished bound to reuse" % source)
     for pattern in SHARED:
         for path in glob.glob(os.path.join(source, pattern)):
@@ -262,193 +281,165 @@ def reuse(source, work):
                 os.link(path, target)
 
 
-# the bound with twice the recipe's iterations (and lr step): has it converged?
-def longer_bound(work):
-    """The overrides of the bound with twice the recipe's iterations, in its own folders."""
-    return dict(SUPERVISED_ITER_SCALE=2.0,
-                SNAPSHOT_PATH=os.path.join(work, "snapshots_longer_bound"),
-                OUTPUT_PATH=os.path.join(work, "outputs_longer_bound"))
-
-
-def train_fit(work, longer=False):
-    """The folder of the bound's labels of its own training images (``longer``: at 2x)."""
-    return os.path.join(work, "bound_train_fit_longer" if longer else "bound_train_fit")
-
-
-def _train_fit(work, longer):
-    """The bound's plain mIoU on its own training images, or None where not measured."""
-    path = stages.metrics_path(train_fit(work, longer=longer))
-    return _json(path)["mIoU"] if os.path.isfile(path) else None
-
-
-def _metrics(cfg, supervised, flip, crf, int8=False):
-    """The metrics of an evaluation; ``supervised``: True for the bound, False for SEC, or a
-    stage's name."""
+def _metrics(cfg, method, flip, crf, int8=False):
     from cores.metrics import stage_metrics
-    kind = supervised if isinstance(supervised, str) else (
-        "supervised" if supervised else "sec")
-    found = stage_metrics(cfg, kind, flip, crf, int8)
-    return found or {"mIoU": None}
+    return (stage_metrics(cfg, method, flip, crf, int8) or {}).get("mIoU")
 
 
-def collect(work, cfg, spec, times, methods=()):
+def row_results(work, cfg, r):
+    """A row's mIoU: plain, --crf --flip, multi-scale --crf --flip; its pseudo-masks' mIoU on
+    the training images (a row on pseudo-masks); its fit of its own training images; its
+    extras where they ran."""
+    folders = row_folders(work, r)
+    rcfg = type(cfg)(cfg, SNAPSHOT_PATH=folders["SNAPSHOT_PATH"],
+                     OUTPUT_PATH=folders["OUTPUT_PATH"])
+    ms = type(rcfg)(rcfg, TEST_SCALES=[float(v) for v in MS.split(",")])
+    out = {"plain": _metrics(rcfg, r.method, False, False),
+           "crf_flip": _metrics(rcfg, r.method, True, True),
+           "crf_flip_ms": _metrics(ms, r.method, True, True)}
+    for key, path in (("pseudo_masks_train", folders["PSEUDO_MASK_PATH"]),
+                      ("train_fit", fit_folder(work, r))):
+        if key == "train_fit" or r.source:
+            found = stages.metrics_path(path)
+            out[key] = _json(found)["mIoU"] if os.path.isfile(found) else None
+    if r.name in (SEC_ROW, BOUND_ROW):
+        former = type(rcfg)(rcfg, OUTPUT_PATH=os.path.join(work, "outputs_crf_flip_former_"
+                                                                  "test_time"))
+        out["crf_flip_former_test_time"] = _metrics(former, r.method, True, True)
+        out["int8"] = _metrics(rcfg, r.method, False, False, True)
+        out["crf_flip_int8"] = _metrics(rcfg, r.method, True, True, True)
+    return out
+
+
+def collect(work, cfg, spec, times, rows=()):
     base = _json(os.path.join(work, "baselines.json"))
     fg = _json(stages.cue_report_path(cfg, "fg"))
     bg = _json(stages.cue_report_path(cfg, "bg"))
 
     def fg_coverage(report):
-        rows = [r for n, r in report["classes"].items() if n != "background"
-                and r["coverage"] is not None]
-        return sum(r["coverage"] for r in rows) / len(rows) if rows else None
+        found = [r for n, r in report["classes"].items() if n != "background"
+                 and r["coverage"] is not None]
+        return sum(r["coverage"] for r in found) / len(found) if found else None
 
-    pre = stages.classification_path(cfg, "pretrain")
-    former = type(cfg)(cfg, OUTPUT_PATH=os.path.join(work, FORMER_OUTPUTS))
-    longer = type(cfg)(cfg, **longer_bound(work))
-    row = {
+    pre = stages.classification_path(cfg, stages.PRETRAIN)
+    out = {
         "variant": spec["name"], "classes": spec["classes"], "base_net": cfg.BASE_NET,
-        "held_out": spec["name"] in variants.HELD_OUT,
+        "style": spec.get("style", "flat"), "held_out": spec["name"] in variants.HELD_OUT,
         "backbone_mAP": _json(pre)["mAP"] if os.path.isfile(pre) else None,
-        "saliency_mAP": _json(stages.classification_path(cfg, "bg"))["mAP"],
-        "cam_mAP": _json(stages.classification_path(cfg, "fg"))["mAP"],
+        "saliency_mAP": _json(stages.classification_path(cfg, stages.SALIENCY))["mAP"],
+        "cam_mAP": _json(stages.classification_path(cfg, stages.CAM))["mAP"],
         "fg_precision": fg["fg_precision"], "fg_coverage": fg_coverage(fg),
         "bg_precision": bg["bg_precision"],
         "bg_coverage": bg["classes"]["background"]["coverage"],
         "all_background": base["all_background"]["mIoU"], "cues": base["cues"]["mIoU"],
-        "sec": _metrics(cfg, False, False, False)["mIoU"],
-        "sec_crf": _metrics(cfg, False, False, True)["mIoU"],
-        "sec_crf_flip": _metrics(cfg, False, True, True)["mIoU"],
-        "supervised": _metrics(cfg, True, False, False)["mIoU"],
-        "supervised_crf": _metrics(cfg, True, False, True)["mIoU"],
-        "supervised_crf_flip": _metrics(cfg, True, True, True)["mIoU"],
-        "supervised_2x_iterations": _metrics(longer, True, False, False)["mIoU"],
-        "supervised_crf_flip_2x_iterations": _metrics(longer, True, True, True)["mIoU"],
-        "supervised_train": _train_fit(work, longer=False),
-        "supervised_train_2x_iterations": _train_fit(work, longer=True),
-        "sec_crf_flip_former_test_time": _metrics(former, False, True, True)["mIoU"],
-        "supervised_crf_flip_former_test_time": _metrics(former, True, True, True)["mIoU"],
-        "sec_int8": _metrics(cfg, False, False, False, True)["mIoU"],
-        "sec_crf_flip_int8": _metrics(cfg, False, True, True, True)["mIoU"],
-        "supervised_int8": _metrics(cfg, True, False, False, True)["mIoU"],
-        "supervised_crf_flip_int8": _metrics(cfg, True, True, True, True)["mIoU"],
-        "seconds": times,
+        "rows": {r.name: row_results(work, cfg, r) for r in rows}, "seconds": times,
     }
-    if methods:
-        ms = type(cfg)(cfg, TEST_SCALES=[float(v) for v in MS.split(",")])
-        row["sec_crf_flip_ms"] = _metrics(ms, False, True, True)["mIoU"]
-        row["supervised_crf_flip_ms"] = _metrics(ms, True, True, True)["mIoU"]
-        row["methods"] = {m: method_row(work, cfg, m) for m in methods}
-    row["ratio"] = row["sec_crf_flip"] / row["supervised_crf_flip"]
-    row["gain_over_cues"] = row["sec_crf_flip"] - row["cues"]
-    row["meets"] = bool(row["sec_crf_flip"] >= ACCEPT["miou"] and row["ratio"] >= ACCEPT["ratio"]
-                        and row["gain_over_cues"] >= ACCEPT["gain"])
-    return row
+    flat = flat_row(out)
+    if flat.get(SEC_ROW) is not None and flat.get(BOUND_ROW):
+        out["ratio"] = flat[SEC_ROW] / flat[BOUND_ROW]
+        out["gain_over_cues"] = flat[SEC_ROW] - out["cues"]
+        out["meets"] = bool(flat[SEC_ROW] >= ACCEPT["miou"] and out["ratio"] >= ACCEPT["ratio"]
+                            and out["gain_over_cues"] >= ACCEPT["gain"])
+    return out
 
 
 # the acceptance of the quality benchmark: SEC --crf --flip >= 0.60 mIoU, >= 75 % of the
 # bound, >= 0.05 above the cues alone
 ACCEPT = dict(miou=0.60, ratio=0.75, gain=0.05)
 
-COLUMNS = [("variant", "%s"), ("base_net", "%s"), ("classes", "%d"), ("held_out", "%s"),
-           ("backbone_mAP", "%.3f"), ("cam_mAP", "%.3f"), ("saliency_mAP", "%.3f"),
-           ("fg_precision", "%.3f"), ("fg_coverage", "%.3f"), ("bg_precision", "%.3f"),
-           ("bg_coverage", "%.3f"), ("all_background", "%.3f"), ("cues", "%.3f"),
-           ("sec", "%.3f"), ("sec_crf", "%.3f"), ("sec_crf_flip", "%.3f"),
-           ("supervised", "%.3f"), ("supervised_crf_flip", "%.3f"), ("ratio", "%.2f"),
-           ("gain_over_cues", "%+.3f"), ("meets", "%s"),
-           ("supervised_2x_iterations", "%.3f"), ("supervised_crf_flip_2x_iterations", "%.3f"),
-           ("sec_crf_flip_former_test_time", "%.3f"),
-           ("supervised_crf_flip_former_test_time", "%.3f"), ("sec_int8", "%.3f"),
-           ("sec_crf_flip_int8", "%.3f"), ("supervised_int8", "%.3f"),
-           ("supervised_crf_flip_int8", "%.3f")]
+# results recorded before the rows were the registry's: their keys for SEC's and the bound's
+LEGACY = {SEC_ROW: {"plain": "sec", "crf_flip": "sec_crf_flip", "crf_flip_ms": "sec_crf_flip_ms"},
+          BOUND_ROW: {"plain": "supervised", "crf_flip": "supervised_crf_flip",
+                      "crf_flip_ms": "supervised_crf_flip_ms", "train_fit": "supervised_train"},
+          "bound 2x": {"plain": "supervised_2x_iterations",
+                       "crf_flip": "supervised_crf_flip_2x_iterations",
+                       "train_fit": "supervised_train_2x_iterations"}}
 
 
-BARS = [("all-bg", "all_background"), ("cues", "cues"), ("SEC", "sec"),
-        ("SEC --crf --flip", "sec_crf_flip"), ("supervised", "supervised"),
-        ("supervised --crf --flip", "supervised_crf_flip")]
-
-
-def chart(path, rows):
-    """The table as grouped bars: val mIoU per variant."""
-    from cores.figures import grouped_bars
-    grouped_bars(path, ["%s%s\n(%s)" % (r["variant"], " *" if r["held_out"] else "",
-                                        r["base_net"]) for r in rows],
-                 [name for name, _ in BARS], [[r.get(key) for _, key in BARS] for r in rows],
-                 "val mIoU", "quality benchmark (* held out of tuning)")
-
-
-# the result.md of a run: ten columns (every column of COLUMNS stays in the JSON)
-SHORT = [("variant", "variant", "%s"), ("net", "base_net", "%s"), ("held out", "held_out", "%s"),
-         ("cues alone", "cues", "%.3f"), ("SEC", "sec", "%.3f"),
-         ("SEC --crf --flip", "sec_crf_flip", "%.3f"),
-         ("bound --crf --flip", "supervised_crf_flip", "%.3f"), ("ratio", "ratio", "%.2f"),
-         ("meets", "meets", "%s"), ("minutes", "minutes", "%s")]
-
-
-# the methods' tables (--methods): val mIoU --crf --flip, and multi-scale with the pseudo-masks
-METHOD_SHORT = [("variant", "variant", "%s"), ("SEC", "sec_crf_flip", "%.3f"),
-                ("SEC seed 1", "SEC seed 1", "%.3f"), ("S", "S", "%.3f"), ("SE", "SE", "%.3f"),
-                ("SC", "SC", "%.3f"), ("DSRG", "DSRG", "%.3f"), ("SEC+RT", "SEC+RT", "%.3f"),
-                ("DSRG+RT", "DSRG+RT", "%.3f"), ("bound", "supervised_crf_flip", "%.3f")]
-METHOD_MS = [("variant", "variant", "%s"), ("SEC ms", "sec_crf_flip_ms", "%.3f"),
-             ("DSRG ms", "DSRG ms", "%.3f"), ("SEC+RT ms", "SEC+RT ms", "%.3f"),
-             ("DSRG+RT ms", "DSRG+RT ms", "%.3f"), ("bound ms", "supervised_crf_flip_ms", "%.3f"),
-             ("bound 2x iter.", "supervised_crf_flip_2x_iterations", "%.3f"),
-             ("masks SEC", "SEC+RT masks", "%.3f"), ("masks DSRG", "DSRG+RT masks", "%.3f"),
-             ("DSRG, SEC's lr", "DSRG-SEC-lr", "%.3f")]
-METHOD_SEEDS = [("variant", "variant", "%s"), ("DSRG", "DSRG", "%.3f"),
-                ("DSRG seed 1", "DSRG seed 1", "%.3f"), ("DSRG, SEC's lr", "DSRG-SEC-lr", "%.3f"),
-                ("DSRG, SEC's lr, seed 1", "DSRG-SEC-lr seed 1", "%.3f"),
-                ("SEC+RT", "SEC+RT", "%.3f"), ("SEC+RT seed 1", "SEC+RT seed 1", "%.3f")]
-BOUND_SEEDS = [("variant", "variant", "%s"), ("bound", "supervised_crf_flip", "%.3f"),
-               ("bound seed 1", "bound seed 1", "%.3f"),
-               ("bound 2x", "supervised_crf_flip_2x_iterations", "%.3f"),
-               ("bound 2x seed 1", "bound 2x seed 1", "%.3f")]
-
-
-# the bound's fit (--converged): plain mIoU on val and on its own training images, at the
-# recipe's iterations and at twice them
-BOUND_FIT = [("variant", "variant", "%s"), ("bound val", "supervised", "%.3f"),
-             ("bound train", "supervised_train", "%.3f"),
-             ("bound 2x val", "supervised_2x_iterations", "%.3f"),
-             ("bound 2x train", "supervised_train_2x_iterations", "%.3f")]
-
-
-def fit_rows(rows):
-    """The rows whose bound was measured on its training images."""
-    return [r for r in rows if r.get("supervised_train") is not None]
-
-
-def seed_rows(rows, columns):
-    """The method rows of the runs that trained a second seed of ``columns`` (METHOD_SEEDS or
-    BOUND_SEEDS)."""
-    seeds = [key for _, key, _ in columns if key in SEEDS]
-    return [r for r in method_rows(rows) if any(m in r for m in seeds)]
-
-
-def method_rows(rows):
-    """Flat rows for the methods' tables: each method's --crf --flip mIoU under its name, its
-    multi-scale one under NAME ms, a retraining's pseudo-masks' train mIoU under NAME masks."""
-    out = []
-    for row in rows:
-        if "methods" not in row:
-            continue
-        flat = dict(row)
-        for name, m in row["methods"].items():
-            flat[name] = m["crf_flip"]
-            flat[name + " ms"] = m["crf_flip_ms"]
-            flat[name + " masks"] = m.get("pseudo_masks_train")
-        out.append(flat)
+def results_of(result):
+    """{row name: {measure: mIoU}} of a variant's result, in either layout: ``rows`` (this
+    benchmark) or the earlier one (SEC's and the bound's keys, ``methods``)."""
+    if "rows" in result:
+        return result["rows"]
+    out = {name: {m: result.get(key) for m, key in keys.items()}
+           for name, keys in LEGACY.items() if result.get(keys["crf_flip"]) is not None}
+    for name, m in result.get("methods", {}).items():
+        out[name] = {"plain": m.get("plain"), "crf_flip": m.get("crf_flip"),
+                     "crf_flip_ms": m.get("crf_flip_ms"),
+                     "pseudo_masks_train": m.get("pseudo_masks_train")}
     return out
 
 
-def table(rows):
-    """Every column, for the console."""
-    lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |",
-             "|" + "---|" * len(COLUMNS)]
-    for row in rows:
-        lines.append("| " + " | ".join(
-            (fmt % row[c]) if row.get(c) is not None else "-" for c, fmt in COLUMNS) + " |")
-    return "\n".join(lines)
+def flat_row(result):
+    """A variant's result with each row's measures as keys: NAME (--crf --flip), NAME plain,
+    NAME ms, NAME masks (pseudo-masks on train), NAME fit (its fit of train)."""
+    flat = dict(result)
+    for name, m in results_of(result).items():
+        flat[name] = m.get("crf_flip")
+        flat[name + " plain"] = m.get("plain")
+        flat[name + " ms"] = m.get("crf_flip_ms")
+        flat[name + " masks"] = m.get("pseudo_masks_train")
+        flat[name + " fit"] = m.get("train_fit")
+    return flat
+
+
+BARS = [("all-bg", "all_background"), ("cues", "cues"), ("SEC", "SEC plain"),
+        ("SEC --crf --flip", SEC_ROW), ("bound", "bound plain"),
+        ("bound --crf --flip", BOUND_ROW)]
+
+
+def chart(path, rows):
+    """The main table as grouped bars: val mIoU per variant."""
+    from cores.figures import grouped_bars
+    flat = [flat_row(r) for r in rows]
+    grouped_bars(path, ["%s%s\n(%s)" % (r["variant"], " *" if r["held_out"] else "",
+                                        r["base_net"]) for r in flat],
+                 [name for name, _ in BARS], [[r.get(key) for _, key in BARS] for r in flat],
+                 "val mIoU", "quality benchmark (* held out of tuning)")
+
+
+# the result.md of a run: the main table, then every row's mIoU in tables of at most ten columns
+SHORT = [("variant", "variant", "%s"), ("net", "base_net", "%s"), ("held out", "held_out", "%s"),
+         ("cues alone", "cues", "%.3f"), ("SEC", "SEC plain", "%.3f"),
+         ("SEC --crf --flip", SEC_ROW, "%.3f"), ("bound --crf --flip", BOUND_ROW, "%.3f"),
+         ("ratio", "ratio", "%.2f"), ("meets", "meets", "%s"), ("minutes", "minutes", "%s")]
+CUES = [("variant", "variant", "%s"), ("backbone mAP", "backbone_mAP", "%.3f"),
+        ("CAM mAP", "cam_mAP", "%.3f"), ("saliency mAP", "saliency_mAP", "%.3f"),
+        ("fg precision", "fg_precision", "%.3f"), ("fg coverage", "fg_coverage", "%.3f"),
+        ("bg precision", "bg_precision", "%.3f"), ("all background", "all_background", "%.3f"),
+        ("cues alone", "cues", "%.3f")]
+SUFFIXES = [("", "val mIoU --crf --flip"), (" ms", "multi-scale (%s) --crf --flip" % MS),
+            (" plain", "plain"), (" masks", "the pseudo-masks' mIoU on the training images"),
+            (" fit", "plain mIoU on its own training images")]
+
+
+def row_tables(results):
+    """[(title, columns)] of the rows' tables: per measure (SUFFIXES) the rows that have it,
+    nine to a table beside the variant."""
+    flat = [flat_row(r) for r in results]
+    names = []
+    for r in results:
+        names += [n for n in results_of(r) if n not in names]
+    order = {n: i for i, n in enumerate(ROW_NAMES)}
+    names.sort(key=lambda n: (order.get(n.replace(SEED_SUFFIX, ""), len(order)),
+                              n.endswith(SEED_SUFFIX)))
+    tables = []
+    for suffix, title in SUFFIXES:
+        have = [n for n in names if any(f.get(n + suffix) is not None for f in flat)]
+        for start in range(0, len(have), 9):
+            tables.append((title, [("variant", "variant", "%s")] + [
+                (n, n + suffix, "%.3f") for n in have[start:start + 9]]))
+    return tables
+
+
+def markdown(results):
+    from bench.provenance import markdown_table
+    flat = [flat_row(r) for r in results]
+    text = markdown_table(flat, SHORT) + "\n\ncue networks and cues\n\n" + markdown_table(
+        flat, CUES) + "\n"
+    for title, columns in row_tables(results):
+        text += "\n%s\n\n%s\n" % (title, markdown_table(flat, columns))
+    return text
 
 
 def main():
@@ -456,7 +447,9 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
                         help="comma-separated names from datagen/variants.py VARIANTS")
-    parser.add_argument("--cfg", default="demo/toy.yaml", help="the recipe (YAML)")
+    parser.add_argument("--cfg", action="append", default=None, metavar="FILE.yaml",
+                        help="the recipe (YAML; repeatable, later files win; default "
+                             "demo/toy.yaml, the scenes' demo/toy.yaml and bench/scenes.yaml)")
     parser.add_argument("--set", nargs="+", default=[], action="extend",
                         help="extra KEY=VALUE overrides for every stage")
     parser.add_argument("--root", default="quality_run",
@@ -465,29 +458,25 @@ def main():
                         help="also copy the result to bench/results/quality/NAME/ (committed "
                              "results: see bench/README.md)")
     parser.add_argument("--tag", default="", help="suffix of the variants' folders")
-    parser.add_argument("--converged", default="",
-                        help="comma-separated variants whose bound is trained once more with "
-                             "twice the iterations (SUPERVISED_ITER_SCALE=2), or 'all'")
-    parser.add_argument("--no-extras", action="store_true",
-                        help="skip the former test time and INT8 evaluations (their columns "
-                             "stay empty)")
-    parser.add_argument("--methods", default="",
-                        help="comma-separated methods beside SEC (%s) or 'all', each trained "
-                             "and evaluated in its own folders of the variant; 'all' is every "
-                             "one but the second seeds (%s)"
-                             % (", ".join(ALL), ", ".join(SEEDS)))
+    parser.add_argument("--methods", default="%s,%s" % (SEC_ROW, BOUND_ROW),
+                        help="comma-separated rows (%s) or 'all'; any row + %r is its second "
+                             "seed" % (", ".join(ROW_NAMES), SEED_SUFFIX))
+    parser.add_argument("--fit", action="store_true",
+                        help="the bound's rows also label their own training images")
+    parser.add_argument("--extras", action="store_true",
+                        help="SEC and the bound also at the former test time and in INT8")
     parser.add_argument("--collect-only", action="store_true",
                         help="run nothing: collect the results of the steps that finished "
                              "(another run may still be adding to them)")
-    parser.add_argument("--no-int8", action="store_true",
-                        help="skip only the INT8 evaluations")
     parser.add_argument("--reuse-from", default=None, metavar="SUFFIX",
                         help="start each variant from the folder VARIANT+SUFFIX of ROOT "
                              "('' for the untagged one): its data, backbone and bound are "
                              "reused, the cue stages and SEC run (a cue recipe's comparison)")
     args = parser.parse_args()
-    rows, failed = [], {}
+    rows = method_list(args.methods)
+    results, failed = [], {}
     for name in args.variants.split(","):
+        cfg_files = args.cfg or recipe(name)
         suffix = ("_" + args.tag) if args.tag else ""
         work = os.path.abspath(os.path.join(args.root, name + suffix))
         tic = time.time()
@@ -495,48 +484,30 @@ def main():
         try:
             if args.reuse_from is not None:
                 reuse(os.path.abspath(os.path.join(args.root, name + args.reuse_from)), work)
-            row = run_variant(name, work, args.cfg, args.set, extras=not args.no_extras,
-                              converged=args.converged == "all"
-                              or name in args.converged.split(","), int8=not args.no_int8,
-                              methods=method_list(args.methods),
-                              collect_only=args.collect_only)
+            result = run_variant(name, work, cfg_files, args.set, rows, args.fit,
+                                 args.extras, args.collect_only)
         except RuntimeError as e:
             failed[name] = str(e)
             print("FAILED %s\n%s" % (name, e), flush=True)
             continue
         # every step's own time, read back from its marker when an earlier run made it
-        row["minutes"] = round(sum(row["seconds"].values()) / 60, 1)
-        row["wall_minutes"] = round((time.time() - tic) / 60, 1)
-        rows.append(row)
-        print(table([row]), flush=True)
+        result["minutes"] = round(sum(result["seconds"].values()) / 60, 1)
+        result["wall_minutes"] = round((time.time() - tic) / 60, 1)
+        results.append(result)
+        print(markdown([result]), flush=True)
         with open(os.path.join(work, "quality.json"), "w") as f:
-            json.dump(row, f, indent=1)
+            json.dump(result, f, indent=1)
     os.makedirs(args.root, exist_ok=True)
     out = os.path.join(args.root, "quality%s" % (("_" + args.tag) if args.tag else ""))
-    from bench.provenance import markdown_table, provenance, record
+    from bench.provenance import provenance, record
     with open(out + ".json", "w") as f:
-        json.dump({"rows": rows, "failed": failed, "cfg": args.cfg, "set": args.set,
-                   "provenance": provenance()}, f, indent=1)
+        json.dump({"rows": results, "failed": failed, "cfg": args.cfg or "recipe(variant)",
+                   "set": args.set,
+                   "methods": rows, "provenance": provenance()}, f, indent=1)
     with open(out + ".md", "w") as f:
-        f.write(markdown_table(rows, SHORT) + "\n")
-        if method_rows(rows):
-            f.write("\nval mIoU --crf --flip by method\n\n"
-                    + markdown_table(method_rows(rows), METHOD_SHORT) + "\n"
-                    + "\nmulti-scale (0.75/1/1.25) --crf --flip, the bound --crf --flip at 2x "
-                    "iterations, the pseudo-masks' mIoU on train, DSRG on SEC's lr (--crf "
-                    "--flip)\n\n"
-                    + markdown_table(method_rows(rows), METHOD_MS) + "\n")
-        if fit_rows(rows):
-            f.write("\nthe bound's plain mIoU on val and on its own training images\n\n"
-                    + markdown_table(fit_rows(rows), BOUND_FIT) + "\n")
-        for title, columns in (("the methods' second seeds", METHOD_SEEDS),
-                               ("the bound's second seeds", BOUND_SEEDS)):
-            if seed_rows(rows, columns):
-                f.write("\n%s (--crf --flip)\n\n" % title
-                        + markdown_table(seed_rows(rows, columns), columns) + "\n")
-    if rows:
-        chart(out + ".png", rows)
-    print("\n" + table(rows))
+        f.write(markdown(results))
+    if results:
+        chart(out + ".png", results)
     if args.record:
         print("recorded in %s" % record("quality", args.record, out))
     if failed:

@@ -105,7 +105,7 @@ def _toy_entries(work, count):
     return entries
 
 
-TRAINING = {"saliency_train": "bg", "cam_train": "fg", "sec_train": "sec"}
+TRAINING = {"saliency_train": "saliency", "cam_train": "cam", "sec_train": "sec"}
 
 
 def run_training(stage, backbone, size, batch, steps, warmup):
@@ -113,35 +113,35 @@ def run_training(stage, backbone, size, batch, steps, warmup):
     iterator on toy JPEGs, random weights; SEC on random cues."""
     import mxnet as mx
     import numpy as np
-    from cores import checkpoint, cues, stages
+    from cores import checkpoint, cues, methods, stages
+    from cores.classifier import train_symbol
     from cores.config import load_config
-    from cores.data.iterators import multilabel_iter, sec_iter
+    from cores.data.iterators import multilabel_iter, segmentation_iter
     from cores.symbols import networks
     from cores.train import fit, multilabel_loss, named_losses
-    kind = TRAINING[stage]
+    name = TRAINING[stage]
+    kind = methods.get(name) if name == "sec" else {s.name: s for s in stages.CLASSIFIERS}[name]
     work = tempfile.mkdtemp(prefix="secbench")
-    keys = stages.STAGES[kind]
     iters = warmup + steps
     cfg = load_config(overrides=[
         "BASE_NET=" + backbone, "INPUT_SIZE=%d" % size, "SNAPSHOT_PATH=" + work,
-        "MODEL_PATH=" + work, "RANDOM_INIT=true", "%s=%d" % (keys["batch"], batch),
-        "%s=%d" % (keys["max_iter"], iters), "%s=%d" % (keys["epoch"], iters)])
+        "MODEL_PATH=" + work, "RANDOM_INIT=true", "%s=%d" % (kind.key("batch"), batch),
+        "%s=%d" % (kind.key("max_iter"), iters), "%s=%d" % (kind.key("epoch"), iters)])
     entries = _toy_entries(work, 2 * batch)
     schedule = stages.Schedule(cfg, kind)
-    if kind == "sec":
+    if name == "sec":
         grid = stages.score_size(cfg)
         rng = np.random.RandomState(0)
         cue_set = {e["id"]: cues.masks_to_sparse({c: rng.rand(grid, grid) < 0.05
                                                   for c in [0] + e["labels"]})
                    for e in entries}
-        symbol = networks.sec_train_symbol(cfg)
-        shapes = {k: v for k, v in stages.sec_input_shapes(cfg, grid).items()}
-        from cores.objectives import OBJECTIVES
-        it = sec_iter(cfg, entries, cue_set, grid, schedule, OBJECTIVES["sec"])
+        symbol = kind.symbol(cfg)
+        shapes = kind.input_shapes(cfg, batch, grid)
+        it = segmentation_iter(cfg, entries, cue_set, grid, schedule, kind.task(cfg), shapes)
         names = networks.loss_names(symbol)
         loss, mean_losses = (lambda o, b: named_losses(o, b, names)), True
     else:
-        symbol = stages.train_symbol(cfg, kind)
+        symbol = train_symbol(cfg, kind)
         shapes = {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
         it = multilabel_iter(cfg, entries, batch, iters)
         loss, mean_losses = multilabel_loss, False
@@ -160,15 +160,16 @@ def run_cues(stage, backbone, size, batch, steps, warmup):
     decoding, forward [and backward], the cue rule) on toy JPEGs, random weights."""
     import mxnet as mx
     from cores import localization, stages
+    from cores.classifier import train_symbol
     from cores.config import load_config
     kind = "bg" if stage == "bg_cues" else "fg"
     work = tempfile.mkdtemp(prefix="secbench")
     cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size])
-    symbol = stages.train_symbol(cfg, kind)
+    symbol = train_symbol(cfg, stages.CUE_STAGES[kind])
     mod = _module(symbol, {"data": stages.image_shape(cfg, batch),
                            "label": (batch, cfg.CLASS_NUM - 1)}, ["label"], [mx.cpu()])
     arg, aux = mod.get_params()
-    extract = localization.bg_cues_for if kind == "bg" else localization.fg_cues_for
+    extract = localization.EXTRACT[kind]
     entries = _toy_entries(work, (warmup + steps) * batch)
     quantized = {}
     if stage.endswith("int8"):
@@ -259,7 +260,7 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
     import mxnet as mx
     import numpy as np
     from PIL import Image
-    from cores import checkpoint, stages
+    from cores import checkpoint, methods, stages
     from cores.config import load_config
     from cores.evaluation import run_inference
     from cores.inference import load_inference_params
@@ -271,8 +272,9 @@ def run_eval(stage, backbone, size, images, warmup, rounds):
     mod = _module(mx.sym.MakeLoss(mx.sym.mean(symbol)), {"data": (1, 3, size, size)}, [],
                   [mx.cpu()])
     arg, aux = mod.get_params()
-    checkpoint.save_snapshot(stages.prefix(cfg, "sec"), 1, arg, aux, cfg)
-    model = load_inference_params(cfg, 1)
+    sec = methods.get("sec")
+    checkpoint.save_snapshot(stages.prefix(cfg, sec), 1, arg, aux, cfg)
+    model = load_inference_params(cfg, sec, 1)
     from datagen import toy, variants
     spec = variants.variant("demo")
     looks = toy.appearances(spec)

@@ -9,17 +9,18 @@ import numpy as np
 from cores import checkpoint, cues, stages
 from cores.grid import grid_to_image
 from cores.data.dataset import load_index, read_mask
+from cores.classifier import train_symbol
 from cores.localization import fg_cues_for
 from cores.metrics import confusion_matrix, format_iou_table, iou_scores
 
 
-def _cue_network_params(cfg, kind):
-    prefix = stages.prefix(cfg, kind)
+def _cue_network_params(cfg, stage):
+    prefix = stages.prefix(cfg, stage)
     epoch = checkpoint.latest_epoch(prefix)
     if not epoch:
-        raise checkpoint.CheckpointError("no %s snapshot under %s" % (kind, prefix))
-    batch = stages.Schedule(cfg, kind).batch_size
-    symbol = stages.train_symbol(cfg, kind)
+        raise checkpoint.CheckpointError("no %s snapshot under %s" % (stage.name, prefix))
+    batch = stages.Schedule(cfg, stage).batch_size
+    symbol = train_symbol(cfg, stage)
     shapes = {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
     arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, symbol, shapes)
     return arg, aux, batch
@@ -34,7 +35,7 @@ def baselines(cfg, ctx):
                 for e in val]
     labelled = [e for e in labelled if e["labels"]]
     size = stages.score_size(cfg)
-    arg, aux, batch = _cue_network_params(cfg, "fg")
+    arg, aux, batch = _cue_network_params(cfg, stages.CAM)
     fg = fg_cues_for(cfg, ctx, arg, aux, labelled, batch)
     n = cfg.CLASS_NUM
     conf_bg, conf_cue = np.zeros((n, n), np.int64), np.zeros((n, n), np.int64)

@@ -1,20 +1,18 @@
 """Parameter files: pretrained initialisation, snapshots with optimizer state, all as .params
 (MXNet's NDArray format, no pickle) written under a temporary name and renamed."""
 import collections
-import glob
 import json
 import logging
 import os
-import re
 
 import mxnet as mx
 import numpy as np
 
-from cores.config import save_config
 from cores.errors import OutputError, SECError
-from cores.io import atomic_path
-from cores.stages import (Schedule, config_path, int8_paths, optimizer_path,
-                          prefix as stage_prefix, run_files, snapshot_path, weights_path)
+from cores.io import atomic_path, save_config
+from cores.stages import (Schedule, config_path, int8_paths, latest_epoch,  # noqa: F401
+                          optimizer_path, prefix as stage_prefix, run_files, snapshot_epochs,
+                          snapshot_path, weights_path)
 from cores.symbols.layers import new_param_names
 
 WEIGHTS_HELP = (
@@ -147,17 +145,6 @@ def save_weights(path, arg, aux, meta):
     with atomic_path(os.path.splitext(path)[0] + ".json") as tmp:
         with open(tmp, "w") as f:
             json.dump(meta, f, indent=1)
-
-
-def snapshot_epochs(prefix):
-    """Sorted epochs of the complete snapshots under ``prefix``."""
-    return sorted(int(m.group(1)) for p in glob.glob(glob.escape(prefix) + "-*.params")
-                  for m in [re.match(re.escape(prefix) + r"-(\d{4})\.params$", p)] if m)
-
-
-def latest_epoch(prefix):
-    """The highest epoch with a complete snapshot under ``prefix``, or 0."""
-    return max(snapshot_epochs(prefix), default=0)
 
 
 def _config_array(cfg):
@@ -329,11 +316,11 @@ def check_fresh_start(prefix, cfg, begin, overwrite=False, remove=True):
     return files
 
 
-def check_snapshot_config(prefix, epoch, cfg, kind, what="evaluating"):
+def check_snapshot_config(prefix, epoch, cfg, stage, what="evaluating"):
     """Say (a warning) when snapshot ``epoch`` was trained with a config that differs from
     ``cfg`` in the keys that decide what it computes, or lies past the end of ``cfg``'s
     schedule (a snapshot of a longer, earlier run). Returns the list of warnings."""
-    schedule = Schedule(cfg, kind)
+    schedule = Schedule(cfg, stage)
     iteration, theirs = snapshot_meta(prefix, epoch)
     keys = RESUME_KEYS + schedule.resume_keys + (schedule.max_iter_key,)
     changed = differences(theirs or saved_config(prefix), cfg, keys)
@@ -354,16 +341,16 @@ def check_snapshot_config(prefix, epoch, cfg, kind, what="evaluating"):
 Start = collections.namedtuple("Start", "arg aux optimizer_state begin_epoch")
 
 
-def initial_params(cfg, kind, symbol, shapes, resume=False, epoch=None,
+def initial_params(cfg, stage, symbol, shapes, resume=False, epoch=None,
                    allow_config_change=False, overwrite=False, writer=True):
-    """Where stage ``kind`` (cores/stages.py) starts, as a ``Start``: its snapshot ``epoch``
+    """Where ``stage`` (cores/stages.py, or a method of cores/methods/) starts, as a ``Start``: its snapshot ``epoch``
     (continue training after that epoch), or its latest with ``resume``, else the pretrained
     weights (epoch 0). The only way any stage gets its initial parameters. Later snapshots of
     an earlier run in the same folder are refused unless ``overwrite`` (``check_fresh_start``;
     deleted by the ``writer`` process). A resume whose training config (RESUME_KEYS + the
     stage's keys) differs from the one stored with the snapshot is refused, listing the keys,
     unless ``allow_config_change``; so is one past the end of the schedule."""
-    prefix, schedule = stage_prefix(cfg, kind), Schedule(cfg, kind)
+    prefix, schedule = stage_prefix(cfg, stage), Schedule(cfg, stage)
     if epoch is not None and epoch < 1:
         raise CheckpointError("--epoch %d: snapshot epochs start at 1 (leave --epoch out to "
                               "start from the pretrained weights)" % epoch)

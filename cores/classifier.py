@@ -15,43 +15,50 @@ from cores.metrics import classification_report
 from cores.train import fit, multilabel_loss
 
 
+def train_symbol(cfg, stage):
+    """The training network of a classifier stage: the builder of cores/symbols/networks.py
+    that the stage names."""
+    from cores.symbols import networks
+    return getattr(networks, stage.network)(cfg)
+
+
 def train_shapes(cfg, batch):
     """The input shapes of a classifier's training network."""
     return {"data": stages.image_shape(cfg, batch), "label": (batch, cfg.CLASS_NUM - 1)}
 
 
-def train_cue_network(cfg, kind, ctx, entries, resume=False, epoch=None, cluster=None,
+def train_cue_network(cfg, stage, ctx, entries, resume=False, epoch=None, cluster=None,
                       allow_config_change=False, events=None, overwrite=False, pictures=None):
-    """Train the saliency ('bg') or CAM ('fg') network (or the pretraining classifier);
+    """Train classifier ``stage``: the saliency or CAM network, or the pretraining classifier;
     returns the final snapshot's epoch. ``events``: after every epoch, the classification mAP
     of a fixed sample of training images goes there, and ``pictures(iteration, arg, aux)``
     (the cue stage's: a handful of images with their current cues) is called."""
-    schedule = stages.Schedule(cfg, kind)
-    symbol = stages.train_symbol(cfg, kind)
-    net = net_config(cfg, kind)
-    start = checkpoint.initial_params(cfg, kind, symbol, train_shapes(net, schedule.batch_size),
+    schedule = stages.Schedule(cfg, stage)
+    symbol = train_symbol(cfg, stage)
+    net = net_config(cfg, stage)
+    start = checkpoint.initial_params(cfg, stage, symbol, train_shapes(net, schedule.batch_size),
                                       resume, epoch, allow_config_change, overwrite,
                                       cluster is None or cluster.is_root)
     it = multilabel_iter(net, entries, schedule.batch_size, schedule.epoch_size,
                          start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
                          mirror=cfg.MIRROR_CUES)
-    on_epoch = _epoch_report(cfg, kind, ctx, entries, events, pictures) if events else None
+    on_epoch = _epoch_report(cfg, stage, ctx, entries, events, pictures) if events else None
     try:
-        fit(cfg, symbol, it, ctx, stages.prefix(cfg, kind), schedule, multilabel_loss, start,
+        fit(cfg, symbol, it, ctx, stages.prefix(cfg, stage), schedule, multilabel_loss, start,
             cluster=cluster, events=events, on_epoch=on_epoch)
     finally:
         it.close()
     return schedule.final_epoch
 
 
-def _epoch_report(cfg, kind, ctx, entries, events, pictures=None, count=32):
+def _epoch_report(cfg, stage, ctx, entries, events, pictures=None, count=32):
     """An ``on_epoch`` for fit: the mAP of ``count`` fixed training images, then
     ``pictures``."""
     scored = event_log.sample_entries(cfg, entries, count)
     num_classes = cfg.CLASS_NUM
 
     def on_epoch(epoch, iteration, arg, aux):
-        scores = classifier_scores(cfg, kind, ctx, arg, aux, scored)
+        scores = classifier_scores(cfg, stage, ctx, arg, aux, scored)
         labels = np.zeros((len(scored), num_classes - 1))
         for row, entry in enumerate(scored):
             labels[row, np.asarray(entry["labels"], int) - 1] = 1
@@ -90,20 +97,21 @@ def bind_network(symbol, ctx, data_name, shape, arg, aux, need_grad=False):
     return mod
 
 
-def net_config(cfg, kind):
-    """The config a stage's network runs with. The cue networks and the pretraining classifier
-    subtract PIXEL_MEAN_CUES (the authors' cue notebooks), SEC and the bound PIXEL_MEAN (their
-    training prototxt and demo). The CAM network ('fg') takes input
+def net_config(cfg, stage):
+    """The config a classifier stage's network runs with: the pixel mean its ``mean`` key
+    names (the cue networks and the pretraining classifier subtract PIXEL_MEAN_CUES, the
+    authors' cue notebooks; SEC and the bound PIXEL_MEAN, their training prototxt and demo),
+    and the input scale of its ``input_scale`` key. The CAM network takes input
     (INPUT_SIZE - 1) k + 1 for ``CAM_INPUT_SCALE`` k, in training and for cues; its grid is then
     about k times finer than the score grid, and each score cell takes the nearest CAM cell on
     the corner grid (method §3). k = 1 is the authors' (SEC's input); a larger k gives small
     objects more CAM cells, but only with a backbone that recognises them at that scale
     (docs/method.md, section 7)."""
     changes = {}
-    if kind in ("bg", "fg", "pretrain") and cfg.PIXEL_MEAN_CUES != cfg.PIXEL_MEAN:
-        changes["PIXEL_MEAN"] = cfg.PIXEL_MEAN_CUES
-    k = cfg.CAM_INPUT_SCALE
-    if kind == "fg" and k != 1:
+    if cfg[stage.mean] != cfg.PIXEL_MEAN:
+        changes["PIXEL_MEAN"] = cfg[stage.mean]
+    k = cfg[stage.input_scale] if stage.input_scale else 1
+    if k != 1:
         changes["INPUT_SIZE"] = int(round((cfg.INPUT_SIZE - 1) * k)) + 1
     return type(cfg)(cfg, **changes) if changes else cfg
 
@@ -165,11 +173,11 @@ def check_classifier(cfg, name, scores, entries, classes, report_path=None, even
     return report
 
 
-def classifier_scores(cfg, kind, ctx, arg, aux, entries):
+def classifier_scores(cfg, stage, ctx, arg, aux, entries):
     """{id: (C-1,)} class scores of a trained multi-label network (the input of its loss)."""
-    logits = stages.train_symbol(cfg, kind).get_children()[0]
-    batch = stages.Schedule(cfg, kind).batch_size
-    net = net_config(cfg, kind)
+    logits = train_symbol(cfg, stage).get_children()[0]
+    batch = stages.Schedule(cfg, stage).batch_size
+    net = net_config(cfg, stage)
     mod = bind_network(logits, ctx, "data", stages.image_shape(net, batch), arg, aux)
     out = {}
     stream = inference_stream(net, [dict(e, mask=None) for e in entries])

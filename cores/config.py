@@ -4,12 +4,12 @@ Defaults follow the authors' Caffe release; where the earlier MXNet port differe
 an option (e.g. INPUT_SIZE 320 with POOLING_CONVENTION 'valid' gives its 40x40 score maps).
 """
 import copy
-import json
 import os
 
 import yaml
 
-from cores.errors import SECError
+from cores.errors import ConfigError  # noqa: F401  (raised here, defined with the others)
+from cores.io import save_config  # noqa: F401  (the scripts save the config they ran with)
 
 DEFAULTS = {
     # --- paths ---
@@ -31,20 +31,15 @@ DEFAULTS = {
     "CHANNEL_ORDER": "BGR",                         # order the pretrained weights expect
     "PIXEL_MEAN": [104.0, 117.0, 123.0],            # SEC, the bound: in CHANNEL_ORDER (§2)
     "PIXEL_MEAN_CUES": [104.008, 116.669, 122.675], # cue nets, pretraining: notebooks (§3)
-    "MIRROR": False,                                # the original does not mirror (method §6)
     "DATA_WORKERS": 0,                              # decoding processes; 0 = number of cores
     "PREFETCH": 2,                                  # batches decoded ahead
     # --- networks ---
-    "BASE_NET": "vgg16",                            # vgg16 | resnet50
+    "BASE_NET": "vgg16",                            # cores/backbones.py: vgg16, resnet50, ...
     "WIDTH_MULT": 1.0,                              # scales channel counts (toy runs); 1.0 = exact
     "DROPOUT": True,                                # the port dropped the SEC dropouts
     "WORKSPACE": 512,
     "HEAD": "largefov",                             # largefov (SEC) | aspp (DeepLab-ASPP, DSRG)
-    # ResNet50 (no authors' version; the earlier port's choices as options, docs/method.md 8)
-    "RESNET_BN": "frozen",                          # frozen | port (scale/shift trained)
-    "RESNET_CAM_DILATION": True,                    # port: res4/res5 stride 1, no dilation
-    "RESNET_SALIENCY_LAYER": "preact",              # preact (the VGG rule) | relu (port)
-    "RESNET_CRF_UNARY": "scores",                   # scores (method §5) | probs (port)
+    "MIN_PROB": 1e-4,                               # softmax floor of the methods (method §4)
     "RANDOM_INIT": False,                           # allow training without models/*.params
     "SEED": 0,
     # --- common optimisation ---
@@ -79,40 +74,6 @@ DEFAULTS = {
     "MAX_ITER_PRE": 8000,
     "EPOCH_SIZE_PRE": 1000,
     "PRETRAIN_BN": True,                            # BatchNorm while pretraining, then folded
-    # --- SEC ---
-    "BATCH_SIZE": 15,
-    "LR": 1e-3,
-    "LR_STEP": 2000,
-    "MAX_ITER": 8000,
-    "EPOCH_SIZE": 1000,                             # batches per epoch = snapshot interval
-    "Q_FG": 0.996,
-    "Q_BG": 0.999,
-    "MIN_PROB": 1e-4,                               # softmax floor (method §4)
-    "SEC_LOSSES": ["seed", "expand", "constrain"],  # ablations: seed with none, one or both others
-    "SUPERVISED_ITER_SCALE": 1.0,                   # the bound: k x SEC's iterations and step
-    "SUPERVISED_LR_SCALE": 1.0,                     # the bound: k x SEC's lr
-    # --- DSRG (Huang et al. 2018, its released code): train_SEC.py --stage dsrg ---
-    "BATCH_SIZE_DSRG": 20,
-    "LR_DSRG": 5e-4,
-    "LR_STEP_DSRG": 1000,
-    "LR_FACTOR_DSRG": 0.33,
-    "MAX_ITER_DSRG": 8000,
-    "EPOCH_SIZE_DSRG": 1000,
-    "MIRROR_DSRG": True,
-    "DSRG_FG_THRESHOLD": 0.85,                      # a pixel joins a foreground class above it
-    "DSRG_BG_THRESHOLD": 0.99,                      # ... the background above this
-    "DSRG_CLIP": [0.05, 20.0],                      # constrain loss: Q/p clipped to this range
-    "DSRG_CRF_GRADIENT": True,                      # its CRF layer passes (1 - Q) x the gradient
-    # --- retraining on pseudo-masks (eval.py --label, train_SEC.py --stage retrain) ---
-    "PSEUDO_MASK_PATH": "",                         # default OUTPUT_PATH/pseudo_masks
-    "BATCH_SIZE_RT": 10,                            # DSRG's second step (DeepLab on the masks)
-    "LR_RT": 1e-3,
-    "LR_STEP_RT": 20000,                            # unused by the poly policy
-    "LR_POLICY_RT": "poly",                         # lr (1 - iter/max_iter)^0.9 | step
-    "MAX_ITER_RT": 20000,
-    "EPOCH_SIZE_RT": 1000,
-    "MIRROR_RT": True,
-    "CROP_RT": True,                                # random INPUT_SIZE crops, not the resize
     # --- dense CRF in training (method §5) ---
     "CRF_SCALE": 12.0,
     "CRF_POS_XY_STD": 3.0,
@@ -138,15 +99,42 @@ DEFAULTS = {
 }
 
 
+def _owned_keys():
+    """The keys the backbones (cores/backbones.py) and the methods (cores/methods/) own, with
+    their defaults: each key has one owner."""
+    from cores import backbones, methods
+    owned = {key: default for key, (default, _) in backbones.options().items()}
+    owners = dict.fromkeys(owned, "the backbones")
+    for method in methods.all_methods().values():
+        for key, value in method.defaults.items():
+            if key in DEFAULTS or key in owned:
+                raise ConfigError("config key %s of method %s is already %s's" % (
+                    key, method.name, owners.get(key, "the core config")))
+            owned[key], owners[key] = value, method.name
+    return owned
+
+
+DEFAULTS.update(_owned_keys())
+
+
+def choices():
+    """{key: allowed values} of every key with a fixed set of values."""
+    from cores import backbones, methods
+    out = {"CHANNEL_ORDER": ("RGB", "BGR"), "CRF_TEST_CHANNEL_ORDER": ("RGB", "BGR"),
+           "TEST_INTERPOLATION": ("corners", "half_pixel"), "HEAD": ("largefov", "aspp"),
+           "INT8_CALIB_MODE": ("entropy", "naive"), "POOLING_CONVENTION": ("full", "valid"),
+           "BASE_NET": tuple(backbones.NAMES)}
+    out.update({key: values for key, (_, values) in backbones.options().items()})
+    for method in methods.all_methods().values():
+        out.update(method.choices)
+    return out
+
+
 # The folders a run writes: unless set, each is WORK_PATH/<its default> (the default alone when
 # WORK_PATH is empty), so that one key moves a whole run. Any *_PATH value may also name the
 # work folder as {WORK_PATH} (demo/toy.yaml: the toy data inside it).
 WORK_FOLDERS = ("DATASET_PATH", "MODEL_PATH", "SNAPSHOT_PATH", "CACHE_PATH", "OUTPUT_PATH",
                 "LOG_PATH")
-
-
-class ConfigError(SECError, ValueError):
-    """A configuration file or override that cannot be applied."""
 
 
 class Config(dict):
@@ -161,9 +149,6 @@ class Config(dict):
     def __setattr__(self, key, value):
         self[key] = value
 
-
-# the losses of SEC (method §4) that SEC_LOSSES may hold
-SEC_LOSS_NAMES = ("seed", "expand", "constrain")
 
 # float lists of any length (the others have their default's)
 VARIABLE_LENGTH = ("TEST_SCALES",)
@@ -262,63 +247,35 @@ def load_config(cfg_file=None, overrides=()):
         _apply(cfg, key.strip(), value, "--set")
         explicit.add(key.strip())
     _derive_paths(cfg, explicit)
-    from cores.backbones import BACKBONES               # the one table of backbones
-    if cfg.BASE_NET not in BACKBONES:
-        raise ConfigError("BASE_NET=%r; choose one of %s" % (cfg.BASE_NET,
-                                                            ", ".join(sorted(BACKBONES))))
-    if cfg.CHANNEL_ORDER not in ("RGB", "BGR"):
-        raise ConfigError("CHANNEL_ORDER=%r; choose RGB or BGR" % cfg.CHANNEL_ORDER)
-    for key, choices in (("RESNET_BN", ("frozen", "port")),
-                         ("RESNET_SALIENCY_LAYER", ("preact", "relu")),
-                         ("RESNET_CRF_UNARY", ("scores", "probs"))):
-        if cfg[key] not in choices:
-            raise ConfigError("%s=%r; choose %s" % (key, cfg[key], " or ".join(choices)))
-    if cfg.CRF_TEST_CHANNEL_ORDER not in ("RGB", "BGR"):
-        raise ConfigError("CRF_TEST_CHANNEL_ORDER=%r; choose RGB or BGR"
-                          % cfg.CRF_TEST_CHANNEL_ORDER)
-    if cfg.TEST_INTERPOLATION not in ("corners", "half_pixel"):
-        raise ConfigError("TEST_INTERPOLATION=%r; choose corners or half_pixel"
-                          % cfg.TEST_INTERPOLATION)
-    if cfg.HEAD not in ("largefov", "aspp"):
-        raise ConfigError("HEAD=%r; choose largefov or aspp" % cfg.HEAD)
-    if cfg.LR_POLICY_RT not in ("poly", "step"):
-        raise ConfigError("LR_POLICY_RT=%r; choose poly or step" % cfg.LR_POLICY_RT)
-    unknown = [n for n in cfg.SEC_LOSSES if n not in SEC_LOSS_NAMES]
-    if unknown or "seed" not in cfg.SEC_LOSSES or len(set(cfg.SEC_LOSSES)) != len(cfg.SEC_LOSSES):
-        raise ConfigError("SEC_LOSSES=%r: distinct names from %s, seed among them (the "
-                          "paper's ablations: seed, seed+expand, seed+constrain, all three)"
-                          % (cfg.SEC_LOSSES, ", ".join(SEC_LOSS_NAMES)))
-    if not 0 < cfg.DSRG_CLIP[0] < 1 < cfg.DSRG_CLIP[1]:
-        raise ConfigError("DSRG_CLIP=%r: expected [low, high] with 0 < low < 1 < high"
-                          % (cfg.DSRG_CLIP,))
+    for key, values in choices().items():
+        if cfg[key] not in values:
+            raise ConfigError("%s=%r; choose one of %s" % (key, cfg[key],
+                                                          ", ".join(map(str, values))))
     if any(not s > 0 for s in cfg.TEST_SCALES):
         raise ConfigError("TEST_SCALES=%r: every scale must be positive" % (cfg.TEST_SCALES,))
-    if cfg.INT8_CALIB_MODE not in ("entropy", "naive"):
-        raise ConfigError("INT8_CALIB_MODE=%r; choose entropy or naive" % cfg.INT8_CALIB_MODE)
-    if cfg.POOLING_CONVENTION not in ("full", "valid"):
-        raise ConfigError("POOLING_CONVENTION=%r; choose full or valid" % cfg.POOLING_CONVENTION)
     if not 0 < cfg.WIDTH_MULT <= 1.0:
         raise ConfigError("WIDTH_MULT=%r must lie in (0, 1]" % cfg.WIDTH_MULT)
     _check_ranges(cfg)
     return cfg
 
 
-# besides every stage's schedule keys (cores/stages.py derives them)
-POSITIVE = ("CRF_SCALE", "CRF_TEST_SCALE", "CRF_MAXITER", "INT8_CALIB_IMAGES", "CAM_INPUT_SCALE",
-            "SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE")
-UNIT_INTERVAL = ("Q_FG", "Q_BG", "BG_FRACTION", "FG_THRESHOLD", "LR_FACTOR", "MIN_PROB",
-                 "CRF_TEST_MIN_PROB", "LR_FACTOR_DSRG", "DSRG_FG_THRESHOLD", "DSRG_BG_THRESHOLD")
+# besides every stage's schedule keys and the methods' own (cores/methods/)
+POSITIVE = ("CRF_SCALE", "CRF_TEST_SCALE", "CRF_MAXITER", "INT8_CALIB_IMAGES", "CAM_INPUT_SCALE")
+UNIT_INTERVAL = ("BG_FRACTION", "FG_THRESHOLD", "LR_FACTOR", "MIN_PROB", "CRF_TEST_MIN_PROB")
 NON_NEGATIVE = ("WARMUP_ITER", "CLIP_GRADIENT", "MOMENTUM", "WD", "DATA_WORKERS", "CRF_WORKERS",
                 "MIN_CLASSIFIER_MAP", "CRF_TEST_MAX_SIDE", "INT8_CHECK_IMAGES")
 
 
 def _check_ranges(cfg):
     """Values that would fail deep inside MXNet, or silently do nothing, stop here."""
-    from cores.stages import schedule_keys
-    for key in tuple(schedule_keys()) + POSITIVE:
+    from cores import methods, stages
+    every = list(methods.all_methods().values())
+    schedule = set(stages.classifier_schedule_keys())
+    schedule.update(k for m in every for k in m.schedule_keys())
+    for key in sorted(schedule) + list(POSITIVE) + [k for m in every for k in m.positive]:
         if not cfg[key] > 0:
             raise ConfigError("%s=%r must be positive" % (key, cfg[key]))
-    for key in UNIT_INTERVAL:
+    for key in list(UNIT_INTERVAL) + [k for m in every for k in m.unit_interval]:
         if not 0 < cfg[key] < 1:
             raise ConfigError("%s=%r must lie strictly between 0 and 1" % (key, cfg[key]))
     for key in NON_NEGATIVE:
@@ -333,12 +290,8 @@ def _check_ranges(cfg):
     if cfg.INPUT_SIZE < 33:
         raise ConfigError("INPUT_SIZE=%d is too small: the networks subsample by 8 and the "
                           "saliency classifier by 32" % cfg.INPUT_SIZE)
-
-
-def save_config(cfg, path):
-    """Write the effective config as JSON, atomically."""
-    from cores.io import atomic_write_text
-    atomic_write_text(path, json.dumps(dict(cfg), indent=2, sort_keys=True) + "\n")
+    for method in every:
+        method.check(cfg)
 
 
 def add_config_args(parser):

@@ -9,3 +9,7 @@ class SECError(Exception):
 
 class OutputError(SECError):
     """An output folder or file that cannot be written (permissions, full disk)."""
+
+
+class ConfigError(SECError, ValueError):
+    """A configuration file or override that cannot be applied."""

@@ -174,10 +174,11 @@ def run_inference(cfg, ctx, entries, model, flip=False, use_crf=False, mask_dir=
     return conf, counted
 
 
-def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
-             savescoremap=False, kind="sec", int8=False):
-    """Evaluate a SEC (or supervised-bound) snapshot on the val list (``int8``: its INT8
-    version, cores/quantize.py); writes and returns metrics.json's content."""
+def evaluate(cfg, method, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
+             savescoremap=False, int8=False):
+    """Evaluate a snapshot of segmentation ``method`` (cores/methods/) on the val list
+    (``int8``: its INT8 version, cores/quantize.py); writes and returns metrics.json's
+    content."""
     classes, _, val = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     val = [e for e in val if e.get("mask")]
     if not val:
@@ -185,9 +186,9 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
                            "score (custom mode: create_dataset.py --val-images DIR --val-masks "
                            "DIR); eval.py --images DIR segments images without masks"
                            % cfg.DATASET_PATH)
-    model = load_inference_params(cfg, epoch, kind, ctx if int8 else None)
+    model = load_inference_params(cfg, method, epoch, ctx if int8 else None)
     epoch = model[3]
-    out = output_dir(cfg, epoch, flip, use_crf, kind, int8)
+    out = output_dir(cfg, epoch, method, flip, use_crf, int8)
     check_writable(out)
     conf, counted = run_inference(
         cfg, ctx, val, model, flip, use_crf, os.path.join(out, "masks") if savemask else None,
@@ -198,8 +199,9 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
     iou, miou, pixel_acc = iou_scores(conf)
     metrics = {"mIoU": miou, "IoU": dict(zip(classes, iou)), "pixel_accuracy": pixel_acc,
                "confusion_matrix": conf.tolist(), "images": counted, "epoch": epoch,
-               "flags": {"flip": flip, "crf": use_crf, "supervised": kind == "supervised",
-                         "int8": int8, "stage": kind, "scales": list(cfg.TEST_SCALES)},
+               "flags": {"flip": flip, "crf": use_crf,
+                         "supervised": method.name == "supervised", "int8": int8,
+                         "stage": method.name, "scales": list(cfg.TEST_SCALES)},
                "classes": classes, "errors": error_kinds(conf)}
     os.makedirs(out, exist_ok=True)
     with atomic_path(metrics_path(out)) as tmp:
@@ -217,18 +219,19 @@ def evaluate(cfg, ctx, epoch=None, flip=False, use_crf=False, savemask=False,
     return metrics
 
 
-def label_training_set(cfg, ctx, epoch=None, flip=False, use_crf=False, kind="sec"):
+def label_training_set(cfg, method, ctx, epoch=None, flip=False, use_crf=False):
     """Pseudo-masks of every training image by a segmentation stage's snapshot (with the
-    test-time flags and TEST_SCALES), as palette PNGs in stages.pseudo_mask_dir: the targets
+    test-time flags and TEST_SCALES), as palette PNGs in the retraining's pseudo-mask folder:
+    the targets
     of a retraining round (train_SEC.py --stage retrain). Where the training images have
     masks, their mIoU against them is written beside (metrics.json). Returns the folder."""
-    from cores.stages import pseudo_mask_dir
+    from cores.methods.retrain import pseudo_mask_dir
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
-    model = load_inference_params(cfg, epoch, kind)
+    model = load_inference_params(cfg, method, epoch)
     out = pseudo_mask_dir(cfg)
     check_writable(out)
     conf, counted = run_inference(cfg, ctx, train, model, flip, use_crf, out)
-    metrics = {"images": len(train), "stage": kind, "epoch": model[3],
+    metrics = {"images": len(train), "stage": method.name, "epoch": model[3],
                "flags": {"flip": flip, "crf": use_crf, "scales": list(cfg.TEST_SCALES)},
                "scored": counted, "mIoU": None}
     if counted:
@@ -269,16 +272,14 @@ def class_names(cfg):
     return classes + ["class %d" % c for c in range(len(classes), cfg.CLASS_NUM)]
 
 
-def segment_images(cfg, ctx, path, epoch=None, flip=False, use_crf=False, int8=False,
-                   kind="sec"):
+def segment_images(cfg, method, ctx, path, epoch=None, flip=False, use_crf=False, int8=False):
     """Masks and image/mask overlays for arbitrary images, with a colour legend beside them,
-    by the SEC network (or another segmentation stage ``kind``: the bound); returns the output
-    folder. An error
-    when no image could be read."""
+    by a snapshot of segmentation ``method`` (SEC, the bound, ...); returns the output
+    folder. An error when no image could be read."""
     from cores.visualize import legend_picture
     entries = image_entries(path)
-    model = load_inference_params(cfg, epoch, kind, ctx if int8 else None)
-    out = os.path.join(output_dir(cfg, model[3], flip, use_crf, kind, int8), "images")
+    model = load_inference_params(cfg, method, epoch, ctx if int8 else None)
+    out = os.path.join(output_dir(cfg, model[3], method, flip, use_crf, int8), "images")
     check_writable(out)
     skipped, converted = [], {}
     run_inference(cfg, ctx, entries, model, flip, use_crf, os.path.join(out, "masks"),

@@ -50,11 +50,11 @@ def run_folder(cfg, name):
     return os.path.join(cfg.LOG_PATH, "tensorboard", "%s-%s" % (name, config_tag(cfg)))
 
 
-def open_run(cfg, kind, rank=0):
-    """The event log of training stage ``kind`` (cores/stages.py), or an inactive one."""
+def open_run(cfg, stage, rank=0):
+    """The event log of training ``stage`` (cores/stages.py, a method), or an inactive one."""
     if not cfg.TENSORBOARD or rank != 0:
         return EventLog()
-    return EventLog(run_folder(cfg, os.path.basename(stages.prefix(cfg, kind))))
+    return EventLog(run_folder(cfg, os.path.basename(stages.prefix(cfg, stage))))
 
 
 def sample_entries(cfg, entries, count=SAMPLE_IMAGES):

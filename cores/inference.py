@@ -6,24 +6,23 @@ from cores import checkpoint, stages
 from cores.symbols import networks
 
 
-def load_inference_params(cfg, epoch=None, kind="sec", int8_ctx=None):
+def load_inference_params(cfg, method, epoch=None, int8_ctx=None):
     """(symbol, arg, aux, epoch) of snapshot ``epoch`` (default: the latest) of segmentation
-    stage ``kind`` (stages.SEGMENTATION), checked against the inference network. ``int8_ctx``,
+    method ``method`` (cores/methods/), checked against the inference network. ``int8_ctx``,
     the run's contexts: the network quantized to INT8 instead (cores/quantize.py; cached beside
     the snapshot)."""
-    prefix = stages.prefix(cfg, kind)
+    prefix = stages.prefix(cfg, method)
     if epoch is not None and epoch < 1:
         raise checkpoint.CheckpointError("--epoch %d: snapshot epochs start at 1 (leave --epoch "
                                          "out for the latest)" % epoch)
     epoch = epoch or checkpoint.latest_epoch(prefix)
     if not epoch:
         raise checkpoint.CheckpointError("no snapshot %s-NNNN.params; run train_SEC.py%s "
-                                         "first" % (prefix, {"sec": "", "supervised": " --supervised"}.get(
-                                             kind, " --stage " + kind)))
+                                         "first" % (prefix, (" " + method.flag).rstrip()))
     symbol = networks.sec_infer_symbol(cfg)
     arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, symbol,
                                            {"data": stages.image_shape(cfg, 1)})
-    checkpoint.check_snapshot_config(prefix, epoch, cfg, kind)
+    checkpoint.check_snapshot_config(prefix, epoch, cfg, method)
     if int8_ctx is not None:
         from cores import quantize
         from cores.data.dataset import load_index

@@ -79,3 +79,9 @@ def check_writable(*folders):
             raise OutputError("cannot write to %s: %s; choose another folder (e.g. --set "
                               "SNAPSHOT_PATH=... / CACHE_PATH=... / OUTPUT_PATH=...)"
                               % (folder, e.strerror or e)) from None
+
+
+def save_config(cfg, path):
+    """Write an effective config (cores/config.py) as JSON, atomically."""
+    import json
+    atomic_write_text(path, json.dumps(dict(cfg), indent=2, sort_keys=True) + "\n")

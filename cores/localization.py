@@ -11,14 +11,14 @@ from tqdm import tqdm
 from cores import checkpoint, cues, events as event_log, stages
 from cores.grid import corner_nearest, grid_mask
 from cores.classifier import (batched, bind_network, check_classifier, check_negatives,
-                              net_config, stack_batch, train_cue_network, train_shapes)
-from cores.config import save_config
+                              net_config, stack_batch, train_cue_network, train_shapes,
+                              train_symbol)
 from cores.data.dataset import load_index, read_mask
 from cores.data.iterators import inference_stream
 from cores.data.transforms import load_rgb, resize_rgb
 from cores.distributed import Cluster
 from cores.errors import SECError
-from cores.io import check_writable
+from cores.io import check_writable, save_config
 from cores.symbols import networks
 from cores.visualize import cue_picture, label_tiles
 
@@ -29,7 +29,7 @@ def bg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None):
     ``scores``, a dict, receives each image's class scores (C-1,)."""
     front, back = networks.saliency_parts(cfg)
     size = cfg.INPUT_SIZE
-    net = net_config(cfg, "bg")
+    net = net_config(cfg, stages.SALIENCY)
     front_mod = bind_network(front, ctx, "data", (batch_size, 3, size, size), arg, aux)
     feat_shape = front.infer_shape(data=(batch_size, 3, size, size))[1][0]
     back_mod = bind_network(back, ctx, "saliency_input", feat_shape, arg, aux, need_grad=True)
@@ -59,7 +59,7 @@ def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None, symbol=Non
     ``scores``, a dict, receives each image's class scores (C-1,): the spatial mean of its
     CAMs (the classifier has no bias). ``symbol``: another CAM network with ``arg``/``aux``
     (the INT8 one)."""
-    read = net_config(cfg, "fg")
+    read = net_config(cfg, stages.CAM)
     size = read.INPUT_SIZE
     grid = stages.score_size(cfg)
     mod = bind_network(networks.cam_symbol(read) if symbol is None else symbol, ctx, "data",
@@ -81,11 +81,15 @@ def fg_cues_for(cfg, ctx, arg, aux, entries, batch_size, scores=None, symbol=Non
     return out
 
 
-def cue_pictures(cfg, kind, ctx, entries, events):
+# the cue rule of each cue stage (stages.CUE_STAGES)
+EXTRACT = {"bg": bg_cues_for, "fg": fg_cues_for}
+
+
+def cue_pictures(cfg, stage, ctx, entries, events):
     """A ``pictures`` for train_cue_network: a fixed handful of training images as image |
     current cues | ground truth, in the event log."""
     shown = event_log.sample_entries(cfg, entries, 32)[:event_log.SAMPLE_IMAGES]
-    extract = bg_cues_for if kind == "bg" else fg_cues_for
+    extract = EXTRACT[stage.cue]
     size = stages.score_size(cfg)
 
     def pictures(iteration, arg, aux):
@@ -119,80 +123,102 @@ def report_cues(cfg, kind, cue_set, size, entries, classes, vis=0, int8_agreemen
     return report
 
 
-def run_cue_stage(cfg, kind, ctx, skip_train=False, resume=False, epoch=None, vis=0,
+def run_cue_stage(cfg, stage, ctx, skip_train=False, resume=False, epoch=None, vis=0,
                   cluster=None, allow_config_change=False, int8=False, overwrite=False):
-    """Train (unless skipped) and write CACHE_PATH/<kind>_cues.npz for every train_aug image;
-    returns the cue report (None on workers other than rank 0). ``epoch`` names the snapshot to
-    start from, as everywhere: training continues from it, and with ``skip_train`` the cues come
+    """Train (unless skipped) the network of cue stage ``stage`` (stages.SALIENCY or
+    stages.CAM) and write CACHE_PATH/<bg|fg>_cues.npz for every train_aug image; returns the
+    cue report (None on workers other than rank 0). ``epoch`` names the snapshot to start
+    from, as everywhere: training continues from it, and with ``skip_train`` the cues come
     from it. Under a distributed kvstore each worker computes the cues of its share of the
     images and rank 0 merges the shares. ``int8`` (foreground only: the background cues need
     a gradient): the CAM network's forward runs quantized, and the report gives its cues'
     agreement with fp32 ones on INT8_CHECK_IMAGES images."""
     cluster = cluster or Cluster()
     if int8:
-        if kind != "fg":
+        if stage is not stages.CAM:
             raise SECError("--int8 is for the foreground cues: the background cues need the "
                            "gradient of the network, which stays fp32")
         from cores import quantize
         quantize.check_support(ctx)
     classes, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
-    prefix = stages.prefix(cfg, kind)
     check_writable(cfg.CACHE_PATH, *(() if skip_train else (cfg.SNAPSHOT_PATH,)))
     check_negatives(train, classes)
-    events = event_log.open_run(cfg, kind, cluster.rank)
+    events = event_log.open_run(cfg, stage, cluster.rank)
     try:
-        if not skip_train:
-            last = train_cue_network(cfg, kind, ctx, train, resume, epoch, cluster,
-                                     allow_config_change, events, overwrite,
-                                     cue_pictures(cfg, kind, ctx, train, events)
-                                     if events else None)
-        else:
-            last = epoch or checkpoint.latest_epoch(prefix)
-            if not last:
-                raise checkpoint.CheckpointError(
-                    "--skip-train: no snapshot %s-NNNN.params to start from" % prefix)
-            if os.path.isfile(checkpoint.snapshot_path(prefix, last)):
-                checkpoint.check_snapshot_config(prefix, last, cfg, kind, "writing cues with")
-        batch = stages.Schedule(cfg, kind).batch_size
-        arg, aux, _ = checkpoint.load_snapshot(prefix, last, stages.train_symbol(cfg, kind),
-                                               train_shapes(net_config(cfg, kind), batch))
-        logging.info("writing %s cues with %s", kind, checkpoint.snapshot_path(prefix, last))
+        last = (cue_snapshot(cfg, stage, epoch) if skip_train else train_cue_network(
+            cfg, stage, ctx, train, resume, epoch, cluster, allow_config_change, events,
+            overwrite, cue_pictures(cfg, stage, ctx, train, events) if events else None))
         mine = cluster.my_share(train)
         scores = {}
-        agreement = None
-        if int8:
-            qsym, qarg, qaux = quantize.quantized(
-                net_config(cfg, "fg"), networks.cam_symbol(cfg), arg, aux,
-                checkpoint.snapshot_path(prefix, last), train, corners=False)
-            cue_set = fg_cues_for(cfg, ctx, qarg, qaux, mine, batch, scores, qsym)
-            check = quantize.sample(mine, max(1, cfg.INT8_CHECK_IMAGES), cfg.SEED + 1)
-            fp32 = fg_cues_for(cfg, ctx, arg, aux, check, batch)
-            agreement = quantize.agreement(fp32, {e["id"]: cue_set[e["id"]] for e in check},
-                                           classes)
-        else:
-            extract = bg_cues_for if kind == "bg" else fg_cues_for
-            cue_set = extract(cfg, ctx, arg, aux, mine, batch, scores)
-        size = stages.score_size(cfg)
+        cue_set, agreement = extract_cues(cfg, stage, ctx, last, mine, scores,
+                                          (train, classes) if int8 else None)
         # under a distributed kvstore each worker checks its own share
-        check_classifier(cfg, stages.STAGES[kind]["name"], scores, mine, classes,
-                         stages.classification_path(cfg, kind) if cluster.is_root else None,
-                         events, last * stages.Schedule(cfg, kind).epoch_size)
+        check_classifier(cfg, stage.name, scores, mine, classes,
+                         stages.classification_path(cfg, stage) if cluster.is_root else None,
+                         events, last * stages.Schedule(cfg, stage).epoch_size)
     finally:
         events.close()
-    path = stages.cue_path(cfg, kind)
+    cue_set = write_cues(cfg, stage, cue_set, cluster, [e["id"] for e in train])
+    if cue_set is None:
+        return None
+    return report_cues(cfg, stage.cue, cue_set, stages.score_size(cfg), train, classes, vis,
+                       agreement)
+
+
+def cue_snapshot(cfg, stage, epoch=None):
+    """The epoch of the snapshot cues come from without training (--skip-train): ``epoch``
+    or the latest; its config is checked against this one."""
+    prefix = stages.prefix(cfg, stage)
+    last = epoch or checkpoint.latest_epoch(prefix)
+    if not last:
+        raise checkpoint.CheckpointError("--skip-train: no snapshot %s-NNNN.params to start "
+                                         "from" % prefix)
+    if os.path.isfile(checkpoint.snapshot_path(prefix, last)):
+        checkpoint.check_snapshot_config(prefix, last, cfg, stage, "writing cues with")
+    return last
+
+
+def extract_cues(cfg, stage, ctx, epoch, entries, scores, int8=None):
+    """({id: (3, M)} cues of ``entries`` by snapshot ``epoch`` of ``stage``, None); ``scores``
+    receives each image's class scores. ``int8`` (train_aug entries, class names): the CAM
+    network quantized instead (calibrated on train_aug), and its cues' agreement with fp32
+    ones in place of None."""
+    prefix = stages.prefix(cfg, stage)
+    batch = stages.Schedule(cfg, stage).batch_size
+    arg, aux, _ = checkpoint.load_snapshot(prefix, epoch, train_symbol(cfg, stage),
+                                           train_shapes(net_config(cfg, stage), batch))
+    logging.info("writing %s cues with %s", stage.cue, checkpoint.snapshot_path(prefix, epoch))
+    if int8 is None:
+        return EXTRACT[stage.cue](cfg, ctx, arg, aux, entries, batch, scores), None
+    from cores import quantize
+    train, classes = int8
+    qsym, qarg, qaux = quantize.quantized(
+        net_config(cfg, stage), networks.cam_symbol(cfg), arg, aux,
+        checkpoint.snapshot_path(prefix, epoch), train, corners=False)
+    cue_set = fg_cues_for(cfg, ctx, qarg, qaux, entries, batch, scores, qsym)
+    check = quantize.sample(entries, max(1, cfg.INT8_CHECK_IMAGES), cfg.SEED + 1)
+    fp32 = fg_cues_for(cfg, ctx, arg, aux, check, batch)
+    return cue_set, quantize.agreement(fp32, {e["id"]: cue_set[e["id"]] for e in check},
+                                       classes)
+
+
+def write_cues(cfg, stage, cue_set, cluster, ids):
+    """Save the cue file of ``stage`` (and the config that made it, beside it; a failed stage
+    leaves both as they were). Under a distributed kvstore every worker saves its share and
+    rank 0 merges them; returns the whole cue set there, None on the other workers."""
+    size = stages.score_size(cfg)
     if cluster.num_workers > 1:
-        cues.save_cues(stages.cue_part_path(cfg, kind, cluster.rank, cluster.num_workers),
+        cues.save_cues(stages.cue_part_path(cfg, stage.cue, cluster.rank, cluster.num_workers),
                        cue_set, size)
         cluster.barrier()
         if not cluster.is_root:
             return None
-        cue_set = merge_shares(cfg, kind, cluster.num_workers, [e["id"] for e in train])
+        cue_set = merge_shares(cfg, stage.cue, cluster.num_workers, ids)
+    path = stages.cue_path(cfg, stage.cue)
     cues.save_cues(path, cue_set, size)
-    # the config that made this cue file, written with it (a failed stage leaves both as they
-    # were)
-    save_config(cfg, stages.cue_config_path(cfg, kind))
+    save_config(cfg, stages.cue_config_path(cfg, stage.cue))
     logging.info("wrote %s (%d images)", path, len(cue_set))
-    return report_cues(cfg, kind, cue_set, size, train, classes, vis, agreement)
+    return cue_set
 
 
 def merge_shares(cfg, kind, num_workers, ids):

@@ -94,12 +94,11 @@ def read_metrics(path):
         return json.load(f)
 
 
-def stage_metrics(cfg, kind="sec", flip=False, crf=False, int8=False, epoch=None):
-    """The metrics of stage ``kind``'s evaluation with these flags, of snapshot ``epoch`` (default:
+def stage_metrics(cfg, method, flip=False, crf=False, int8=False, epoch=None):
+    """The metrics of ``method``'s evaluation with these flags, of snapshot ``epoch`` (default:
     the latest), or None where that evaluation has not run."""
     import os
     from cores import stages
-    from cores.checkpoint import latest_epoch
-    epoch = epoch or latest_epoch(stages.prefix(cfg, kind))
-    path = stages.metrics_path(stages.output_dir(cfg, epoch, flip, crf, kind, int8))
+    epoch = epoch or stages.latest_epoch(stages.prefix(cfg, method))
+    path = stages.metrics_path(stages.output_dir(cfg, epoch, method, flip, crf, int8))
     return read_metrics(path) if epoch and os.path.isfile(path) else None

@@ -13,18 +13,21 @@ Step = collections.namedtuple("Step", "key label args")
 FLAG_SETS = ([], ["--crf"], ["--crf", "--flip"])
 
 
-def training_steps(cfg, dataset_args=(), vis=0, bound=True):
+def training_steps(cfg, dataset_args=(), vis=0, bound=True, segmentation=True):
     """create_dataset.py, the backbone pretraining (when MODEL_PATH holds no weights), both cue
-    stages, SEC and (``bound``) the supervised bound. Training steps take --resume: a step
-    interrupted with the pipeline continues, one that finished trains nothing more."""
+    stages, then (``segmentation``) SEC and (``bound``) the supervised bound. Training steps
+    take --resume: a step interrupted with the pipeline continues, one that finished trains
+    nothing more."""
     shown = ["--vis", str(vis)] if vis else []
     steps = [Step("create_dataset", "dataset index", ["create_dataset.py"] + list(dataset_args))]
     if not os.path.isfile(stages.weights_path(cfg)):
         steps.append(Step("pretrain", "backbone pretraining",
                           ["demo/pretrain_backbone.py", "--resume"]))
     steps += [Step("bg_cues", "background cues", ["train_bg_cues.py", "--resume"] + shown),
-              Step("fg_cues", "foreground cues", ["train_fg_cues.py", "--resume"] + shown),
-              Step("sec", "SEC training", ["train_SEC.py", "--resume"])]
+              Step("fg_cues", "foreground cues", ["train_fg_cues.py", "--resume"] + shown)]
+    if not segmentation:
+        return steps
+    steps.append(Step("sec", "SEC training", ["train_SEC.py", "--resume"]))
     if bound:
         steps.append(Step("supervised", "supervised bound (same network and schedule, true "
                           "masks)", ["train_SEC.py", "--supervised", "--resume"]))

@@ -52,7 +52,7 @@ def balance_scales(arg, layers, input_rms):
 def _input_rms(cfg, entries, count=32):
     """RMS of the network input (mean-subtracted pixels) over the first ``count`` images."""
     total, n = 0.0, 0
-    net = net_config(cfg, "pretrain")
+    net = net_config(cfg, stages.PRETRAIN)
     for _, data, _, _ in inference_stream(net, [dict(e, mask=None) for e in entries[:count]]):
         total += float(np.square(data, dtype=np.float64).sum())
         n += data.size
@@ -70,17 +70,17 @@ def pretrain_backbone(cfg, ctx, resume=False, allow_config_change=False, overwri
     check_writable(cfg.MODEL_PATH, cfg.SNAPSHOT_PATH)
     check_negatives(train, classes)
     random_cfg = type(cfg)(cfg, RANDOM_INIT=True)
-    events = event_log.open_run(cfg, "pretrain")
+    events = event_log.open_run(cfg, stages.PRETRAIN)
     try:
-        last = train_cue_network(random_cfg, "pretrain", ctx, train, resume,
+        last = train_cue_network(random_cfg, stages.PRETRAIN, ctx, train, resume,
                                  allow_config_change=allow_config_change, events=events,
                                  overwrite=overwrite)
         arg, aux = checkpoint.load_params_file(
-            checkpoint.snapshot_path(stages.prefix(cfg, "pretrain"), last))
-        scores = classifier_scores(cfg, "pretrain", ctx, arg, aux, train)
+            checkpoint.snapshot_path(stages.prefix(cfg, stages.PRETRAIN), last))
+        scores = classifier_scores(cfg, stages.PRETRAIN, ctx, arg, aux, train)
         check_classifier(cfg, "pretraining", scores, train, classes,
-                         stages.classification_path(cfg, "pretrain"), events,
-                         last * stages.Schedule(cfg, "pretrain").epoch_size)
+                         stages.classification_path(cfg, stages.PRETRAIN), events,
+                         last * stages.Schedule(cfg, stages.PRETRAIN).epoch_size)
     finally:
         events.close()
     arg = {k: v.asnumpy() for k, v in arg.items() if not k.startswith("pretrain_scores")}

@@ -46,23 +46,24 @@ def add_resume_args(parser):
                              "refused)")
 
 
-def add_stage_args(parser, verb):
-    """--stage (a segmentation stage of cores/stages.py) and --supervised, its short form for
-    the bound."""
-    from cores.stages import SEGMENTATION
-    parser.add_argument("--stage", default="sec", choices=SEGMENTATION,
-                        help="the segmentation stage to %s: sec (default); supervised, the "
-                             "fully supervised bound; dsrg, DSRG's region growing; retrain, "
-                             "a round on the pseudo-masks of eval.py --label" % verb)
+def add_method_args(parser, verb):
+    """--stage (a segmentation method of cores/methods/; the choices and their help come from
+    the registry) and --supervised, its short form for the bound."""
+    from cores import methods
+    found = methods.all_methods()
+    parser.add_argument("--stage", default="sec", choices=list(found), metavar="METHOD",
+                        help="the segmentation method to %s: %s" % (verb, "; ".join(
+                            "%s, %s" % (name, m.help) for name, m in found.items())))
     parser.add_argument("--supervised", action="store_true",
                         help="the fully supervised bound: --stage supervised")
 
 
-def stage_of(args):
-    """The stage that --stage/--supervised name."""
+def method_of(args):
+    """The method that --stage/--supervised name (cores/methods/), resolved once."""
+    from cores import methods
     if args.supervised and args.stage not in ("sec", "supervised"):
-        raise SystemExit("error: --supervised and --stage %s name two stages" % args.stage)
-    return "supervised" if args.supervised else args.stage
+        raise SystemExit("error: --supervised and --stage %s name two methods" % args.stage)
+    return methods.get("supervised" if args.supervised else args.stage)
 
 
 def contexts(args, probe=None):

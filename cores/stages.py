@@ -1,93 +1,102 @@
-"""Where every stage's files live, and the shapes its networks take: the one place that names
-them. The stages run in this order (docs/method.md, section 1):
+"""Where every stage's files live and which config keys make its schedule: the one place that
+names them. The stages run in this order (docs/method.md, section 1):
 
-    pretrain (toy data only) -> bg (saliency) -> fg (CAM) -> sec (and supervised, the bound)
-                                                          -> dsrg (instead of sec or beside it)
-    sec or dsrg -> eval.py --label (pseudo-masks of train_aug) -> retrain
+    pretrain (toy data only) -> saliency (bg cues) -> cam (fg cues) -> a segmentation method
+    (cores/methods/: sec, its ablations, dsrg, supervised, the bound) [-> eval.py --label ->
+    retrain]
 
-Snapshots: SNAPSHOT_PATH/<name>_<BASE_NET>-NNNN.params (+ .optimizer.params, -history.json,
--config.json); cues: CACHE_PATH/<kind>_cues.npz; evaluation: OUTPUT_PATH/<name>_<BASE_NET>-NNNN
-[_flip][_crf]/."""
+A stage is a ``Stage``: the three classifier stages are here, every segmentation method is one
+(cores/methods/). Snapshots: SNAPSHOT_PATH/<name>_<BASE_NET>-NNNN.params (+ .optimizer.params,
+-history.json, -config.json); cues: CACHE_PATH/<kind>_cues.npz; evaluation:
+OUTPUT_PATH/<name>_<BASE_NET>-NNNN[_flip][_crf]/."""
+import glob
 import math
 import os
+import re
 
 # the schedule keys of a stage: each of these plus the stage's suffix (LR_BG, MAX_ITER_FG, ...)
 SCHEDULE_KEYS = {"lr": "LR", "step": "LR_STEP", "max_iter": "MAX_ITER", "epoch": "EPOCH_SIZE",
                  "batch": "BATCH_SIZE"}
-
-
-def _stage(name, suffix, resume_keys, mirror="MIRROR", factor="LR_FACTOR", **more):
-    """A stage table entry: its snapshot name, the schedule keys derived from ``suffix``, the
-    keys besides them that a resumed run must not change (cores/checkpoint.py), its mirroring
-    and lr factor keys, and its network (classifier stages: a builder of
-    cores/symbols/networks.py) or objective (segmentation stages: cores/objectives.py);
-    ``policy``: the key of its lr policy (step, the default, or poly)."""
-    entry = {k: key + suffix for k, key in SCHEDULE_KEYS.items()}
-    entry.update(name=name, resume_keys=(mirror, factor) + tuple(resume_keys), mirror=mirror,
-                 factor=factor, **more)
-    return entry
-
-
 CRF_KEYS = ("CRF_SCALE", "CRF_POS_XY_STD", "CRF_POS_W", "CRF_BI_XY_STD", "CRF_BI_RGB_STD",
             "CRF_BI_W", "CRF_MAXITER")
-DSRG_KEYS = ("DSRG_FG_THRESHOLD", "DSRG_BG_THRESHOLD", "DSRG_CLIP", "DSRG_CRF_GRADIENT")
-STAGES = {
-    "pretrain": _stage("pretrain", "_PRE", ("PRETRAIN_BN", "PIXEL_MEAN_CUES"),
-                       mirror="MIRROR_CUES", network="classifier_train_symbol"),
-    "bg": _stage("saliency", "_BG", ("SALIENCY_DROPOUT", "PIXEL_MEAN_CUES"),
-                 mirror="MIRROR_CUES", network="saliency_train_symbol"),
-    "fg": _stage("cam", "_FG", ("CAM_INPUT_SCALE", "PIXEL_MEAN_CUES"), mirror="MIRROR_CUES",
-                 network="cam_train_symbol"),
-    "sec": _stage("sec", "", ("Q_FG", "Q_BG", "MIN_PROB", "SEC_LOSSES", "HEAD") + CRF_KEYS,
-                  objective="sec"),
-    # the bound: SEC's schedule, its lr scaled by SUPERVISED_LR_SCALE and its iterations and
-    # step by SUPERVISED_ITER_SCALE (a schedule that fits the data: docs/method.md, section 7)
-    "supervised": _stage("supervised", "", ("SUPERVISED_ITER_SCALE", "SUPERVISED_LR_SCALE",
-                                            "HEAD"),
-                         objective="supervised", scale="SUPERVISED_ITER_SCALE",
-                         lr_scale="SUPERVISED_LR_SCALE"),
-    # DSRG: grown seeds, balanced seeding and clipped constrain losses, with its schedule
-    "dsrg": _stage("dsrg", "_DSRG", ("MIN_PROB", "HEAD") + CRF_KEYS + DSRG_KEYS,
-                   mirror="MIRROR_DSRG", factor="LR_FACTOR_DSRG", objective="dsrg"),
-    # a retraining round on pseudo-masks (eval.py --label), DSRG's second step's schedule
-    "retrain": _stage("retrain", "_RT", ("LR_POLICY_RT", "CROP_RT", "HEAD"), mirror="MIRROR_RT",
-                      objective="retrain", policy="LR_POLICY_RT"),
-}
-SEGMENTATION = tuple(k for k, s in STAGES.items() if "objective" in s)
 
 
-def schedule_keys():
-    """Every stage's schedule keys (all must be positive)."""
-    return sorted({entry[k] for entry in STAGES.values() for k in SCHEDULE_KEYS})
+class Stage:
+    """A training stage: its snapshot name (``name``), its schedule keys (each of SCHEDULE_KEYS
+    plus ``suffix``; ``mirror``, ``factor``, ``policy``: the keys of its mirroring, lr factor
+    and lr policy, step if None; ``scale`` / ``lr_scale``: keys that scale its iterations and
+    lr) and ``resume_keys``, the keys besides its schedule that a resumed run must not change
+    (cores/checkpoint.py). Classifier stages also name their network (a builder of
+    cores/symbols/networks.py), their cue file (``cue``: 'bg', 'fg') and the pixel mean and
+    input scale keys their network runs with."""
+    name = None
+    suffix = ""
+    mirror = "MIRROR"
+    factor = "LR_FACTOR"
+    policy = None
+    scale = None
+    lr_scale = None
+    resume_keys = ()
+    network = None
+    cue = None
+    mean = "PIXEL_MEAN"
+    input_scale = None
+
+    def __init__(self, **attributes):
+        for key, value in attributes.items():
+            if not hasattr(type(self), key):
+                raise TypeError("Stage has no attribute %r" % key)
+            setattr(self, key, value)
+
+    def key(self, which):
+        """The config key of schedule entry ``which`` (SCHEDULE_KEYS: 'lr', 'batch', ...)."""
+        return SCHEDULE_KEYS[which] + self.suffix
+
+    def schedule_keys(self):
+        return [self.key(k) for k in SCHEDULE_KEYS]
+
+    def __repr__(self):
+        return "<stage %s>" % self.name
+
+
+PRETRAIN = Stage(name="pretrain", suffix="_PRE", mirror="MIRROR_CUES", mean="PIXEL_MEAN_CUES",
+                 resume_keys=("PRETRAIN_BN", "PIXEL_MEAN_CUES"),
+                 network="classifier_train_symbol")
+SALIENCY = Stage(name="saliency", suffix="_BG", mirror="MIRROR_CUES", mean="PIXEL_MEAN_CUES",
+                 resume_keys=("SALIENCY_DROPOUT", "PIXEL_MEAN_CUES"), cue="bg",
+                 network="saliency_train_symbol")
+CAM = Stage(name="cam", suffix="_FG", mirror="MIRROR_CUES", mean="PIXEL_MEAN_CUES",
+            resume_keys=("CAM_INPUT_SCALE", "PIXEL_MEAN_CUES"), cue="fg",
+            network="cam_train_symbol", input_scale="CAM_INPUT_SCALE")
+CLASSIFIERS = (PRETRAIN, SALIENCY, CAM)
+CUE_STAGES = {s.cue: s for s in CLASSIFIERS if s.cue}
+
+
+def classifier_schedule_keys():
+    """The schedule keys of the classifier stages (the methods' are their own)."""
+    return sorted({k for s in CLASSIFIERS for k in s.schedule_keys()})
 
 
 class Schedule:
-    """One stage's optimisation settings, read from the config by the stage table."""
+    """One stage's optimisation settings, read from the config by its keys."""
 
-    def __init__(self, cfg, kind):
-        s = STAGES[kind]
-        scale = cfg[s["scale"]] if "scale" in s else 1
-        self.lr = cfg[s["lr"]] * (cfg[s["lr_scale"]] if "lr_scale" in s else 1)
-        self.lr_step = max(1, int(round(cfg[s["step"]] * scale)))
-        self.max_iter = max(1, int(round(cfg[s["max_iter"]] * scale)))
-        self.max_iter_key = s["max_iter"]
-        self.epoch_size = cfg[s["epoch"]]
-        self.batch_size = cfg[s["batch"]]
-        self.mirror = cfg[s["mirror"]]
-        self.lr_factor = cfg[s["factor"]]
-        self.policy = cfg[s["policy"]] if "policy" in s else "step"
-        self.resume_keys = tuple(s[k] for k in ("batch", "lr", "step", "epoch")) + s["resume_keys"]
+    def __init__(self, cfg, stage):
+        scale = cfg[stage.scale] if stage.scale else 1
+        self.lr = cfg[stage.key("lr")] * (cfg[stage.lr_scale] if stage.lr_scale else 1)
+        self.lr_step = max(1, int(round(cfg[stage.key("step")] * scale)))
+        self.max_iter = max(1, int(round(cfg[stage.key("max_iter")] * scale)))
+        self.max_iter_key = stage.key("max_iter")
+        self.epoch_size = cfg[stage.key("epoch")]
+        self.batch_size = cfg[stage.key("batch")]
+        self.mirror = cfg[stage.mirror]
+        self.lr_factor = cfg[stage.factor]
+        self.policy = cfg[stage.policy] if stage.policy else "step"
+        self.resume_keys = (tuple(stage.key(k) for k in ("batch", "lr", "step", "epoch"))
+                            + (stage.mirror, stage.factor) + tuple(stage.resume_keys))
 
     @property
     def final_epoch(self):
         return math.ceil(self.max_iter / self.epoch_size)
-
-
-def train_symbol(cfg, kind):
-    """The training network of a classifier stage (pretrain, bg, fg): the stage table names
-    its builder in cores/symbols/networks.py (segmentation stages: cores/objectives.py)."""
-    from cores.symbols import networks
-    return getattr(networks, STAGES[kind]["network"])(cfg)
 
 
 def weights_path(cfg, net=None):
@@ -95,14 +104,25 @@ def weights_path(cfg, net=None):
     return os.path.join(cfg.MODEL_PATH, (net or cfg.BASE_NET) + ".params")
 
 
-def prefix(cfg, kind):
-    """Snapshot prefix of a stage ('pretrain', 'bg', 'fg', 'sec', 'supervised')."""
-    return os.path.join(cfg.SNAPSHOT_PATH, "%s_%s" % (STAGES[kind]["name"], cfg.BASE_NET))
+def prefix(cfg, stage):
+    """Snapshot prefix of a stage: SNAPSHOT_PATH/<name>_<BASE_NET>."""
+    return os.path.join(cfg.SNAPSHOT_PATH, "%s_%s" % (stage.name, cfg.BASE_NET))
 
 
 # every file a stage owns, named here and nowhere else
 def snapshot_path(prefix, epoch):
     return "%s-%04d.params" % (prefix, epoch)
+
+
+def snapshot_epochs(prefix):
+    """Sorted epochs of the complete snapshots under ``prefix``."""
+    return sorted(int(m.group(1)) for p in glob.glob(glob.escape(prefix) + "-*.params")
+                  for m in [re.match(re.escape(prefix) + r"-(\d{4})\.params$", p)] if m)
+
+
+def latest_epoch(prefix):
+    """The highest epoch with a complete snapshot under ``prefix``, or 0."""
+    return max(snapshot_epochs(prefix), default=0)
 
 
 def optimizer_path(prefix, epoch):
@@ -147,16 +167,20 @@ def cue_config_path(cfg, kind):
     return os.path.join(cfg.CACHE_PATH, "%s_cues_config.json" % kind)
 
 
-def classification_path(cfg, kind):
+def classification_path(cfg, stage):
     """Classification AP of a cue network (or the pretraining network) on train_aug."""
-    if kind == "pretrain":
-        return prefix(cfg, kind) + "-classification.json"
-    return os.path.join(cfg.CACHE_PATH, "%s_classification.json" % kind)
+    if stage.cue is None:
+        return prefix(cfg, stage) + "-classification.json"
+    return os.path.join(cfg.CACHE_PATH, "%s_classification.json" % stage.cue)
+
+
+# the cue file that SEC's methods train on, merged from the fg and bg ones (method §3)
+MERGED = "sec"
 
 
 def cue_path(cfg, kind):
-    """'fg', 'bg', 'sec' (the two merged, what SEC trains on) or 'original' (the authors'
-    cues, converted by tools/convert_original_cues.py)."""
+    """'fg', 'bg', MERGED (the two merged: sec_cues.npz) or 'original' (the authors' cues,
+    converted by tools/convert_original_cues.py)."""
     return os.path.join(cfg.CACHE_PATH, "%s_cues.npz" % kind)
 
 
@@ -169,35 +193,21 @@ def cue_report_path(cfg, kind):
     return cue_path(cfg, kind)[:-4] + "_report.json"
 
 
-def output_dir(cfg, epoch, flip=False, use_crf=False, kind="sec", int8=False):
-    """Evaluation folder of a snapshot of segmentation stage ``kind`` (SEGMENTATION)."""
+def output_dir(cfg, epoch, stage, flip=False, use_crf=False, int8=False):
+    """Evaluation folder of a snapshot of segmentation method ``stage``."""
     flags = "".join(["_flip" if flip else "", "_crf" if use_crf else "", "_int8" if int8 else ""])
     scales = list(cfg.get("TEST_SCALES", [1.0]))
     if scales != [1.0]:
         flags += "_ms" + "-".join("%g" % s for s in scales)
-    name = STAGES[kind]["name"]
-    return os.path.join(cfg.OUTPUT_PATH, "%s_%s-%04d%s" % (name, cfg.BASE_NET, epoch, flags))
-
-
-def pseudo_mask_dir(cfg):
-    """The pseudo-masks of train_aug that eval.py --label writes and a retraining reads."""
-    return cfg.PSEUDO_MASK_PATH or os.path.join(cfg.OUTPUT_PATH, "pseudo_masks")
+    return os.path.join(cfg.OUTPUT_PATH, "%s_%s-%04d%s" % (stage.name, cfg.BASE_NET, epoch,
+                                                           flags))
 
 
 def score_size(cfg):
     """Side of the SEC network's score map for INPUT_SIZE (41 for 321): the cue grid."""
-    import mxnet as mx
-    from cores.symbols import networks
-    sym = networks.sec_scores(cfg, mx.sym.Variable("data"))
-    return sym.infer_shape(data=(1, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE))[1][0][2]
+    from cores.backbones import score_size as side
+    return side(cfg.BASE_NET, cfg.INPUT_SIZE, cfg.POOLING_CONVENTION)
 
 
 def image_shape(cfg, batch):
     return (batch, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE)
-
-
-def sec_input_shapes(cfg, size=None):
-    """Inputs of the SEC training network (the supervised bound uses a subset)."""
-    n, c, size = cfg.BATCH_SIZE, cfg.CLASS_NUM, size or score_size(cfg)
-    return {"data": image_shape(cfg, n), "small_images": (n, size, size, 3),
-            "labels": (n, c), "cues": (n, c, size, size)}

@@ -85,8 +85,33 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
     number of workers too (cores/distributed.py); only rank 0 writes snapshots."""
     from cores.distributed import Cluster
     cluster = cluster or Cluster()
-    lr, max_iter, epoch_size = schedule.lr, schedule.max_iter, schedule.epoch_size
-    begin_epoch = start.begin_epoch
+    mod = _module(cfg, symbol, train_iter, ctx, schedule, start, mean_losses, cluster)
+    if cluster.is_root:
+        remove_stale_temporaries(prefix)
+    run = _Run(cfg, prefix, schedule, start, train_iter.batch_size, log_every,
+               events if events is not None and cluster.is_root else None)
+    for epoch in range(start.begin_epoch, math.ceil(schedule.max_iter / schedule.epoch_size)):
+        run.epoch(mod, train_iter, batch_loss, epoch, cluster)
+        # Module.get_params can copy a BatchNorm's moving statistics before the engine has
+        # finished updating them (two runs of one seed saved different ones); wait for all
+        mx.nd.waitall()
+        if cluster.is_root:
+            run.save(mod, epoch + 1, on_epoch)
+        cluster.barrier()                  # every worker may read the snapshot from here on
+    if cluster.kv is not None:
+        # a Module still holding the distributed kvstore at interpreter exit makes ps-lite
+        # abort the process; release it now
+        del mod
+        import gc
+        gc.collect()
+    if cluster.is_root:
+        summary(prefix, run.history, run.loss_keys, time.time() - run.started, run.events)
+    return run.history
+
+
+def _module(cfg, symbol, train_iter, ctx, schedule, start, mean_losses, cluster):
+    """The Module bound for training, its parameters from ``start`` (new layers by their
+    initialisers, seeded), its SGD optimizer on the stage's lr policy and momentum state."""
     # optimizer state lives in the Module (asynchronous training must update on the servers)
     os.environ["MXNET_UPDATE_ON_KVSTORE"] = "0" if cluster.synchronous else "1"
     flush_denormals()                               # no denormal stalls
@@ -98,11 +123,10 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
     np.random.seed(cfg.SEED)
     mod.init_params(mx.init.Xavier(rnd_type="gaussian", factor_type="in", magnitude=2),
                     arg_params=start.arg, aux_params=start.aux, allow_missing=True)
-    begin_update = begin_epoch * epoch_size
     workers = cluster.num_workers if cluster.kv is not None and cluster.synchronous else 1
-    params = dict(learning_rate=lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
+    params = dict(learning_rate=schedule.lr, momentum=cfg.MOMENTUM, wd=cfg.WD,
                   lr_scheduler=lr_scheduler(schedule, cfg.WARMUP_ITER),
-                  begin_num_update=begin_update,
+                  begin_num_update=start.begin_epoch * schedule.epoch_size,
                   rescale_grad=1.0 / workers / (len(ctx) if mean_losses else
                                                 train_iter.batch_size))
     if cfg.CLIP_GRADIENT > 0:
@@ -111,29 +135,38 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
                        optimizer_params=params)
     if start.optimizer_state and mod._updater is not None:
         _restore_optimizer_state(mod, start.optimizer_state)
-    if cluster.is_root:
-        remove_stale_temporaries(prefix)
-    history_path = stages.history_path(prefix)
-    history = []
-    if begin_epoch and os.path.isfile(history_path):
-        with open(history_path) as f:
-            history = [h for h in json.load(f) if h["iter"] <= begin_update]
-    num_epochs = math.ceil(max_iter / epoch_size)
-    iteration = begin_update
-    batch_size = train_iter.batch_size
-    run_start = time.time()
-    events = events if events is not None and cluster.is_root else None
-    loss_keys = []
-    for epoch in range(begin_epoch, num_epochs):
+    return mod
+
+
+class _Run:
+    """The bookkeeping of one run of fit: the loss history (continued from the saved one on a
+    resume), the log lines, the event log and the snapshots."""
+
+    def __init__(self, cfg, prefix, schedule, start, batch_size, log_every, events):
+        self.cfg, self.prefix, self.schedule = cfg, prefix, schedule
+        self.batch_size, self.log_every, self.events = batch_size, log_every, events
+        self.iteration = start.begin_epoch * schedule.epoch_size
+        self.history = []
+        path = stages.history_path(prefix)
+        if start.begin_epoch and os.path.isfile(path):
+            with open(path) as f:
+                self.history = [h for h in json.load(f) if h["iter"] <= self.iteration]
+        self.started = time.time()
+        self.loss_keys = []
+
+    def epoch(self, mod, train_iter, batch_loss, epoch, cluster):
+        """The steps of epoch ``epoch``: a NaN check, an update and a history entry each."""
+        cfg, schedule = self.cfg, self.schedule
         train_iter.reset()
-        steps = min(epoch_size, max_iter - iteration)
+        steps = min(schedule.epoch_size, schedule.max_iter - self.iteration)
         window, tic = [], time.time()
-        bar = tqdm(total=steps, desc="%s epoch %d/%d" % (os.path.basename(prefix), epoch + 1,
-                                                          num_epochs), leave=False)
+        total = math.ceil(schedule.max_iter / schedule.epoch_size)
+        bar = tqdm(total=steps, desc="%s epoch %d/%d" % (os.path.basename(self.prefix),
+                                                          epoch + 1, total), leave=False)
         for _ in range(steps):
             batch = train_iter.next()
             # dropout masks depend on the iteration, not on resuming
-            mx.random.seed(cfg.SEED + iteration * cluster.num_workers + cluster.rank)
+            mx.random.seed(cfg.SEED + self.iteration * cluster.num_workers + cluster.rank)
             mod.forward_backward(batch)
             losses = batch_loss(mod.get_outputs(merge_multi_context=False), batch)
             bad = {k: v for k, v in losses.items() if not np.isfinite(v)}
@@ -141,52 +174,45 @@ def fit(cfg, symbol, train_iter, ctx, prefix, schedule, batch_loss, start, mean_
                 raise TrainingError(
                     "non-finite loss %s at iteration %d (epoch %d); images of the batch: %s. "
                     "The last good snapshot is kept (%s)." % (
-                        ", ".join("%s=%s" % kv for kv in bad.items()), iteration + 1, epoch + 1,
-                        ", ".join(train_iter.last_ids),
-                        checkpoint.snapshot_path(prefix, epoch) if epoch else "none yet"))
+                        ", ".join("%s=%s" % kv for kv in bad.items()), self.iteration + 1,
+                        epoch + 1, ", ".join(train_iter.last_ids),
+                        checkpoint.snapshot_path(self.prefix, epoch) if epoch else "none yet"))
             mod.update()
-            iteration += 1
+            self.iteration += 1
             lr_now = mod._optimizer.learning_rate
-            history.append(dict(iter=iteration, lr=lr_now,
-                                seconds=round(time.time() - run_start, 4), **losses))
+            self.history.append(dict(iter=self.iteration, lr=lr_now,
+                                     seconds=round(time.time() - self.started, 4), **losses))
             window.append(losses)
-            loss_keys = list(losses)
+            self.loss_keys = list(losses)
             bar.update(1)
-            if iteration % log_every == 0 or iteration == max_iter:
-                speed = len(window) * batch_size / (time.time() - tic)
-                means = {k: np.mean([w[k] for w in window]) for k in window[0]}
-                logging.info("iter %d  %s  lr %.2e  %.2f img/s", iteration,
-                             "  ".join("%s %.4f" % kv for kv in means.items()), lr_now, speed)
-                if events:
-                    for key, value in means.items():
-                        events.scalar("loss/" + key, value, iteration)
-                    events.scalar("lr", lr_now, iteration)
-                    events.scalar("images_per_s", speed, iteration)
+            if self.iteration % self.log_every == 0 or self.iteration == schedule.max_iter:
+                self._log(window, time.time() - tic, lr_now)
                 window, tic = [], time.time()
         bar.close()
-        # Module.get_params can copy a BatchNorm's moving statistics before the engine has
-        # finished updating them (two runs of one seed saved different ones); wait for all
-        mx.nd.waitall()
-        if cluster.is_root:
-            arg, aux = mod.get_params()
-            checkpoint.save_snapshot(prefix, epoch + 1, arg, aux, cfg, _optimizer_state(mod),
-                                     iteration)
-            atomic_write_text(history_path, json.dumps(history))
-            logging.info("saved %s", checkpoint.snapshot_path(prefix, epoch + 1))
-            figures.loss_curves(stages.losses_path(prefix), history, loss_keys, epoch_size,
-                                cfg.PLOT_LOG_SCALE)
-            if on_epoch is not None:
-                on_epoch(epoch + 1, iteration, arg, aux)
-        cluster.barrier()                  # every worker may read the snapshot from here on
-    if cluster.kv is not None:
-        # a Module still holding the distributed kvstore at interpreter exit makes ps-lite
-        # abort the process; release it now
-        del mod
-        import gc
-        gc.collect()
-    if cluster.is_root:
-        summary(prefix, history, loss_keys, time.time() - run_start, events)
-    return history
+
+    def _log(self, window, seconds, lr_now):
+        speed = len(window) * self.batch_size / seconds
+        means = {k: np.mean([w[k] for w in window]) for k in window[0]}
+        logging.info("iter %d  %s  lr %.2e  %.2f img/s", self.iteration,
+                     "  ".join("%s %.4f" % kv for kv in means.items()), lr_now, speed)
+        if self.events:
+            for key, value in means.items():
+                self.events.scalar("loss/" + key, value, self.iteration)
+            self.events.scalar("lr", lr_now, self.iteration)
+            self.events.scalar("images_per_s", speed, self.iteration)
+
+    def save(self, mod, epoch, on_epoch):
+        """Snapshot ``epoch`` with its optimizer state, the history, the loss figure, then
+        ``on_epoch``."""
+        arg, aux = mod.get_params()
+        checkpoint.save_snapshot(self.prefix, epoch, arg, aux, self.cfg, _optimizer_state(mod),
+                                 self.iteration)
+        atomic_write_text(stages.history_path(self.prefix), json.dumps(self.history))
+        logging.info("saved %s", checkpoint.snapshot_path(self.prefix, epoch))
+        figures.loss_curves(stages.losses_path(self.prefix), self.history, self.loss_keys,
+                            self.schedule.epoch_size, self.cfg.PLOT_LOG_SCALE)
+        if on_epoch is not None:
+            on_epoch(epoch, self.iteration, arg, aux)
 
 
 def summary(prefix, history, keys, seconds, events=None):

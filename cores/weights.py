@@ -7,14 +7,13 @@ import logging
 
 import numpy as np
 
+from cores import backbones
 from cores.caffe_model import read_caffemodel, prototxt_layers
-from cores.backbones import BACKBONES
 from cores.errors import SECError
 
-CAFFE_MEAN_BGR = [104.008, 116.669, 122.675]
 GLUON_MEAN_RGB = [0.485 * 255, 0.456 * 255, 0.406 * 255]
 GLUON_STD_RGB = [0.229, 0.224, 0.225]
-FIRST_CONV = {net: entry["first_conv"] for net, entry in BACKBONES.items()}
+FIRST_CONV = {net: entry.first_conv for net, entry in backbones.BACKBONES.items()}
 
 
 class ConversionError(SECError, ValueError):
@@ -91,8 +90,8 @@ def convert_caffe(caffemodel, net, channel_order, prototxt=None, strict=False, e
     if expected is not None:
         arg, aux = keep_used(caffemodel, arg, aux, expected, strict)
     arg = _reorder_first_conv(arg, net, "BGR", channel_order)
-    meta = {"channel_order": channel_order, "pixel_mean": _mean_in(channel_order,
-                                                                   CAFFE_MEAN_BGR[::-1]),
+    mean_rgb = backbones.get(net).caffe_mean[::-1]
+    meta = {"channel_order": channel_order, "pixel_mean": _mean_in(channel_order, mean_rgb),
             "source": "caffe"}
     return arg, aux, meta
 
@@ -116,15 +115,15 @@ def keep_used(source, arg, aux, expected, strict=False):
             {k: v for k, v in aux.items() if k in expected})
 
 
-def _gluon_net(module, path):
+def _gluon_net(model, path):
     import mxnet as mx
     from mxnet.gluon.model_zoo import vision
-    net = getattr(vision, module.GLUON_MODEL)()
+    net = getattr(vision, model)()
     try:
         net.load_parameters(path, ctx=mx.cpu())
     except Exception as e:
         raise ConversionError("cannot load %s as Gluon %s parameters: %s"
-                              % (path, module.GLUON_MODEL, e)) from None
+                              % (path, model, e)) from None
     return net
 
 
@@ -139,11 +138,10 @@ def _fold_input_scale(arg, net, channel_order):
 
 def convert_gluon(path, net, channel_order):
     """(arg, aux, meta) from a Gluon model-zoo parameter file of the backbone ``net`` (its
-    module's GLUON_MODEL: ``vgg16``, ``resnet50_v1``), converted by its module's
-    ``gluon_params``."""
-    from cores.symbols.networks import BACKBONE_MODULES
-    module = BACKBONE_MODULES[net]
-    arg, aux = module.gluon_params(_gluon_net(module, path))
+    registry entry's gluon_model: ``vgg16``, ``resnet50_v1``, ``resnet101_v1``), converted by
+    its networks' ``gluon_params``."""
+    entry = backbones.get(net)
+    arg, aux = backbones.networks(net).gluon_params(_gluon_net(entry.gluon_model, path))
     arg = _fold_input_scale(arg, net, channel_order)
     meta = {"channel_order": channel_order,
             "pixel_mean": _mean_in(channel_order, GLUON_MEAN_RGB), "source": "gluon"}

@@ -5,9 +5,10 @@ measured on its own:
 - ``parts`` {"share": (lo, hi), "pool": n}: an object is a body and a smaller head, the head
   ``share`` of its area; the head has its class's texture, the body one of ``pool`` textures
   that every class shares. What tells the classes apart, and so a CAM, sits on the head.
-- ``context`` p: each class has a background photograph of its own (classes may share one);
-  an image shows the context of one of its classes with probability p, else any background,
-  so that the background predicts the label.
+- ``context`` p: each class has a context, a background photograph that ``context_groups``
+  classes share (VOC: grass behind cows, sheep and horses); an image shows the context of one
+  of its classes with probability p, else any background, so that the background predicts
+  the label, or the group it belongs to.
 - ``appearances`` k: k textures per class (its object's or its head's), one drawn per object.
 - ``area`` (lo, hi): an object's area as a share of the image, log-uniform (VOC: from a few
   per cent to most of the image); without it a radius as in datagen/photo.py.
@@ -82,9 +83,11 @@ def sources_for(spec):
     parts = spec.get("parts")
     bodies = [load(n) for n in BODY_PHOTOS[:parts["pool"]]] if parts else []
     context = rng.permutation(len(BACKGROUND_PHOTOS))
+    groups = int(spec.get("context_groups") or len(BACKGROUND_PHOTOS))
     return {"looks": looks, "names": names, "bodies": bodies,
             "backgrounds": [load(n) for n in BACKGROUND_PHOTOS],
-            "context": {c: int(context[(c - 1) % len(BACKGROUND_PHOTOS)]) for c in looks}}
+            "context": {c: int(context[(c - 1) % min(groups, len(BACKGROUND_PHOTOS))])
+                        for c in looks}}
 
 
 def class_names(spec):

@@ -80,10 +80,11 @@ def sec_snapshot(toy_tree, toy_index, tmp_path_factory):
     cues): a snapshot to evaluate or read the logs of. Tests may add outputs beside it, never
     change its snapshots."""
     import mxnet as mx
-    from cores.sec import train_sec
+    from cores import methods
+    from cores.segmentation import train
     cfg = small_config(toy_tree, toy_index, tmp_path_factory.mktemp("secrun"), MAX_ITER=2,
                        EPOCH_SIZE=1)
-    train_sec(cfg, [mx.cpu()], cue_file=gt_cue_file(cfg, toy_index[1], 6))
+    train(cfg, methods.get("sec"), [mx.cpu()], cue_file=gt_cue_file(cfg, toy_index[1], 6))
     return cfg
 
 

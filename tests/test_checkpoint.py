@@ -8,8 +8,10 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from cores import checkpoint, stages
+from cores import checkpoint, methods, stages
 from cores.config import load_config
+
+SEC = methods.get("sec")
 
 
 def _cfg(tmp_path, *overrides):
@@ -23,7 +25,7 @@ def _net():
         {"data": (1, 3)}
 
 
-def _write_run(cfg, epochs, kind="sec"):
+def _write_run(cfg, epochs, kind=SEC):
     """Snapshots 1..epochs of a run of ``cfg`` (random weights, iteration stored)."""
     prefix = stages.prefix(cfg, kind)
     size = stages.Schedule(cfg, kind).epoch_size
@@ -51,23 +53,23 @@ def test_a_new_run_into_a_folder_of_another_run_is_refused(tmp_path):
     _write_run(_cfg(tmp_path, "MAX_ITER=300"), 6)
     cfg = _cfg(tmp_path, "MAX_ITER=100")
     with pytest.raises(checkpoint.CheckpointError) as err:
-        checkpoint.initial_params(cfg, "sec", symbol, shapes)
+        checkpoint.initial_params(cfg, SEC, symbol, shapes)
     message = str(err.value)
     assert str(tmp_path / "snapshots") in message and "epochs 1-6" in message
     assert "MAX_ITER 300 -> 100" in message
     for way in ("--resume", "SNAPSHOT_PATH", "--overwrite"):
         assert way in message
-    assert checkpoint.snapshot_epochs(stages.prefix(cfg, "sec")) == [1, 2, 3, 4, 5, 6]
+    assert checkpoint.snapshot_epochs(stages.prefix(cfg, SEC)) == [1, 2, 3, 4, 5, 6]
 
 
 def test_overwrite_deletes_the_earlier_run_and_only_it(tmp_path):
     symbol, shapes = _net()
     old = _cfg(tmp_path, "MAX_ITER=300")
     prefix = _write_run(old, 6)
-    other = _write_run(old, 1, kind="supervised")                  # another stage: kept
+    other = _write_run(old, 1, kind=methods.get("supervised"))                  # another stage: kept
     with open(prefix + "-history.json", "w") as f:
         f.write("[]")
-    start = checkpoint.initial_params(_cfg(tmp_path, "MAX_ITER=100"), "sec", symbol, shapes,
+    start = checkpoint.initial_params(_cfg(tmp_path, "MAX_ITER=100"), SEC, symbol, shapes,
                                       overwrite=True)
     assert start.begin_epoch == 0
     left = sorted(os.listdir(tmp_path / "snapshots"))
@@ -78,7 +80,7 @@ def test_overwrite_deletes_the_earlier_run_and_only_it(tmp_path):
 def test_overwrite_on_a_worker_that_does_not_write_deletes_nothing(tmp_path):
     symbol, shapes = _net()
     prefix = _write_run(_cfg(tmp_path), 2)
-    checkpoint.initial_params(_cfg(tmp_path), "sec", symbol, shapes, overwrite=True,
+    checkpoint.initial_params(_cfg(tmp_path), SEC, symbol, shapes, overwrite=True,
                               writer=False)
     assert checkpoint.snapshot_epochs(prefix) == [1, 2]
 
@@ -88,8 +90,8 @@ def test_continuing_from_an_earlier_epoch_needs_overwrite_for_the_later_ones(tmp
     cfg = _cfg(tmp_path, "MAX_ITER=300")
     prefix = _write_run(cfg, 6)
     with pytest.raises(checkpoint.CheckpointError, match="epochs 3-6 from another run"):
-        checkpoint.initial_params(cfg, "sec", symbol, shapes, epoch=2)
-    start = checkpoint.initial_params(cfg, "sec", symbol, shapes, epoch=2, overwrite=True)
+        checkpoint.initial_params(cfg, SEC, symbol, shapes, epoch=2)
+    start = checkpoint.initial_params(cfg, SEC, symbol, shapes, epoch=2, overwrite=True)
     assert start.begin_epoch == 2 and checkpoint.snapshot_epochs(prefix) == [1, 2]
     np.testing.assert_array_equal(start.arg["fc_weight"].asnumpy(), 2)
 
@@ -100,11 +102,11 @@ def test_resume_past_the_end_of_the_schedule_is_refused(tmp_path):
     symbol, shapes = _net()
     _write_run(_cfg(tmp_path, "MAX_ITER=150"), 3)
     with pytest.raises(checkpoint.CheckpointError) as err:
-        checkpoint.initial_params(_cfg(tmp_path, "MAX_ITER=100"), "sec", symbol, shapes,
+        checkpoint.initial_params(_cfg(tmp_path, "MAX_ITER=100"), SEC, symbol, shapes,
                                   resume=True)
     assert "iteration 150" in str(err.value) and "ends at iteration 100" in str(err.value)
     assert "MAX_ITER" in str(err.value)
-    start = checkpoint.initial_params(_cfg(tmp_path, "MAX_ITER=200"), "sec", symbol, shapes,
+    start = checkpoint.initial_params(_cfg(tmp_path, "MAX_ITER=200"), SEC, symbol, shapes,
                                       resume=True)                # a longer run: continues
     assert start.begin_epoch == 3
 
@@ -116,11 +118,11 @@ def test_resume_compares_the_config_stored_in_the_snapshot(tmp_path):
     prefix = _write_run(cfg, 2)
     from cores.config import save_config
     save_config(_cfg(tmp_path, "MAX_ITER=300", "LR=0.5"), prefix + "-config.json")
-    start = checkpoint.initial_params(cfg, "sec", symbol, shapes, resume=True)
+    start = checkpoint.initial_params(cfg, SEC, symbol, shapes, resume=True)
     assert start.begin_epoch == 2
     with pytest.raises(checkpoint.CheckpointError, match="stored in the snapshot.*LR 0.001 -> "
                                                          "0.5"):
-        checkpoint.initial_params(_cfg(tmp_path, "MAX_ITER=300", "LR=0.5"), "sec", symbol,
+        checkpoint.initial_params(_cfg(tmp_path, "MAX_ITER=300", "LR=0.5"), SEC, symbol,
                                   shapes, resume=True)
 
 
@@ -128,25 +130,25 @@ def test_eval_of_a_snapshot_of_another_config_says_so(tmp_path, caplog):
     prefix = _write_run(_cfg(tmp_path, "MAX_ITER=300", "Q_FG=0.99"), 6)
     with caplog.at_level("WARNING"):
         notes = checkpoint.check_snapshot_config(prefix, 6, _cfg(tmp_path, "MAX_ITER=100"),
-                                                 "sec")
+                                                 SEC)
     assert len(notes) == 2 and "Q_FG 0.99 -> 0.996" in notes[0]
     assert "MAX_ITER 300 -> 100" in notes[0] and "past the end" in notes[1]
     assert "sec_vgg16-0006.params" in caplog.text
     assert checkpoint.check_snapshot_config(prefix, 6, _cfg(tmp_path, "MAX_ITER=300",
-                                                            "Q_FG=0.99"), "sec") == []
+                                                            "Q_FG=0.99"), SEC) == []
 
 
 def test_eval_of_an_old_stale_epoch_without_a_stored_config_says_so(tmp_path):
     """Snapshots written before the config was stored in them: a stale later epoch is still
     found by its place past the end of the run's schedule."""
     cfg = _cfg(tmp_path, "MAX_ITER=100")
-    prefix = stages.prefix(cfg, "sec")
+    prefix = stages.prefix(cfg, SEC)
     os.makedirs(os.path.dirname(prefix))
     for epoch in range(1, 7):
         mx.nd.save(checkpoint.snapshot_path(prefix, epoch),
                    {"arg:fc_weight": mx.nd.ones((2, 3)),
                     "meta:iteration": mx.nd.array([epoch * 50], dtype="int64")})
-    notes = checkpoint.check_snapshot_config(prefix, 6, cfg, "sec")
+    notes = checkpoint.check_snapshot_config(prefix, 6, cfg, SEC)
     assert len(notes) == 1 and "iteration 300" in notes[0] and "last epoch 2" in notes[0]
 
 

@@ -25,16 +25,17 @@ def test_each_network_takes_the_authors_mean_for_it():
     """SEC (train.prototxt, its CRF layer, deploy/demo.py) and the bound subtract 104/117/123
     (BGR); only the authors' cue notebooks use 104.008/116.669/122.675, so the CAM and saliency
     networks (and the pretraining classifier that stands in for their ImageNet start) do."""
+    from cores import methods, stages
     from cores.classifier import net_config
     cfg = load_config()
     assert cfg.PIXEL_MEAN == [104.0, 117.0, 123.0]
     assert cfg.PIXEL_MEAN_CUES == [104.008, 116.669, 122.675]
-    for kind in ("bg", "fg", "pretrain"):
-        assert net_config(cfg, kind).PIXEL_MEAN == cfg.PIXEL_MEAN_CUES, kind
-    for kind in ("sec", "supervised"):
-        assert net_config(cfg, kind).PIXEL_MEAN == [104.0, 117.0, 123.0], kind
+    for stage in stages.CLASSIFIERS:
+        assert net_config(cfg, stage).PIXEL_MEAN == cfg.PIXEL_MEAN_CUES, stage
+    for method in methods.all_methods().values():
+        assert net_config(cfg, method).PIXEL_MEAN == [104.0, 117.0, 123.0], method
     old = load_config(None, ["PIXEL_MEAN=[104.008, 116.669, 122.675]"])   # the former choice
-    assert net_config(old, "sec") is old and net_config(old, "fg") is old
+    assert net_config(old, methods.get("sec")) is old and net_config(old, stages.CAM) is old
 
 
 def test_yaml_then_set_overrides(tmp_path):
@@ -78,9 +79,9 @@ def test_work_path_moves_every_output_folder_and_explicit_ones_win():
 
 
 @pytest.mark.parametrize("override,pattern", [
-    ("BATCH_SIZE=two", "wrong type"), ("BASE_NET=alexnet", "choose one of resnet50, vgg16"),
+    ("BATCH_SIZE=two", "wrong type"), ("BASE_NET=alexnet", "choose one of resnet101, resnet50, vgg16"),
     ("WIDTH_MULT=0", r"\(0, 1\]"), ("BATCH_SIZE", "KEY=VALUE"),
-    ("CHANNEL_ORDER=GBR", "RGB or BGR")])
+    ("CHANNEL_ORDER=GBR", "choose one of RGB, BGR")])
 def test_bad_values(override, pattern):
     with pytest.raises(ConfigError, match=pattern):
         load_config(overrides=[override])

@@ -14,7 +14,8 @@ import yaml
 from cores import checkpoint, cues, stages
 from cores.classifier import train_cue_network
 from cores.localization import run_cue_stage
-from cores.sec import train_sec
+from cores import methods
+from cores.segmentation import train
 from tests.conftest import REPO, load_script, toy_config
 from tests.conftest import gt_cue_file as _gt_cues
 
@@ -42,16 +43,18 @@ def update(self):
     return plain_update(self)
 iterators.TrainIter.next, mx.mod.Module.update = next_, update
 if %(stage)r == "sec":
-    from cores.sec import train_sec
-    train_sec(cfg, [mx.cpu()], cue_file=%(cues)r, cluster=c)
+    from cores import methods
+    from cores.segmentation import train
+    train(cfg, methods.get("sec"), [mx.cpu()], cue_file=%(cues)r, cluster=c)
     arg, aux = modules[0].get_params()
     mx.nd.save("%(out)s/rank%%d.params" %% c.rank, {**arg, **aux})
     del modules[:]     # no Module may hold the kvstore at exit (cores/train.py)
     import gc
     gc.collect()
 else:
+    from cores import stages
     from cores.localization import run_cue_stage
-    run_cue_stage(cfg, "fg", [mx.cpu()], skip_train=True, cluster=c)
+    run_cue_stage(cfg, stages.CAM, [mx.cpu()], skip_train=True, cluster=c)
 json.dump({"rank": c.rank, "batches": seen}, open("%(out)s/rank%%d.json" %% c.rank, "w"))
 """
 
@@ -91,7 +94,7 @@ def test_workers_end_identical_and_equal_to_the_snapshot(dist_run):
     cfg, work, _, _ = dist_run
     a = mx.nd.load(os.path.join(str(work), "rank0.params"))
     b = mx.nd.load(os.path.join(str(work), "rank1.params"))
-    arg, aux = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(cfg, "sec"), 2))
+    arg, aux = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(cfg, methods.get("sec")), 2))
     snapshot = {**arg, **aux}
     assert sorted(a) == sorted(b) == sorted(snapshot)
     for k in a:
@@ -126,14 +129,14 @@ def test_dist_sync_equals_one_process_with_the_total_batch(dist_run, toy_tree, t
 
     iterators.TrainIter.next = next_
     try:
-        train_sec(single, [mx.cpu()], cue_file=cue_file)
+        train(single, methods.get("sec"), [mx.cpu()], cue_file=cue_file)
     finally:
         iterators.TrainIter.next = plain_next
     by_rank = {r["rank"]: r["batches"] for r in ranks}
     assert seen == [sorted(by_rank[0][b] + by_rank[1][b]) for b in range(6)]
-    one = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(single, "sec"), 2))[0]
-    two = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(cfg, "sec"), 2))[0]
-    moved = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(cfg, "sec"), 1))[0]
+    one = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(single, methods.get("sec")), 2))[0]
+    two = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(cfg, methods.get("sec")), 2))[0]
+    moved = checkpoint.load_params_file(checkpoint.snapshot_path(stages.prefix(cfg, methods.get("sec")), 1))[0]
     assert max(np.abs(two[k].asnumpy() - moved[k].asnumpy()).max() for k in two) > 0
     for k in one:
         np.testing.assert_allclose(one[k].asnumpy(), two[k].asnumpy(), rtol=1e-4, atol=1e-6,
@@ -143,8 +146,8 @@ def test_dist_sync_equals_one_process_with_the_total_batch(dist_run, toy_tree, t
 def test_distributed_cue_generation_equals_the_single_process(toy_tree, toy_index, tmp_path):
     cfg = _settings(toy_tree, toy_index, tmp_path / "single", MAX_ITER_FG=2, EPOCH_SIZE_FG=2,
                     BATCH_SIZE_FG=2)
-    train_cue_network(cfg, "fg", [mx.cpu()], toy_index[1]["train"])
-    run_cue_stage(cfg, "fg", [mx.cpu()], skip_train=True)
+    train_cue_network(cfg, stages.CAM, [mx.cpu()], toy_index[1]["train"])
+    run_cue_stage(cfg, stages.CAM, [mx.cpu()], skip_train=True)
     dist = type(cfg)(cfg, CACHE_PATH=str(tmp_path / "distcache"))
     _launch(dist, tmp_path, "fg")
     single, size = cues.load_cues(stages.cue_path(cfg, "fg"))

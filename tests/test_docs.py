@@ -52,7 +52,7 @@ def test_fidelity_table_cites_existing_tests():
 def test_benchmarks_quality_table_is_the_committed_benchmark():
     with open(os.path.join(REPO, "bench", "results", "quality", "recipe", "result.json")) as f:
         rows = {r["variant"]: r for r in json.load(f)["rows"]}
-    with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:
+    with open(os.path.join(REPO, "bench", "notes", "quality-records.md")) as f:
         text = f.read()
     section = text[text.index("### The benchmark of the committed recipe"):]
     table = section[section.index("| variant"):].split("\n\n")[0].splitlines()
@@ -73,7 +73,8 @@ def test_benchmarks_quality_table_is_the_committed_benchmark():
 
 
 DOCS = ["README.md", "CONTRIBUTING.md", "CHANGELOG.md", "bench/README.md"] + sorted(
-    os.path.relpath(p, REPO) for p in glob.glob(os.path.join(REPO, "docs", "*.md")))
+    os.path.relpath(p, REPO) for pattern in ("docs/*.md", "bench/notes/*.md")
+    for p in glob.glob(os.path.join(REPO, pattern)))
 
 
 def _anchors(path):
@@ -111,6 +112,44 @@ def test_a_broken_link_is_found(tmp_path, monkeypatch):
                                             "[anchor](a.md#nowhere)\n")
     monkeypatch.setattr(sys.modules[__name__], "REPO", str(tmp_path))
     assert broken_links("docs/a.md") == ["b.md", "a.md#nowhere"]
+
+
+# a path of the repository as the docs write it: a top-level folder, then a path; {a,b} is a
+# set of names, * any; NAME, NNNN, <...> and the like are placeholders (not checked)
+PATH = re.compile(r"(?<![\w./-])((?:cores|bench|tools|demo|docs|tests|configs|datagen)/"
+                  r"[A-Za-z0-9_./*{},-]*[A-Za-z0-9_/*}])")
+PLACEHOLDERS = re.compile(r"NAME|NNNN|<|VARIANT|KIND|%|\.\.\.")
+
+
+def missing_paths(text):
+    """The paths ``text`` names (PATH) that match no file or folder of the repository."""
+    missing = []
+    for path in sorted(set(PATH.findall(text))):
+        if PLACEHOLDERS.search(path) or path.count("{") != path.count("}"):
+            continue                                 # a placeholder, or a set cut by a line
+        expanded = [path]
+        while any("{" in p for p in expanded):
+            nxt = []
+            for p in expanded:
+                m = re.search(r"\{([^{}]*)\}", p)
+                nxt += [p[:m.start()] + part + p[m.end():] for part in m.group(1).split(",")] \
+                    if m else [p]
+            expanded = nxt
+        if not all(glob.glob(os.path.join(REPO, p)) for p in expanded):
+            missing.append(path)
+    return missing
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_path_a_doc_names_exists(doc):
+    with open(os.path.join(REPO, doc)) as f:
+        assert missing_paths(f.read()) == []
+
+
+def test_a_path_that_is_gone_is_found():
+    assert missing_paths("see `cores/objectives.py`, cores/methods/dsrg.py and "
+                         "bench/results/{speed,quality}/ and bench/results_quality.json") == [
+        "bench/results_quality.json", "cores/objectives.py"]
 
 
 def readme_commands(text):
@@ -216,7 +255,7 @@ def test_bench_readme_tables_are_the_committed_results():
     with open(os.path.join(REPO, "bench", "README.md")) as f:
         text = f.read()
     with open(os.path.join(REPO, "bench", "results", "quality", "recipe", "result.json")) as f:
-        rows = json.load(f)["rows"]
+        rows = [quality.flat_row(r) for r in json.load(f)["rows"]]
     assert markdown_table(rows, quality.SHORT) in text
     with open(os.path.join(REPO, "bench", "results", "speed", "stages", "result.json")) as f:
         speed = json.load(f)["results"]
@@ -259,34 +298,16 @@ def test_benchmarks_write_only_to_ignored_folders():
         assert 'default="quality_run"' in f.read()
 
 
-def test_benchmarks_methods_tables_are_the_committed_benchmark():
-    """docs/benchmarks.md's tables of the methods beside SEC equal the committed results (one
-    result per benchmark run: bench/results/quality/photo_methods*, flat_methods* and
-    *_seeds*): the methods' two tables where a run trained any of 'all', the seeds' table
-    where it trained a second seed, the bound's fit where it was measured on train."""
-    from tests.conftest import load_script
-    from bench.provenance import markdown_table
-    quality = load_script("bench/quality.py")
+def test_every_methods_run_is_named_in_the_records():
+    """Every committed methods run (bench/results/quality/*_methods*, *_seeds*) is named in the
+    quality records, where its tables were written (its own result.md holds them too)."""
     folder = os.path.join(REPO, "bench", "results", "quality")
-    names = sorted(n for n in os.listdir(folder)
-                   if n.startswith(("photo_methods", "flat_methods")) or "_seeds" in n)
+    names = sorted(n for n in os.listdir(folder) if "_methods" in n or "_seeds" in n)
     assert "photo_methods" in names and "flat_methods" in names
-    with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:
+    with open(os.path.join(REPO, "bench", "notes", "quality-records.md")) as f:
         text = f.read()
-    section = text[text.index("### Beyond SEC on photographic scenes"):]
     for name in names:
-        with open(os.path.join(folder, name, "result.json")) as f:
-            rows = json.load(f)["rows"]
-        flat = quality.method_rows(rows)
-        assert flat, name
-        if any(m in r.get("methods", {}) for r in rows for m in quality.ALL):
-            assert markdown_table(flat, quality.METHOD_SHORT) in section, name
-            assert markdown_table(flat, quality.METHOD_MS) in section, name
-        for columns in (quality.METHOD_SEEDS, quality.BOUND_SEEDS):
-            if quality.seed_rows(rows, columns):
-                assert markdown_table(quality.seed_rows(rows, columns), columns) in section, name
-        if quality.fit_rows(rows):
-            assert markdown_table(quality.fit_rows(rows), quality.BOUND_FIT) in section, name
+        assert re.search(r"\b%s\b" % re.escape(name), text), name
 
 
 def test_benchmarks_methods_summary_is_the_committed_benchmarks():
@@ -299,4 +320,5 @@ def test_benchmarks_methods_summary_is_the_committed_benchmarks():
     with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:
         text = f.read()
     assert markdown_table(summary.summary(rows), summary.COLUMNS) in text
+    assert markdown_table(summary.ratios(rows), summary.RATIO_COLUMNS) in text
     assert summary.variants_line(rows) in " ".join(text.split())

@@ -15,7 +15,8 @@ from cores.data.palette import voc_palette
 from cores.inference import bind_inference, load_inference_params
 from cores.metrics import error_kinds
 from tests.conftest import small_config as _cfg
-from cores.sec import train_sec
+from cores import methods
+from cores.segmentation import train
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def snapshot(sec_snapshot):
 
 def test_flip_is_the_average_of_the_two_passes(snapshot, toy_index):
     cfg = snapshot
-    symbol, arg, aux, _ = load_inference_params(cfg, None)
+    symbol, arg, aux, _ = load_inference_params(cfg, methods.get("sec"))
     entry, data, _, _ = next(inference_stream(cfg, toy_index[1]["val"][:1], workers=1))
     data = data / 100.0          # keep the random network's softmax away from saturation
     one = bind_inference(cfg, [mx.cpu()], symbol, arg, aux, 1)
@@ -43,7 +44,7 @@ def test_flip_changes_nothing_for_a_mirror_symmetric_network(snapshot, toy_index
     """With every kernel mirror-symmetric the network commutes with mirroring, so the
     mirrored pass flipped back is the plain pass and --flip equals no flip."""
     cfg = snapshot
-    symbol, arg, aux, _ = load_inference_params(cfg, None)
+    symbol, arg, aux, _ = load_inference_params(cfg, methods.get("sec"))
     sym_arg = {k: (0.5 * (v + v[:, :, :, ::-1]) if v.ndim == 4 else v) for k, v in arg.items()}
     _, data, _, _ = next(inference_stream(cfg, toy_index[1]["val"][:1], workers=1))
     plain = evaluation.predict_probs(bind_inference(cfg, [mx.cpu()], symbol, sym_arg, aux, 1),
@@ -56,7 +57,7 @@ def test_flip_changes_nothing_for_a_mirror_symmetric_network(snapshot, toy_index
 def test_crf_masks_equal_dense_crf_per_image(snapshot, toy_index, tmp_path):
     cfg = snapshot
     val = toy_index[1]["val"][:3]
-    model = load_inference_params(cfg, None)
+    model = load_inference_params(cfg, methods.get("sec"))
     conf, counted = evaluation.run_inference(cfg, [mx.cpu()], val, model, use_crf=True,
                                              mask_dir=str(tmp_path), workers=2)
     assert counted == 3 and conf.sum() > 0
@@ -82,7 +83,7 @@ def test_plain_and_flip_masks_equal_the_reference_pipeline(snapshot, toy_index, 
     from cores.metrics import confusion_matrix
     cfg = snapshot
     val = toy_index[1]["val"]
-    model = load_inference_params(cfg, None)
+    model = load_inference_params(cfg, methods.get("sec"))
     conf, counted = evaluation.run_inference(cfg, [mx.cpu()], val, model, flip=flip,
                                              mask_dir=str(tmp_path))
     symbol, arg, aux, _ = model
@@ -125,8 +126,8 @@ def test_label_map_equals_the_argmax_of_every_class_upsampled(monkeypatch, corne
 
 
 def test_evaluate_writes_metrics(snapshot):
-    metrics = evaluation.evaluate(snapshot, [mx.cpu()], flip=True, savemask=True)
-    out = stages.output_dir(snapshot, 2, True, False)     # its last epoch
+    metrics = evaluation.evaluate(snapshot, methods.get("sec"), [mx.cpu()], flip=True, savemask=True)
+    out = stages.output_dir(snapshot, 2, methods.get("sec"), True, False)     # its last epoch
     on_disk = json.load(open(os.path.join(out, "metrics.json")))
     assert on_disk == json.loads(json.dumps(metrics))
     assert set(on_disk["IoU"]) == set(on_disk["classes"]) and on_disk["images"] == 6
@@ -146,7 +147,7 @@ def test_segment_own_images(snapshot, toy_tree, tmp_path):
     for i in ids["voc_val"][:2]:
         Image.open(os.path.join(root, "VOCdevkit", "VOC2012", "JPEGImages", i + ".jpg")).save(
             folder / (i + ".png"))
-    out = evaluation.segment_images(snapshot, [mx.cpu()], str(folder))
+    out = evaluation.segment_images(snapshot, methods.get("sec"), [mx.cpu()], str(folder))
     for i in ids["voc_val"][:2]:
         mask = Image.open(os.path.join(out, "masks", i + ".png"))
         overlay = Image.open(os.path.join(out, "overlays", i + ".png"))
@@ -232,7 +233,7 @@ def test_own_images_skip_unreadable_files(snapshot, toy_tree, tmp_path, caplog):
     Image.open(src).convert("L").save(folder / "gray.png")
     (folder / "broken.jpg").write_bytes(b"this is not a JPEG")
     with caplog.at_level("INFO"):
-        out = evaluation.segment_images(snapshot, [mx.cpu()], str(folder))
+        out = evaluation.segment_images(snapshot, methods.get("sec"), [mx.cpu()], str(folder))
     masks = os.listdir(os.path.join(out, "masks"))
     assert "gray.png" in masks and "rgba.png" in masks and "broken.png" not in masks
     assert "1 of 3 images could not be read" in caplog.text and "broken.jpg" in caplog.text
@@ -242,7 +243,7 @@ def test_epoch_zero_is_refused_not_the_latest(snapshot):
     """--epoch 0 silently meant the latest snapshot."""
     from cores.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="--epoch 0: snapshot epochs start at 1"):
-        evaluation.evaluate(snapshot, [mx.cpu()], epoch=0)
+        evaluation.evaluate(snapshot, methods.get("sec"), [mx.cpu()], epoch=0)
 
 
 def test_sixteen_bit_images_are_scaled_not_saturated(tmp_path):
@@ -274,7 +275,7 @@ def test_own_images_count_conversions_and_write_a_legend(snapshot, toy_tree, tmp
     cv2.imwrite(str(folder / "deep.png"), gray)
     Image.open(src).convert("CMYK").save(folder / "cmyk.jpg")
     with caplog.at_level("INFO"):
-        out = evaluation.segment_images(snapshot, [mx.cpu()], str(folder))
+        out = evaluation.segment_images(snapshot, methods.get("sec"), [mx.cpu()], str(folder))
     assert "2 of 2 images are not 8-bit RGB and were converted (16-bit 1, CMYK 1)" in caplog.text
     legend = Image.open(os.path.join(out, "legend.png"))
     assert legend.mode == "RGB" and legend.size[1] >= 22 * snapshot.CLASS_NUM
@@ -293,7 +294,7 @@ def test_own_images_all_unreadable_is_an_error(snapshot, tmp_path):
     cfg = type(snapshot)(snapshot, OUTPUT_PATH=str(tmp_path / "out"))
     with pytest.raises(DatasetError, match="none of the 2 images.*could be read; nothing was "
                                            "written"):
-        evaluation.segment_images(cfg, [mx.cpu()], str(folder))
+        evaluation.segment_images(cfg, methods.get("sec"), [mx.cpu()], str(folder))
     assert os.listdir(tmp_path / "out") == []
 
 
@@ -307,8 +308,8 @@ def test_supervised_own_images_use_the_bound_or_say_it_is_missing(snapshot, toy_
     Image.open(os.path.join(root, "VOCdevkit", "VOC2012", "JPEGImages",
                             ids["voc_val"][0] + ".jpg")).save(folder / "a.png")
     with pytest.raises(CheckpointError, match="no snapshot .*supervised_vgg16.*--supervised"):
-        evaluation.segment_images(snapshot, [mx.cpu()], str(folder), kind="supervised")
-    out = evaluation.segment_images(snapshot, [mx.cpu()], str(folder))
+        evaluation.segment_images(snapshot, methods.get("supervised"), [mx.cpu()], str(folder))
+    out = evaluation.segment_images(snapshot, methods.get("sec"), [mx.cpu()], str(folder))
     assert os.path.basename(os.path.dirname(out)).startswith("sec_")
 
 
@@ -319,9 +320,9 @@ def test_early_errors_leave_no_empty_folders(toy_tree, toy_index, tmp_path):
     from cores.cues import CueFileError
     cfg = _cfg(toy_tree, toy_index, tmp_path / "fresh")
     with pytest.raises(CueFileError, match="run train_fg_cues.py first"):
-        train_sec(cfg, [mx.cpu()])
+        train(cfg, methods.get("sec"), [mx.cpu()])
     with pytest.raises(CheckpointError, match="run train_SEC.py first"):
-        evaluation.evaluate(cfg, [mx.cpu()])
+        evaluation.evaluate(cfg, methods.get("sec"), [mx.cpu()])
     assert not os.path.exists(tmp_path / "fresh")
 
 
@@ -330,7 +331,7 @@ def test_multi_scale_averages_each_scale_on_the_score_grid(snapshot, toy_index):
     the 6x6 grid (each with its mirror); a network whose output is the same everywhere gives
     the single-scale answer at any scales, and [1, 1] is the single scale."""
     cfg = type(snapshot)(snapshot, TEST_SCALES=[1.0, 2.0])
-    symbol, arg, aux, _ = load_inference_params(cfg, None)
+    symbol, arg, aux, _ = load_inference_params(cfg, methods.get("sec"))
     entry, data, rgb, _ = next(inference_stream(cfg, toy_index[1]["val"][:1], workers=1,
                                                 corners=True))
     multi = evaluation.MultiScale(cfg, [mx.cpu()], symbol, arg, aux, True)
@@ -359,16 +360,16 @@ def test_multi_scale_averages_each_scale_on_the_score_grid(snapshot, toy_index):
     np.testing.assert_allclose(
         evaluation.MultiScale(twice, [mx.cpu()], symbol, arg, aux, True)(data, rgb), plain,
         rtol=1e-6)
-    assert stages.output_dir(cfg, 1, True, True).endswith("_flip_crf_ms1-2")
+    assert stages.output_dir(cfg, 1, methods.get("sec"), True, True).endswith("_flip_crf_ms1-2")
 
 
 def test_label_writes_a_pseudo_mask_per_training_image(snapshot, toy_index, tmp_path):
     cfg = type(snapshot)(snapshot, PSEUDO_MASK_PATH=str(tmp_path / "pseudo"))
-    out = evaluation.label_training_set(cfg, [mx.cpu()], flip=True)
+    out = evaluation.label_training_set(cfg, methods.get("sec"), [mx.cpu()], flip=True)
     train = toy_index[1]["train"]
     assert sorted(os.listdir(out)) == sorted([e["id"] + ".png" for e in train]
                                              + ["metrics.json"])
-    model = load_inference_params(cfg, None)
+    model = load_inference_params(cfg, methods.get("sec"))
     conf, counted = evaluation.run_inference(cfg, [mx.cpu()], train, model, True,
                                              mask_dir=str(tmp_path / "again"))
     for e in train:

@@ -7,12 +7,14 @@ from PIL import Image
 
 from cores import events, stages
 from cores.figures import grouped_bars, loss_curves
-from cores.sec import train_sec
+from cores import methods
+from cores.segmentation import train
 from tests.conftest import gt_cue_file as _gt_cues, small_config as _cfg
 
 
-def _run_folder(cfg, kind):
-    return events.run_folder(cfg, os.path.basename(stages.prefix(cfg, kind)))
+def _run_folder(cfg, name):
+    stage = stages.CUE_STAGES.get(name) or methods.get(name)
+    return events.run_folder(cfg, os.path.basename(stages.prefix(cfg, stage)))
 
 
 def test_a_sec_run_writes_losses_lr_speed_and_pictures(sec_snapshot):
@@ -27,7 +29,7 @@ def test_a_sec_run_writes_losses_lr_speed_and_pictures(sec_snapshot):
     for tag, steps in got["images"].items():
         assert steps == [1, 2], tag                                    # one per epoch
         assert tag.endswith("/image_cues_prediction_truth")
-    with Image.open(stages.prefix(cfg, "sec") + "-losses.png") as im:
+    with Image.open(stages.prefix(cfg, methods.get("sec")) + "-losses.png") as im:
         assert im.format == "PNG" and im.size == (800, 450)
 
 
@@ -35,10 +37,10 @@ def test_the_same_config_continues_its_run_and_evaluation_adds_its_scores(toy_tr
                                                                           tmp_path):
     from cores.evaluation import evaluate
     cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=2, EPOCH_SIZE=1)
-    train_sec(cfg, [mx.cpu()], cue_file=_gt_cues(cfg, toy_index[1], 6), kind="supervised")
+    train(cfg, methods.get("supervised"), [mx.cpu()], cue_file=_gt_cues(cfg, toy_index[1], 6))
     folder = _run_folder(cfg, "supervised")
     assert sorted(events.read_events(folder)["images"].values())[0] == [1, 2]
-    metrics = evaluate(cfg, [mx.cpu()], kind="supervised")
+    metrics = evaluate(cfg, methods.get("supervised"), [mx.cpu()])
     evals = events.read_events(events.run_folder(cfg, "eval-supervised_vgg16"))
     assert evals["scalars"]["mIoU"] == [(2, np.float32(metrics["mIoU"]))]
     assert {t for t in evals["scalars"] if t.startswith("IoU/")} == {
@@ -47,10 +49,10 @@ def test_the_same_config_continues_its_run_and_evaluation_adds_its_scores(toy_tr
 
 def test_events_off_writes_nothing(toy_tree, toy_index, tmp_path):
     cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=2, EPOCH_SIZE=2, TENSORBOARD=False)
-    train_sec(cfg, [mx.cpu()], cue_file=_gt_cues(cfg, toy_index[1], 6))
+    train(cfg, methods.get("sec"), [mx.cpu()], cue_file=_gt_cues(cfg, toy_index[1], 6))
     assert not os.path.exists(os.path.join(cfg.LOG_PATH, "tensorboard"))
     assert not events.EventLog()                                       # the inactive log
-    assert os.path.isfile(stages.prefix(cfg, "sec") + "-losses.png")   # figures stay
+    assert os.path.isfile(stages.prefix(cfg, methods.get("sec")) + "-losses.png")   # figures stay
 
 
 def test_loss_figure_marks_steps_and_snapshots_and_bars_are_pngs(tmp_path):
@@ -74,7 +76,7 @@ def test_a_cue_stage_logs_its_classification_map_and_cues(toy_tree, toy_index, t
     from cores.localization import run_cue_stage
     cfg = _cfg(toy_tree, toy_index, tmp_path, MIN_CLASSIFIER_MAP=0, BATCH_SIZE_FG=2,
                EPOCH_SIZE_FG=2, MAX_ITER_FG=4)
-    run_cue_stage(cfg, "fg", [mx.cpu()])
+    run_cue_stage(cfg, stages.CAM, [mx.cpu()])
     got = events.read_events(_run_folder(cfg, "fg"))
     train = toy_index[1]["train"]
     sample = "mAP_of_%d_train_images" % min(32, len(train))

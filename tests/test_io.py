@@ -36,7 +36,7 @@ def test_a_failed_cue_stage_leaves_the_cue_config_alone(toy_index, monkeypatch, 
     """<kind>_cues_config.json describes the cue file beside it, so it is written
     with the cues, not before training."""
     import mxnet as mx
-    from cores import classifier, localization
+    from cores import classifier, localization, stages
     cfg = type(toy_index[0])(toy_index[0], CACHE_PATH=str(tmp_path))
     config = tmp_path / "fg_cues_config.json"
     config.write_text('{"made": "with the cues beside it"}')
@@ -45,7 +45,7 @@ def test_a_failed_cue_stage_leaves_the_cue_config_alone(toy_index, monkeypatch, 
         raise classifier.LearningError("training failed")
     monkeypatch.setattr(localization, "train_cue_network", crash)
     with pytest.raises(classifier.LearningError):
-        localization.run_cue_stage(cfg, "fg", [mx.cpu()])
+        localization.run_cue_stage(cfg, stages.CAM, [mx.cpu()])
     assert config.read_text() == '{"made": "with the cues beside it"}'
 
 
@@ -67,14 +67,15 @@ def test_unwritable_outputs_stop_before_the_work(tmp_path, toy_index):
     import mxnet as mx
     from cores.errors import OutputError
     from cores.io import check_writable
-    from cores.sec import train_sec
+    from cores import methods
+    from cores.segmentation import train
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
     with pytest.raises(OutputError, match="cannot write to .*a_file/snapshots"):
         check_writable(str(tmp_path / "ok"), str(blocker / "snapshots"))
     cfg = type(toy_index[0])(toy_index[0], SNAPSHOT_PATH=str(blocker / "snapshots"))
     with pytest.raises(OutputError, match="a_file/snapshots"):
-        train_sec(cfg, [mx.cpu()], cue_file="unused.npz")
+        train(cfg, methods.get("sec"), [mx.cpu()], cue_file="unused.npz")
     with pytest.raises(OutputError, match="cannot write .*a_file/x.json"):
         atomic_write_text(str(blocker / "x.json"), "{}")
 
@@ -112,12 +113,13 @@ def test_workers_leave_ctrl_c_to_their_parent():
 
 
 def test_resume_without_a_snapshot_says_so(tmp_path, caplog):
-    from cores import checkpoint
+    from cores import checkpoint, methods
     from cores.config import load_config
     cfg = load_config(None, ["RANDOM_INIT=true", "MODEL_PATH=%s" % tmp_path,
                              "SNAPSHOT_PATH=%s" % tmp_path])
     with caplog.at_level("WARNING"):
-        arg, aux, state, begin = checkpoint.initial_params(cfg, "sec", None, {}, resume=True)
+        arg, aux, state, begin = checkpoint.initial_params(cfg, methods.get("sec"), None, {},
+                                                           resume=True)
     assert begin == 0 and "no snapshot" in caplog.text and "from the beginning" in caplog.text
 
 

@@ -10,7 +10,8 @@ from PIL import Image
 from cores import stages
 from cores.data import transforms
 from cores.data.dataset import DatasetError
-from cores.data.iterators import inference_stream, multilabel_iter, sample_order, sec_iter
+from cores.data.iterators import (inference_stream, multilabel_iter, sample_order,
+                                  segmentation_iter)
 
 
 def _solid_image(tmp_path, rgb=(200, 100, 50), size=(40, 30)):
@@ -102,13 +103,16 @@ def test_multilabel_iter_batches_and_epochs(toy_index):
         it.close()
 
 
-def test_sec_iter_resumes_with_the_same_batches(toy_index):
+def test_segmentation_iter_resumes_with_the_same_batches(toy_index):
     cfg, index = toy_index
     cues = {e["id"]: np.array([[e["labels"][0]], [1], [1]]) for e in index["train"]}
-    from cores.objectives import OBJECTIVES
-    schedule = stages.Schedule(type(cfg)(cfg, BATCH_SIZE=4), "sec")
-    a = sec_iter(cfg, index["train"], cues, 11, schedule, OBJECTIVES["sec"])
-    b = sec_iter(cfg, index["train"], cues, 11, schedule, OBJECTIVES["sec"], start_batch=2)
+    from cores import methods
+    sec = methods.get("sec")
+    schedule = stages.Schedule(type(cfg)(cfg, BATCH_SIZE=4), sec)
+    shapes = sec.input_shapes(cfg, 4, 11)
+    a = segmentation_iter(cfg, index["train"], cues, 11, schedule, sec.task(cfg), shapes)
+    b = segmentation_iter(cfg, index["train"], cues, 11, schedule, sec.task(cfg), shapes,
+                          start_batch=2)
     try:
         first = [a.next() for _ in range(3)]
         resumed = b.next()

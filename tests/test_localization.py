@@ -48,12 +48,13 @@ def test_cam_cues_at_a_finer_input_meet_the_score_grid(toy_tree, toy_index, tmp_
     from tests.conftest import toy_config
     cfg = toy_config(toy_tree[0], str(tmp_path), INPUT_SIZE=81, CAM_INPUT_SCALE=2,
                      RANDOM_INIT=True, DATASET_PATH=toy_index[0].DATASET_PATH)
-    fine = classifier.net_config(cfg, "fg")
+    fine = classifier.net_config(cfg, stages.CAM)
     assert fine.INPUT_SIZE == 161 and fine.CAM_INPUT_SCALE == 2
-    bg = classifier.net_config(cfg, "bg")
+    bg = classifier.net_config(cfg, stages.SALIENCY)
     assert bg.INPUT_SIZE == 81 and bg.PIXEL_MEAN == cfg.PIXEL_MEAN_CUES
-    assert classifier.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1), "fg").INPUT_SIZE == 81
-    assert classifier.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1.5), "fg").INPUT_SIZE == 121
+    assert classifier.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1), stages.CAM).INPUT_SIZE == 81
+    assert classifier.net_config(type(cfg)(cfg, CAM_INPUT_SCALE=1.5),
+                                 stages.CAM).INPUT_SIZE == 121
     side = stages.score_size(cfg)
     cam = networks.cam_symbol(fine)
     cam_side = cam.infer_shape(data=(1, 3, 161, 161))[1][0][-1]

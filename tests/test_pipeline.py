@@ -10,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from cores import cues, stages
+from cores import cues, methods, stages
 from cores import pipeline as driver
 from cores.config import load_config
 from datagen import toy, variants
@@ -81,7 +81,7 @@ def pipeline(tmp_path_factory):
 
 def _metrics(cfg, kind="sec"):
     epochs = cfg.MAX_ITER // cfg.EPOCH_SIZE
-    out = stages.output_dir(cfg, epochs, True, True, kind)
+    out = stages.output_dir(cfg, epochs, methods.get(kind), True, True)
     with open(os.path.join(out, "metrics.json")) as f:
         return json.load(f), out
 

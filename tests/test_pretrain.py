@@ -92,15 +92,16 @@ def test_supervised_bound_trains_on_the_masks_and_evaluates(toy_tree, toy_index,
     """train_SEC --supervised: the same network and fit loop on ground-truth masks (one
     cross-entropy output), its own snapshots, evaluated by the same code."""
     from cores import checkpoint, evaluation
-    from cores.sec import train_sec
+    from cores import methods
+    from cores.segmentation import train
     from tests.conftest import small_config as _cfg
     cfg = _cfg(toy_tree, toy_index, tmp_path, MAX_ITER=3, EPOCH_SIZE=3, BATCH_SIZE=4)
-    history = train_sec(cfg, [mx.cpu()], kind="supervised")
+    history = train(cfg, methods.get("supervised"), [mx.cpu()])
     assert [sorted(h) for h in history] == [["ce_loss", "iter", "lr", "seconds"]] * 3
     assert 0 < history[0]["seconds"] < history[1]["seconds"] < history[2]["seconds"]
-    assert checkpoint.latest_epoch(stages.prefix(cfg, "supervised")) == 1
-    assert checkpoint.latest_epoch(stages.prefix(cfg, "sec")) == 0      # SEC's untouched
-    metrics = evaluation.evaluate(cfg, [mx.cpu()], kind="supervised")
+    assert checkpoint.latest_epoch(stages.prefix(cfg, methods.get("supervised"))) == 1
+    assert checkpoint.latest_epoch(stages.prefix(cfg, methods.get("sec"))) == 0      # SEC's untouched
+    metrics = evaluation.evaluate(cfg, methods.get("supervised"), [mx.cpu()])
     assert metrics["flags"]["supervised"] is True and metrics["images"] == 6
-    assert os.path.isfile(os.path.join(stages.output_dir(cfg, 1, False, False, "supervised"),
+    assert os.path.isfile(os.path.join(stages.output_dir(cfg, 1, methods.get("supervised"), False, False),
                                        "metrics.json"))

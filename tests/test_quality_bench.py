@@ -26,14 +26,14 @@ def test_reuse_links_the_bound_and_backbone_but_not_the_cues_or_sec(tmp_path):
     shared = ["data/variant.json", "dataset/train.txt", "models/vgg16.params",
               "snapshots/pretrain_vgg16-0005.params", "snapshots/supervised_vgg16-0003.params",
               "outputs/supervised_vgg16-0003_flip_crf/metrics.json",
-              "outputs_former_test_time/supervised_vgg16-0003_flip_crf/metrics.json",
-              ".done_create_dataset", ".done_pretrain", ".done_supervised",
-              ".done_eval_supervised_crf_flip"]
+              "outputs_crf_flip_former_test_time/supervised_vgg16-0003_flip_crf/metrics.json",
+              ".done_create_dataset", ".done_pretrain", ".done_bound_train",
+              ".done_bound_eval_crf_flip"]
     own = ["snapshots/sec_vgg16-0003.params", "snapshots/saliency_vgg16-0002.params",
            "snapshots/cam_vgg16-0002.params", "cache/fg_cues.npz",
            "outputs/sec_vgg16-0003_flip_crf/metrics.json",
-           "outputs_former_test_time/sec_vgg16-0003_flip_crf/metrics.json",
-           ".done_sec", ".done_bg_cues", ".done_fg_cues", ".done_eval_crf_flip",
+           "outputs_crf_flip_former_test_time/sec_vgg16-0003_flip_crf/metrics.json",
+           ".done_SEC_train", ".done_bg_cues", ".done_fg_cues", ".done_SEC_eval_crf_flip",
            ".done_baselines", "baselines.json", "quality.json"]
     for rel in shared + own:
         _touch(os.path.join(source, rel))
@@ -43,9 +43,9 @@ def test_reuse_links_the_bound_and_backbone_but_not_the_cues_or_sec(tmp_path):
     for rel in own:
         assert not os.path.exists(os.path.join(work, rel)), rel
     # a second call on a started folder changes nothing (the run resumes)
-    _touch(os.path.join(work, ".done_sec"))
+    _touch(os.path.join(work, ".done_SEC_train"))
     quality.reuse(source, work)
-    assert os.path.isfile(os.path.join(work, ".done_sec"))
+    assert os.path.isfile(os.path.join(work, ".done_SEC_train"))
 
 
 def test_reuse_refuses_a_source_without_a_finished_bound(tmp_path):
@@ -62,25 +62,36 @@ def _effective(args):
     return load_config(None, sets)
 
 
-def test_each_method_runs_in_its_own_folders_and_a_retraining_labels_with_its_source(tmp_path):
-    """DSRG+RT labels with the DSRG method's snapshots (ASPP) into its own pseudo-mask folder,
-    then trains and evaluates in its own folders; SEC+RT labels with SEC's; every --set the
-    runner appends (the variant's, then the method's) reaches the script in that order."""
+def _steps_of(quality, work, names, fit=False):
+    """{step key: the arguments its script gets} of every row in ``names``."""
     from cores import pipeline
-    quality = _quality()
-    work = str(tmp_path / "photo5")
-    common = ["--cfg", "demo/toy.yaml", "--set", "SNAPSHOT_PATH=" + os.path.join(work, "snapshots"),
-              "OUTPUT_PATH=" + os.path.join(work, "outputs")]
+    from cores.config import load_config
+    cfg = load_config("demo/toy.yaml")
+    common = ["--cfg", "demo/toy.yaml", "--set", "SNAPSHOT_PATH=" + os.path.join(
+        work, "snapshots"), "OUTPUT_PATH=" + os.path.join(work, "outputs"), "SEED=0"]
     seen = {}
+    for name in names:
+        for steps, sets in quality.row_steps(work, quality.row(name), cfg, fit):
+            pipeline.run_steps(steps, common, lambda step, args: seen.__setitem__(step.key, args),
+                               later=sets)
+    return seen
 
-    def run_one(step, args):
-        seen[step.key] = args
 
-    for method in quality.METHOD_ORDER:
-        for steps, sets in quality.method_steps(work, method):
-            pipeline.run_steps(steps, common, run_one, later=sets)
+def test_the_rows_are_the_registrys_each_in_its_own_folders(tmp_path):
+    """Every row comes from a method module (SEC and the bound are rows as any other); each
+    trains with its method's --stage in its own folders (a method's first row in the
+    variant's); DSRG on SEC's schedule takes the recipe's values; DSRG+RT labels with the
+    DSRG row's snapshots (ASPP) into its own pseudo-mask folder, SEC+RT with SEC's; every
+    --set the runner appends (the variant's, then the row's) reaches the script in order."""
+    from cores import methods
+    quality = _quality()
+    assert quality.ROW_NAMES == [r.name for m in methods.all_methods().values()
+                                 for r in m.bench_rows()]
+    assert quality.ROW_NAMES[:4] == ["SEC", "S", "SE", "SC"] and "bound" in quality.ROW_NAMES
+    work = str(tmp_path / "photo5")
+    seen = _steps_of(quality, work, quality.ROW_NAMES)
     label = _effective(seen["DSRG+RT label"])
-    assert label.SNAPSHOT_PATH == os.path.join(work, "snapshots_dsrg") and label.HEAD == "aspp"
+    assert label.SNAPSHOT_PATH == os.path.join(work, "snapshots") and label.HEAD == "aspp"
     assert label.PSEUDO_MASK_PATH == os.path.join(work, "pseudo_masks_dsrg_rt")
     assert seen["DSRG+RT label"][:6] == ["eval.py", "--label", "--crf", "--flip", "--stage",
                                          "dsrg"]
@@ -89,83 +100,92 @@ def test_each_method_runs_in_its_own_folders_and_a_retraining_labels_with_its_so
     assert train.PSEUDO_MASK_PATH == label.PSEUDO_MASK_PATH
     sec_label = _effective(seen["SEC+RT label"])
     assert sec_label.SNAPSHOT_PATH == os.path.join(work, "snapshots")     # SEC's own
-    assert sec_label.PSEUDO_MASK_PATH == os.path.join(work, "pseudo_masks_sec_rt")
-    assert _effective(seen["S train"]).SEC_LOSSES == ["seed"]
-    assert _effective(seen["SEC seed 1 train"]).SEED == 1
-    folders = {_effective(seen[m + " train"]).SNAPSHOT_PATH for m in quality.METHOD_ORDER}
-    assert len(folders) == len(quality.METHOD_ORDER)                    # nothing shared
-    assert "--scales" in seen["DSRG eval --crf --flip --scales %s" % quality.MS]
+    assert sec_label.PSEUDO_MASK_PATH == os.path.join(work, "pseudo_masks")
+    assert seen["S train"][:4] == ["train_SEC.py", "--resume", "--stage", "seed"]
+    assert seen["bound train"][2:4] == ["--stage", "supervised"]
+    lr = _effective(seen["DSRG-SEC-lr train"])
+    assert (lr.LR_DSRG, lr.LR_STEP_DSRG, lr.LR_FACTOR_DSRG, lr.BATCH_SIZE_DSRG) == (
+        1e-3, 1200, 0.1, 8)                               # the recipe's SEC schedule
+    assert _effective(seen["bound 2x train"]).SUPERVISED_ITER_SCALE == 2.0
+    folders = {(_effective(seen[n + " train"]).SNAPSHOT_PATH, quality.row(n).method.name)
+               for n in quality.ROW_NAMES}
+    assert len(folders) == len(quality.ROW_NAMES)                     # nothing shared
+    assert "--scales" in seen["DSRG eval crf_flip_ms"]
 
 
-def test_a_second_seed_differs_from_its_method_only_by_the_seed_and_all_leaves_it_out(tmp_path):
-    """'DSRG seed 1' trains DSRG's config with SEED=1 in its own folders; 'bound 2x seed 1' the
-    bound at twice its iterations; --methods all is the issue's methods, without the seeds; an
-    unknown name is an error naming the known ones."""
-    from cores import pipeline
+def test_a_second_seed_differs_from_its_row_only_by_the_seed_and_all_leaves_it_out(tmp_path):
+    """'DSRG seed 1' trains DSRG's config with SEED=1 in its own folders, and any row has
+    one; a retraining's second seed labels with its source's second seed; --methods all is
+    every row of the registry, without the seeds; an unknown name is an error."""
     quality = _quality()
     work = str(tmp_path / "stripes5")
-    seen = {}
-    for method in quality.METHOD_ORDER:
-        for steps, sets in quality.method_steps(work, method):
-            pipeline.run_steps(steps, ["--cfg", "demo/toy.yaml", "--set", "SEED=0"],
-                               lambda step, args: seen.__setitem__(step.key, args), later=sets)
+    seen = _steps_of(quality, work, ["DSRG", "DSRG seed 1", "bound 2x seed 1",
+                                     "SEC+RT seed 1"])
     first, second = _effective(seen["DSRG train"]), _effective(seen["DSRG seed 1 train"])
     differ = {k for k in first if first[k] != second[k]}
     assert differ == {"SEED", "SNAPSHOT_PATH", "OUTPUT_PATH", "PSEUDO_MASK_PATH"}
     assert (first.SEED, second.SEED) == (0, 1)
     bound = _effective(seen["bound 2x seed 1 train"])
-    assert seen["bound 2x seed 1 train"][:3] == ["train_SEC.py", "--stage", "supervised"]
     assert (bound.SUPERVISED_ITER_SCALE, bound.SEED) == (2.0, 1)
-    assert seen["SEC+RT seed 1 label"][4:6] == ["--stage", "sec"]
-    assert quality.method_list("all") == [m for m in quality.METHOD_ORDER
-                                          if "seed 1" not in m or m == "SEC seed 1"]
-    assert quality.method_list("all,DSRG seed 1,S") == quality.method_list("all") + ["DSRG seed 1"]
-    with pytest.raises(SystemExit, match="no method 'DSRG seed 2'.*DSRG seed 1"):
+    assert _effective(seen["SEC+RT seed 1 label"]).SNAPSHOT_PATH == os.path.join(
+        work, "snapshots_secseed1")
+    assert quality.method_list("all") == quality.ROW_NAMES
+    assert quality.method_list("all,DSRG seed 1,S") == quality.ROW_NAMES + ["DSRG seed 1"]
+    with pytest.raises(SystemExit, match="no row 'DSRG seed 2'"):
         quality.method_list("DSRG seed 2")
 
 
-def test_the_seeds_table_holds_only_the_runs_with_a_second_seed():
-    """result.md's seeds table: one line per variant that trained a second seed, each seed
-    beside its first (SEC's pair is in the methods' table), the bound's in a table of its own."""
-    from bench.provenance import markdown_table
-    quality = _quality()
-    row = {"variant": "v", "sec_crf_flip": 0.5, "supervised_crf_flip": 0.7,
-           "supervised_crf_flip_2x_iterations": 0.71}
-    seeded = dict(row, variant="w", methods={"bound seed 1": {"crf_flip": 0.69, "crf_flip_ms": 0.6}})
-    plain = dict(row, methods={"S": {"crf_flip": 0.4, "crf_flip_ms": 0.3}})
-    got = quality.seed_rows([plain, seeded], quality.BOUND_SEEDS)
-    assert [r["variant"] for r in got] == ["w"]
-    assert quality.seed_rows([plain, seeded], quality.METHOD_SEEDS) == []
-    text = markdown_table(got, quality.BOUND_SEEDS)
-    assert "| w | 0.700 | 0.690 | 0.710 | - |" in text
-
-
-def test_converged_labels_the_training_images_with_the_bound_at_both_lengths(tmp_path,
-                                                                              monkeypatch):
-    """--converged: besides the bound at 2x, both bounds label their own training images
-    (plain) into their own folders, and the row reads their mIoU back: the capacity check
-    (a network that capped the bound would fit train no better than val)."""
+def test_fit_labels_the_training_images_with_the_bound(tmp_path, monkeypatch):
+    """--fit: the bound's rows label their own training images (plain) into their own folders,
+    and the row reads their mIoU back: the capacity check (a network that capped the bound
+    would fit train no better than val)."""
     from cores import stages
     quality = _quality()
     work = str(tmp_path / "photo5b")
     ran = []
     monkeypatch.setattr(quality.toy, "make_dataset", lambda data, spec: None)
     monkeypatch.setattr(quality, "_run", lambda args, log: ran.append(args))
-    monkeypatch.setattr(quality, "collect", lambda work, cfg, spec, times, methods=(): {})
-    quality.run_variant("photo5b", work, "demo/toy.yaml", ["WIDTH_MULT=0.25"], extras=False,
-                        converged=True)
-    labels = [_effective(a) for a in ran if a[:3] == ["eval.py", "--label", "--supervised"]]
-    assert [c.PSEUDO_MASK_PATH for c in labels] == [quality.train_fit(work),
-                                                   quality.train_fit(work, longer=True)]
+    monkeypatch.setattr(quality, "collect", lambda work, cfg, spec, times, rows=(): {})
+    quality.run_variant("photo5b", work, "demo/toy.yaml", ["WIDTH_MULT=0.25"],
+                        rows=["SEC", "bound", "bound 2x"], fit=True)
+    labels = [_effective(a) for a in ran if a[:2] == ["eval.py", "--label"]]
+    assert [c.PSEUDO_MASK_PATH for c in labels] == [
+        quality.fit_folder(work, quality.row(n)) for n in ("bound", "bound 2x")]
     assert [c.SUPERVISED_ITER_SCALE for c in labels] == [1.0, 2.0]
-    assert labels[1].SNAPSHOT_PATH == quality.longer_bound(work)["SNAPSHOT_PATH"]
     assert labels[0].WIDTH_MULT == 0.25 and labels[0].CLASS_NUM == 6
-    for longer, miou in ((False, 0.81), (True, 0.85)):
-        os.makedirs(quality.train_fit(work, longer))
-        with open(stages.metrics_path(quality.train_fit(work, longer)), "w") as f:
+    for name, miou in (("bound", 0.81), ("bound 2x", 0.85)):
+        folder = quality.fit_folder(work, quality.row(name))
+        os.makedirs(folder)
+        with open(stages.metrics_path(folder), "w") as f:
             f.write('{"mIoU": %s}' % miou)
-    assert (quality._train_fit(work, False), quality._train_fit(work, True)) == (0.81, 0.85)
-    assert quality._train_fit(str(tmp_path / "none"), False) is None
+    from cores.config import load_config
+    cfg = load_config("demo/toy.yaml", quality.variant_config(work, {"classes": 5,
+                                                                     "layout": "voc"}))
+    assert quality.row_results(work, cfg, quality.row("bound 2x"))["train_fit"] == 0.85
+
+
+def test_a_result_of_either_layout_flattens_alike():
+    """Results recorded before the rows were the registry's (SEC's and the bound's keys, a
+    'methods' dict) read as the new ones do."""
+    quality = _quality()
+    old = {"variant": "v", "sec_crf_flip": 0.5, "sec": 0.4, "supervised_crf_flip": 0.7,
+           "supervised_crf_flip_2x_iterations": 0.71, "supervised_train": 0.8,
+           "methods": {"DSRG": {"plain": 0.3, "crf_flip": 0.55, "crf_flip_ms": 0.56}}}
+    new = {"variant": "v", "rows": {"SEC": {"plain": 0.4, "crf_flip": 0.5},
+                                    "bound": {"crf_flip": 0.7, "train_fit": 0.8},
+                                    "bound 2x": {"crf_flip": 0.71},
+                                    "DSRG": {"plain": 0.3, "crf_flip": 0.55,
+                                             "crf_flip_ms": 0.56}}}
+    for result in (old, new):
+        flat = quality.flat_row(result)
+        assert (flat["SEC"], flat["SEC plain"], flat["bound"], flat["bound 2x"],
+                flat["bound fit"], flat["DSRG ms"]) == (0.5, 0.4, 0.7, 0.71, 0.8, 0.56)
+    from bench.provenance import markdown_table
+    tables = quality.row_tables([new])
+    assert tables[0][1][1:] == [("SEC", "SEC", "%.3f"), ("DSRG", "DSRG", "%.3f"),
+                                ("bound", "bound", "%.3f"), ("bound 2x", "bound 2x", "%.3f")]
+    assert "| v | 0.500 | 0.550 | 0.700 | 0.710 |" in markdown_table([quality.flat_row(new)],
+                                                                       tables[0][1])
 
 
 def _method_result(folder, name, rows):
@@ -175,10 +195,9 @@ def _method_result(folder, name, rows):
 
 
 def _row(variant, sec, sec1, **methods):
-    crf = dict(methods, **{"SEC seed 1": sec1})
-    return {"variant": variant, "held_out": variant == "photo5b", "sec_crf_flip": sec,
-            "sec_crf_flip_ms": None, "supervised_crf_flip": sec + 0.1,
-            "methods": {m: {"crf_flip": v, "crf_flip_ms": None} for m, v in crf.items()}}
+    crf = dict(methods, **{"SEC seed 1": sec1, "SEC": sec, "bound": sec + 0.1})
+    return {"variant": variant, "held_out": variant == "photo5b",
+            "rows": {m: {"crf_flip": v, "crf_flip_ms": None} for m, v in crf.items()}}
 
 
 def test_methods_summary_counts_each_variant_against_its_scatter(tmp_path):
@@ -202,7 +221,7 @@ def test_methods_summary_counts_each_variant_against_its_scatter(tmp_path):
     assert dsrg["flat_median"] == pytest.approx(0.79)
     assert dsrg["flat_counts"] == "0 / 1 / 0"
     assert table["bound"]["photographic_counts"] == "2 / 0 / 0"
-    assert "S" in table and "photographic_median" not in table["S"]
+    assert "S" not in table                  # a row measured nowhere is left out
     assert "photo5b (held out) 0.010" in summary.variants_line(rows)
     _method_result(folder, "flat_methods_again", [_row("many10", 0.8, 0.8)])
     with pytest.raises(ValueError, match="many10 is in two methods runs"):

@@ -9,7 +9,8 @@ import pytest
 
 from cores import evaluation, localization, stages
 from cores.config import load_config
-from cores.sec import train_sec
+from cores import methods
+from cores.segmentation import train
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -39,9 +40,9 @@ def test_recipe_runs_end_to_end(toy_tree, toy_index, tmp_path, net, recipe):
     for kind in ("bg", "fg"):
         report = localization.run_cue_stage(cfg, kind, [mx.cpu()])
         assert report["images"] == len(toy_index[1]["train"])
-    history = train_sec(cfg, [mx.cpu()])
+    history = train(cfg, methods.get("sec"), [mx.cpu()])
     assert len(history) == 2
-    metrics = evaluation.evaluate(cfg, [mx.cpu()], flip=True, use_crf=True)
-    with open(os.path.join(stages.output_dir(cfg, 1, True, True), "metrics.json")) as f:
+    metrics = evaluation.evaluate(cfg, methods.get("sec"), [mx.cpu()], flip=True, use_crf=True)
+    with open(os.path.join(stages.output_dir(cfg, 1, methods.get("sec"), True, True), "metrics.json")) as f:
         assert json.load(f)["mIoU"] == metrics["mIoU"]
     assert metrics["images"] == 6

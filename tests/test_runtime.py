@@ -91,15 +91,16 @@ def test_ctrl_c_during_the_demo_is_one_line_and_130(tmp_path):
     assert not [f for _, _, files in os.walk(tmp_path) for f in files if ".tmp" in f]
 
 
-def test_stage_flags_name_one_segmentation_stage():
+def test_stage_flags_name_one_segmentation_method():
     import argparse
-    from cores.runtime import add_stage_args, stage_of
+    from cores import methods
+    from cores.runtime import add_method_args, method_of
     parser = argparse.ArgumentParser()
-    add_stage_args(parser, "train")
-    assert stage_of(parser.parse_args([])) == "sec"
-    assert stage_of(parser.parse_args(["--supervised"])) == "supervised"
-    assert stage_of(parser.parse_args(["--stage", "dsrg"])) == "dsrg"
-    with pytest.raises(SystemExit, match="two stages"):
-        stage_of(parser.parse_args(["--stage", "retrain", "--supervised"]))
+    add_method_args(parser, "train")
+    assert method_of(parser.parse_args([])) is methods.get("sec")
+    assert method_of(parser.parse_args(["--supervised"])) is methods.get("supervised")
+    assert method_of(parser.parse_args(["--stage", "dsrg"])) is methods.get("dsrg")
+    with pytest.raises(SystemExit, match="two methods"):
+        method_of(parser.parse_args(["--stage", "retrain", "--supervised"]))
     with pytest.raises(SystemExit):
         parser.parse_args(["--stage", "grow"])

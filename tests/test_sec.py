@@ -3,12 +3,13 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from cores import backbones, methods
 from cores.config import load_config
 from cores.symbols import networks
 
 
 @pytest.mark.device
-@pytest.mark.parametrize("net", ["vgg16", "resnet50"])
+@pytest.mark.parametrize("net", backbones.NAMES)
 def test_two_context_training_step(net, device_pair):
     cfg = load_config(overrides=["BASE_NET=" + net, "INPUT_SIZE=65", "WIDTH_MULT=0.0625",
                                  "CRF_WORKERS=1"])
@@ -25,7 +26,7 @@ def test_two_context_training_step(net, device_pair):
         data=[mx.nd.array(rng.randn(n, 3, size, size) * 50),
               mx.nd.array(rng.randint(0, 256, (n, out, out, 3)))],
         label=[mx.nd.array(labels), mx.nd.array(cues)])
-    mod = mx.mod.Module(networks.sec_train_symbol(cfg), data_names=["data", "small_images"],
+    mod = mx.mod.Module(methods.get("sec").symbol(cfg), data_names=["data", "small_images"],
                         label_names=["labels", "cues"], context=device_pair)
     mod.bind(data_shapes=[("data", (n, 3, size, size)), ("small_images", (n, out, out, 3))],
              label_shapes=[("labels", (n, 21)), ("cues", (n, 21, out, out))])

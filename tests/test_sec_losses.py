@@ -1,9 +1,11 @@
-"""SEC losses against float64 numpy evaluations of the spec, gradients against central
-finite differences."""
+"""The losses against float64 numpy evaluations of the spec, gradients against central
+finite differences: SEC's three (cores/symbols/sec_losses.py) and DSRG's two
+(cores/methods/dsrg.py; their own cases are in test_dsrg.py)."""
 import mxnet as mx
 import numpy as np
 import pytest
 
+from cores.methods import dsrg
 from cores.symbols import sec_losses
 from tests import reference as ref
 
@@ -59,10 +61,10 @@ LOSSES = {
                lambda p, case: ref.expand_loss(p, case["labels"])),
     "constrain": (lambda p: sec_losses.constrain_loss(p, LOG_Q_SYM),
                   lambda p, case: ref.constrain_loss(p, case["log_q"])),
-    # DSRG's (cores/symbols/networks.dsrg_train_symbol)
-    "balanced_seed": (lambda p: sec_losses.balanced_seed_loss(p, CUES),
+    # DSRG's (cores/methods/dsrg.py)
+    "balanced_seed": (lambda p: dsrg.balanced_seed_loss(p, CUES),
                       lambda p, case: ref.balanced_seed_loss(p, case["cues"])),
-    "clipped_constrain": (lambda p: sec_losses.clipped_constrain_loss(p, LOG_Q_SYM),
+    "clipped_constrain": (lambda p: dsrg.clipped_constrain_loss(p, LOG_Q_SYM),
                           lambda p, case: ref.clipped_constrain_loss(p, case["log_q"])),
 }
 LOG_Q_SYM = LOGQ
@@ -165,42 +167,3 @@ def test_gwrp_weights_follow_the_shape():
         out = sec_losses.gwrp(mx.sym.Variable("x"), q).bind(
             mx.cpu(), {"x": mx.nd.array(x, dtype="float64")}).forward()[0].asnumpy()
         np.testing.assert_allclose(out, expected, rtol=1e-9)
-
-
-def test_balanced_seed_loss_weighs_background_and_foreground_apart():
-    """One background seed weighs as much as all the foreground seeds together (the plain
-    seeding loss counts seeds alike), and an image without background seeds adds 0 for it."""
-    p = np.full((1, 3, 2, 2), 1 / 3.0)
-    p[0, :, 0, 0] = [0.5, 0.25, 0.25]
-    cues = np.zeros((1, 3, 2, 2))
-    cues[0, 0, 0, 0] = 1
-    cues[0, 1, 0, 1] = cues[0, 1, 1, 0] = cues[0, 2, 1, 1] = 1
-    value, _ = _run(sec_losses.balanced_seed_loss(P, CUES), dict(p=p, cues=cues))
-    assert value == pytest.approx(-np.log(0.5) - np.log(1 / 3.0), rel=1e-12)
-    plain, _ = _run(sec_losses.seed_loss(P, CUES), dict(p=p, cues=cues))
-    assert plain == pytest.approx(-(np.log(0.5) + 3 * np.log(1 / 3.0)) / 4, rel=1e-12)
-    cues[0, 0, 0, 0] = 0
-    value, _ = _run(sec_losses.balanced_seed_loss(P, CUES), dict(p=p, cues=cues))
-    assert value == pytest.approx(-np.log(1 / 3.0), rel=1e-12)
-
-
-def test_clipped_constrain_loss_clips_the_ratio_and_its_gradient():
-    """Q/p = 100 counts as 20 and passes no gradient; inside the range it is SEC's loss;
-    through_crf adds the gradient of log Q, checked against finite differences."""
-    p = np.array([[0.009, 0.5], [0.991, 0.5]]).reshape(1, 2, 1, 2)     # two pixels, two classes
-    q = np.array([[0.9, 0.6], [0.1, 0.4]]).reshape(1, 2, 1, 2)
-    value, grads = _run(sec_losses.clipped_constrain_loss(P, LOGQ),
-                        dict(p=p, log_q=np.log(q)), ["p", "log_q"])
-    want = (0.9 * np.log(20) + 0.1 * np.log(0.1 / 0.991) + 0.6 * np.log(1.2)
-            + 0.4 * np.log(0.8)) / 2
-    assert value == pytest.approx(want, rel=1e-12)
-    assert grads["p"][0, 0, 0, 0] == 0                      # clipped: no gradient
-    assert grads["p"][0, 1, 0, 0] == pytest.approx(-0.1 / 0.991 / 2, rel=1e-9)
-    assert not grads["log_q"].any()                          # Q a constant by default
-    _, probs, _, _, log_q = _random_case((2, 5, 7, 9), seed=4)
-    sym = sec_losses.clipped_constrain_loss(P, LOGQ, through_crf=True)
-    _, grads = _run(sym, dict(p=probs, log_q=log_q), ["log_q"])
-    coords = _coords(log_q.shape, np.random.RandomState(5))
-    numeric = _numeric_grad(lambda x: ref.clipped_constrain_loss(probs, x), log_q, coords)
-    np.testing.assert_allclose([grads["log_q"][c] for c in coords], numeric, rtol=1e-5,
-                               atol=1e-8)

@@ -55,6 +55,43 @@ def test_no_import_cycle_in_the_package():
     assert cycles(graph) == []
 
 
+def floors(graph):
+    """(depth, chain) of the longest import chain of ``graph`` (an acyclic one): how many
+    layers of modules a reader passes through from the top to the bottom."""
+    import functools
+
+    @functools.lru_cache(None)
+    def depth(node):
+        return 1 + max((depth(d) for d in graph[node]), default=0)
+    top = max(graph, key=depth)
+    chain = [top]
+    while graph[chain[-1]]:
+        chain.append(max(graph[chain[-1]], key=depth))
+    return depth(top), chain
+
+
+def test_the_package_is_at_most_nine_modules_deep():
+    """Counting lazy imports: 12 floors before the methods and the backbone registry (the
+    config imported the stage table, which built a network to learn the score size; metrics
+    read snapshots through checkpoint), 9 now."""
+    depth, chain = floors(_module_imports())
+    assert depth <= 9, " > ".join(chain)
+    assert floors({"a": {"b"}, "b": {"c"}, "c": set(), "d": {"c"}}) == (3, ["a", "b", "c"])
+
+
+def test_the_library_holds_no_lab():
+    """The generator, the benchmark variants, provenance and the launcher live with their
+    users (datagen/, bench/, tools/); nothing in cores/ imports them."""
+    graph = _module_imports()
+    for module in graph:
+        assert not module.startswith(("cores.data.toy", "cores.data.photo", "cores.provenance",
+                                      "cores.launcher")), module
+    for path in glob.glob(os.path.join(REPO, "cores", "**", "*.py"), recursive=True):
+        with open(path) as f:
+            text = f.read()
+        assert not re.search(r"^\s*(from|import) (datagen|bench|tools)\b", text, re.M), path
+
+
 def test_the_cycle_check_sees_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == [["a", "b", "c", "a"]]
 

@@ -3,8 +3,11 @@ import mxnet as mx
 import numpy as np
 import pytest
 
+from cores import backbones, methods
 from cores.config import load_config
 from cores.symbols import networks
+
+SEC = methods.get("sec")
 
 VGG16_SEC_PARAMS = """
     conv1_1_weight conv1_1_bias conv1_2_weight conv1_2_bias
@@ -68,7 +71,7 @@ def _cfg(net, size=321, convention="full", **extra):
     return load_config(overrides=overrides + ["%s=%s" % kv for kv in extra.items()])
 
 
-@pytest.mark.parametrize("net", ["vgg16", "resnet50"])
+@pytest.mark.parametrize("net", backbones.NAMES)
 @pytest.mark.parametrize("size,convention,out", SIZES)
 def test_shapes_at_full_size(net, size, convention, out):
     cfg = _cfg(net, size, convention)
@@ -76,7 +79,7 @@ def test_shapes_at_full_size(net, size, convention, out):
     scores = networks.sec_scores(cfg, mx.sym.Variable("data"))
     assert scores.infer_shape(data=data)[1] == [(2, 21, out, out)]
     assert networks.sec_infer_symbol(cfg).infer_shape(data=data)[1] == [(2, 21, out, out)]
-    train = networks.sec_train_symbol(cfg)
+    train = SEC.symbol(cfg)
     assert train.list_outputs() == ["seed_loss_output", "expand_loss_output",
                                      "constrain_loss_output"]
     _, outs, _ = train.infer_shape(data=data, small_images=(2, out, out, 3), labels=(2, 21),
@@ -118,12 +121,29 @@ def test_saliency_dropout_in_training_only():
     assert _dropouts(networks.saliency_train_symbol(port)) == []
 
 
+def _resnet101_params():
+    """ResNet-101's Caffe names: res3a, res3b1..res3b3, res4a, res4b1..res4b22 (letters in res2
+    and res5), as in the ResNet50 list."""
+    names = RESNET50_SEC_PARAMS[:RESNET50_SEC_PARAMS.index("res3a_branch1_weight")]
+    blocks = {3: ["a", "b1", "b2", "b3"], 4: ["a"] + ["b%d" % i for i in range(1, 23)],
+              5: ["a", "b", "c"]}
+    for stage, letters in blocks.items():
+        for b in letters:
+            for branch in (["branch1"] if b == "a" else []) + ["branch2a", "branch2b",
+                                                                "branch2c"]:
+                names += ["res%d%s_%s_weight" % (stage, b, branch),
+                          "bn%d%s_%s_gamma" % (stage, b, branch),
+                          "bn%d%s_%s_beta" % (stage, b, branch)]
+    return names + RESNET50_SEC_PARAMS[-6:]
+
+
 @pytest.mark.parametrize("net,expected", [("vgg16", VGG16_SEC_PARAMS),
-                                          ("resnet50", RESNET50_SEC_PARAMS)])
+                                          ("resnet50", RESNET50_SEC_PARAMS),
+                                          ("resnet101", _resnet101_params())])
 def test_sec_parameter_names(net, expected):
     sym = networks.sec_scores(_cfg(net), mx.sym.Variable("data"))
     assert sym.list_arguments() == ["data"] + expected
-    if net == "resnet50":
+    if net.startswith("resnet"):
         bns = [n[: -len("_gamma")] for n in expected if n.endswith("_gamma")]
         assert sym.list_auxiliary_states() == [
             "%s_%s" % (b, s) for b in bns for s in ("moving_mean", "moving_var")]
@@ -194,7 +214,7 @@ def test_cam_maps_are_the_class_weighted_sum_of_fc7():
                                atol=1e-5)
 
 
-@pytest.mark.parametrize("net", ["vgg16", "resnet50"])
+@pytest.mark.parametrize("net", backbones.NAMES)
 @pytest.mark.parametrize("recipe", ["default", "port"])
 def test_both_recipes_shape_infer_at_full_size(net, recipe):
     """The default (authors') and the port's recipe, each at its full input size."""
@@ -206,7 +226,7 @@ def test_both_recipes_shape_infer_at_full_size(net, recipe):
     data = (1, 3, cfg.INPUT_SIZE, cfg.INPUT_SIZE)
     assert networks.sec_scores(cfg, mx.sym.Variable("data")).infer_shape(data=data)[1] == [
         (1, 21, out, out)]
-    _, outs, _ = networks.sec_train_symbol(cfg).infer_shape(
+    _, outs, _ = SEC.symbol(cfg).infer_shape(
         data=data, small_images=(1, out, out, 3), labels=(1, 21), cues=(1, 21, out, out))
     assert outs == [(1,), (1,), (1,)]
     assert networks.cam_symbol(cfg).infer_shape(data=data)[1] == [(1, 20, out, out)]
@@ -231,7 +251,7 @@ def test_new_layers_keep_the_full_networks_signal_scale(width):
     for sym, names in ((networks.cam_train_symbol(cfg), ["fc6_CAM_weight", "fc7_CAM_weight",
                                                          "scores_weight"]),
                        (networks.saliency_train_symbol(cfg), ["fc8_saliency_weight"]),
-                       (networks.sec_train_symbol(cfg), ["fc8_weight"])):
+                       (SEC.symbol(cfg), ["fc8_weight"])):
         for name in names:
             assert _init_sigma(sym, name) == pytest.approx(0.01 / np.sqrt(width)), name
         assert "__init__" not in sym.attr_dict().get("conv1_1_weight", {})
@@ -263,22 +283,23 @@ def test_narrow_cam_head_starts_as_strong_as_the_full_one():
     assert fixed / full < 0.1
 
 
-def test_pretraining_trains_what_imagenet_weights_give():
-    """VGG16: every layer up to fc7 (DeepLab's file has them); ResNet50: the body only, its SEC
+@pytest.mark.parametrize("net,blocks", [("resnet50", 16), ("resnet101", 33)])
+def test_pretraining_trains_what_imagenet_weights_give(net, blocks):
+    """VGG16: every layer up to fc7 (DeepLab's file has them); a ResNet: the body only, its SEC
     head (fc6, fc7) being new as with real ImageNet weights."""
     vgg = networks.classifier_train_symbol(_cfg("vgg16")).list_arguments()
-    res = networks.classifier_train_symbol(_cfg("resnet50")).list_arguments()
+    res = networks.classifier_train_symbol(_cfg(net)).list_arguments()
     assert "fc7_weight" in vgg and "conv5_3_weight" in vgg
     assert "res5c_branch2c_weight" in res and "bn5c_branch2c_gamma" in res
     assert not any(n.startswith(("fc6", "fc7", "fc8")) for n in res)
     assert "pretrain_scores_weight" in vgg and "pretrain_scores_weight" in res
     # from scratch, each residual branch's last BatchNorm scale starts at 0 (the block is the
     # identity): without it the ResNet50 stand-in pretraining stayed at chance
-    attrs = networks.classifier_train_symbol(_cfg("resnet50")).attr_dict()
+    attrs = networks.classifier_train_symbol(_cfg(net)).attr_dict()
     zero = sorted(n for n, a in attrs.items() if n.endswith("_gamma")
                   and a.get("__init__", "").startswith('["zero"'))
-    assert len(zero) == 16 and all(n.endswith("_branch2c_gamma") for n in zero)
-    sec = networks.sec_train_symbol(_cfg("resnet50")).attr_dict()
+    assert len(zero) == blocks and all(n.endswith("_branch2c_gamma") for n in zero)
+    sec = SEC.symbol(_cfg(net)).attr_dict()
     assert "__init__" not in sec.get("bn2a_branch2c_gamma", {})
 
 
@@ -304,9 +325,11 @@ def test_resnet50_port_switches():
     assert _attrs(cam, "res5a_branch2b")["dilate"] == "(4, 4)"
     assert networks.saliency_parts(port)[0].name == "res3b_relu"
     assert networks.saliency_parts(default)[0].name != "res3b_relu"
+    deeper = _cfg("resnet101", RESNET_SALIENCY_LAYER="relu")     # res3's second block: res3b1
+    assert networks.saliency_parts(deeper)[0].name == "res3b1_relu"
 
     def crf_input(cfg):
-        return networks.sec_train_symbol(cfg).get_internals()["crf_output"].get_children()[0]
+        return SEC.symbol(cfg).get_internals()["crf_output"].get_children()[0]
     assert crf_input(default).name == "fc8"                  # the scores (method §5)
     assert crf_input(port).name.startswith("broadcast_div")  # softmax_with_floor's output
 
@@ -325,7 +348,7 @@ def _symmetric_scores(cfg, x):
     return sym.bind(mx.cpu(), args, aux_states=aux, grad_req="null").forward()[0].asnumpy()
 
 
-@pytest.mark.parametrize("net", ["vgg16", "resnet50"])
+@pytest.mark.parametrize("net", backbones.NAMES)
 @pytest.mark.parametrize("size,convention,aligned", [(321, "full", True), (121, "full", True),
                                                      (320, "valid", False)])
 def test_score_grid_is_corner_aligned_with_the_input(net, size, convention, aligned):

@@ -13,16 +13,16 @@ from cores import caffe_model, cues, weights
 from cores.checkpoint import _check, expected_shapes
 from cores.config import load_config
 from cores.original_cues import RestrictedUnpickler, convert_original_cues, restricted_load
-from cores.symbols import networks, resnet50, vgg16
+from cores.symbols import networks, resnet, vgg16
 
 SHARED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",
                       "shared", "sec_original")
 
 
-def _caffe_layers(net, rng):
+def _caffe_layers(net, rng, width=1.0):
     """Caffe layers (random float32 weights from the Generator ``rng``) with the real models'
-    names, types and blob shapes."""
-    cfg = load_config(overrides=["BASE_NET=" + net])
+    names, types and blob shapes (``width``: channels scaled, names kept)."""
+    cfg = load_config(overrides=["BASE_NET=" + net, "WIDTH_MULT=%s" % width])
     sym = networks.sec_scores(cfg, mx.sym.Variable("data"))
     args, auxs = expected_shapes(sym, {"data": (1, 3, 321, 321)})
     layers = []
@@ -54,14 +54,15 @@ def _caffe_layers(net, rng):
     return layers
 
 
-@pytest.mark.parametrize("net,v1", [("vgg16", True), ("vgg16", False), ("resnet50", False)])
-def test_caffemodel_converts_with_no_missing_or_extra_parameters(tmp_path, net, v1):
-    layers = _caffe_layers(net, np.random.default_rng(0))
+@pytest.mark.parametrize("net,v1,width", [("vgg16", True, 1.0), ("vgg16", False, 1.0),
+                                          ("resnet50", False, 1.0), ("resnet101", False, 0.25)])
+def test_caffemodel_converts_with_no_missing_or_extra_parameters(tmp_path, net, v1, width):
+    layers = _caffe_layers(net, np.random.default_rng(0), width)
     path = str(tmp_path / "model.caffemodel")
     with open(path, "wb") as f:
         f.write(caffe_model.encode_caffemodel(layers, v1=v1))
     arg, aux, meta = weights.convert_caffe(path, net, "BGR")
-    cfg = load_config(overrides=["BASE_NET=" + net])
+    cfg = load_config(overrides=["BASE_NET=" + net, "WIDTH_MULT=%s" % width])
     sym = networks.sec_scores(cfg, mx.sym.Variable("data"))
     new = networks.new_param_names(sym)
     nd = lambda d: {k: mx.nd.array(v) for k, v in d.items()}  # noqa: E731
@@ -70,6 +71,10 @@ def test_caffemodel_converts_with_no_missing_or_extra_parameters(tmp_path, net, 
     assert set(arg) - {"fc8_weight", "fc8_bias"} == set(want_arg) - new
     assert set(aux) == set(want_aux)
     assert meta["channel_order"] == "BGR"
+    if net == "resnet101":                  # the Caffe release's names of its deeper stages
+        assert {"res3b3_branch2c_weight", "res4b22_branch2c_weight", "bn4b22_branch2c_gamma",
+                "res5c_branch2c_weight"} <= set(arg)
+        assert "bn4b22_branch2c_moving_var" in aux and "res4f_branch2a_weight" not in arg
     if net == "resnet50":
         bn = next(l for l in layers if l["name"] == "bn2a_branch2b")
         sc = next(l for l in layers if l["name"] == "scale2a_branch2b")
@@ -160,7 +165,8 @@ def test_a_used_layer_with_a_wrong_shape_is_an_error_naming_it(tmp_path):
 
 def _gluon_file(arch, tmp_path):
     from mxnet.gluon.model_zoo import vision
-    net = {"vgg16": vision.vgg16, "resnet50": vision.resnet50_v1}[arch]()
+    net = {"vgg16": vision.vgg16, "resnet50": vision.resnet50_v1,
+           "resnet101": vision.resnet101_v1}[arch]()
     mx.random.seed(0)
     net.initialize(mx.init.Xavier(magnitude=2))
     net(mx.nd.zeros((1, 3, 224, 224)))
@@ -175,7 +181,8 @@ def _gluon_file(arch, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch,order", [("vgg16", "RGB"), ("resnet50", "BGR")])
+@pytest.mark.parametrize("arch,order", [("vgg16", "RGB"), ("resnet50", "BGR"),
+                                        ("resnet101", "BGR")])
 def test_gluon_features_match(tmp_path, arch, order):
     gluon_net, path = _gluon_file(arch, tmp_path)
     arg, aux, meta = weights.convert_gluon(path, arch, order)
@@ -194,7 +201,7 @@ def test_gluon_features_match(tmp_path, arch, order):
                                convention="valid")
     else:
         features = gluon_net.features[:8]             # through stage 5 (res5c)
-        sym = resnet50.resnet50_body(mx.sym.Variable("data"), dilated=False)
+        sym = resnet.resnet_body(mx.sym.Variable("data"), int(arch[6:]), dilated=False)
     want = features(mx.nd.array(gluon_in)).asnumpy()
     args = {k: mx.nd.array(v) for k, v in arg.items() if k in sym.list_arguments()}
     args["data"] = mx.nd.array(np.ascontiguousarray(ours_in))
@@ -283,7 +290,8 @@ def test_convert_script_writes_weights_that_training_accepts(tmp_path):
     assert "skipping 1 layers" in out.stdout
     assert sorted(os.listdir(models)) == ["vgg16.json", "vgg16.params"]
     cfg = load_config(overrides=["MODEL_PATH=%s" % models])
-    sym = networks.sec_train_symbol(cfg)
+    from cores import methods
+    sym = methods.get("sec").symbol(cfg)
     shapes = {"data": (1, 3, 321, 321), "small_images": (1, 41, 41, 3), "labels": (1, 21),
               "cues": (1, 21, 41, 41)}
     arg, aux = pretrained_params(cfg, sym, shapes)

@@ -1,8 +1,13 @@
 """Convert pretrained weights into MODEL_PATH/<net>.params (+ a JSON sidecar with the channel
-order and pixel mean they expect):
+order and pixel mean they expect), or a released trained SEC network into a snapshot:
 
   --caffe MODEL.caffemodel [--prototxt NET.prototxt]   DeepLab vgg16_20M / Caffe ResNet-50
   --gluon FILE.params                                   Gluon model-zoo vgg16 / resnet50_v1
+  --stage sec --caffe SEC.caffemodel                    the authors' trained SEC model
+  --port-snapshot SEC_vgg16-8.params [--net resnet50]   the earlier MXNet port's trained SEC
+
+A trained network becomes SNAPSHOT_PATH/sec_<net>-NNNN.params with the config it runs with
+stored in it (the port's: configs/port.yaml); eval.py then evaluates it as its own.
 """
 import logging
 import os
@@ -27,11 +32,46 @@ def add_arguments(parser):
     parser.add_argument("--strict", action="store_true",
                         help="refuse layers that the prototxt does not define or that no "
                              "network uses (default: list and skip them)")
+    parser.add_argument("--stage", choices=["sec"], default=None,
+                        help="--caffe holds a trained SEC network (the authors' release), "
+                             "written as a snapshot of that method")
+    parser.add_argument("--port-snapshot", metavar="FILE.params",
+                        help="a trained SEC snapshot of the earlier MXNet port, written as a "
+                             "snapshot with the port's recipe (configs/port.yaml)")
+    parser.add_argument("--epoch", type=int, default=None,
+                        help="the snapshot's epoch (default: the port file's, else the last "
+                             "of the schedule)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a snapshot of that epoch")
+
+
+def convert_trained(args, cfg):
+    """A released trained SEC network to a snapshot of this project's."""
+    from cores import released
+    from cores.config import load_config
+    if args.port_snapshot:
+        if args.caffe or args.gluon or args.stage:
+            fail("--port-snapshot converts a port snapshot alone")
+        cfg = load_config([released.PORT_RECIPE] + list(args.cfg), args.set +
+                          (["BASE_NET=" + args.net] if args.net else []))
+        arg, aux = released.from_port(cfg, args.port_snapshot)
+        epoch = args.epoch or released.port_epoch(args.port_snapshot)
+        run = "python eval.py --cfg configs/port.yaml%s --crf --flip" % (
+            " --set BASE_NET=" + cfg.BASE_NET if cfg.BASE_NET != "vgg16" else "")
+    else:
+        if not args.caffe or args.gluon:
+            fail("--stage sec converts a trained SEC model given with --caffe")
+        arg, aux = released.from_caffe(cfg, args.caffe, args.prototxt)
+        epoch, run = args.epoch, "python eval.py --crf --flip"
+    path = released.save(cfg, arg, aux, epoch, args.overwrite)
+    logging.info("evaluate it with: %s   (the config it runs with is stored in %s)", run, path)
 
 
 def main():
     args, cfg = parse_args(__doc__, add_arguments)
     setup_logging(cfg, "convert_weights")
+    if args.stage or args.port_snapshot:
+        return convert_trained(args, cfg)
     net = args.net or cfg.BASE_NET
     if bool(args.caffe) == bool(args.gluon):
         fail("give one of --caffe or --gluon")

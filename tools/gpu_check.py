@@ -22,12 +22,11 @@ def sec_step_seconds(backbone, size, batch, ctx, width=1.0, steps=2):
     on ``ctx`` with random data, after one warm-up step."""
     import mxnet as mx
     import numpy as np
+    from cores import methods, stages
     from cores.config import load_config
-    from cores.symbols import networks
     cfg = load_config(overrides=["BASE_NET=" + backbone, "INPUT_SIZE=%d" % size,
                                  "WIDTH_MULT=%s" % width])
-    grid = networks.sec_scores(cfg, mx.sym.Variable("data")).infer_shape(
-        data=(1, 3, size, size))[1][0][2]
+    grid = stages.score_size(cfg)
     rng = np.random.RandomState(0)
     labels = np.zeros((batch, cfg.CLASS_NUM), np.float32)
     labels[:, 0] = 1
@@ -38,7 +37,7 @@ def sec_step_seconds(backbone, size, batch, ctx, width=1.0, steps=2):
         data=[mx.nd.array(rng.randn(batch, 3, size, size) * 50),
               mx.nd.array(rng.randint(0, 256, (batch, grid, grid, 3)))],
         label=[mx.nd.array(labels), mx.nd.array(cue)])
-    mod = mx.mod.Module(networks.sec_train_symbol(cfg), data_names=["data", "small_images"],
+    mod = mx.mod.Module(methods.get("sec").symbol(cfg), data_names=["data", "small_images"],
                         label_names=["labels", "cues"], context=ctx)
     mod.bind(data_shapes=[("data", (batch, 3, size, size)),
                           ("small_images", (batch, grid, grid, 3))],
@@ -64,7 +63,7 @@ def eval_seconds(backbone, size, ctx, images, width=1.0):
     import mxnet as mx
     import numpy as np
     from PIL import Image
-    from cores import checkpoint, stages
+    from cores import checkpoint, methods, stages
     from cores.config import load_config
     from cores.evaluation import run_inference
     from cores.inference import load_inference_params
@@ -78,13 +77,14 @@ def eval_seconds(backbone, size, ctx, images, width=1.0):
     arg = {n: mx.nd.array(rng.randn(*s) * 0.01) for n, s in zip(symbol.list_arguments(), shapes)
            if n != "data"}
     aux = {n: mx.nd.ones(s) for n, s in zip(symbol.list_auxiliary_states(), aux_shapes)}
-    checkpoint.save_snapshot(stages.prefix(cfg, "sec"), 1, arg, aux, cfg)
+    sec = methods.get("sec")
+    checkpoint.save_snapshot(stages.prefix(cfg, sec), 1, arg, aux, cfg)
     entries = []
     for i in range(images + 1):
         path = os.path.join(work, "%d.jpg" % i)
         Image.fromarray(rng.randint(0, 256, (375, 500, 3)).astype(np.uint8)).save(path)
         entries.append({"id": str(i), "image": path, "mask": None})
-    model = load_inference_params(cfg, 1)
+    model = load_inference_params(cfg, sec, 1)
     run_inference(cfg, ctx, entries[:1], model, True, True)             # warm-up
     tic = time.perf_counter()
     run_inference(cfg, ctx, entries[1:], model, True, True)

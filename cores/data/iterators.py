@@ -158,14 +158,18 @@ def multilabel_iter(cfg, entries, batch_size, epoch_size, start_batch=0, cluster
                      cfg.PREFETCH, mirror, start_batch, _part(cluster))
 
 
-def sec_iter(cfg, entries, cues, out_size, schedule, objective, start_batch=0, cluster=None,
-             inputs=None):
-    """Batches for a segmentation stage: data, the ``objective``'s inputs (cores/objectives.py;
-    SEC: small_images and labels; ``inputs``: those its network takes, all by default) and
-    ``cues``, which maps image id to its (3, M) targets on the score grid; batch and epoch
-    size and mirroring from ``schedule`` (cores/stages.py)."""
+# the targets and labels of a segmentation batch (the module's labels); the rest are its data
+LABEL_INPUTS = ("labels", "cues")
+
+
+def segmentation_iter(cfg, entries, cues, out_size, schedule, task, shapes, start_batch=0,
+                      cluster=None):
+    """Batches for a segmentation method: ``task`` (worker function, the names of its outputs
+    in order: cores/methods/) loads each sample; the batch holds the outputs that ``shapes``
+    ({name: shape}, the network's inputs: data, cues and the method's) names, data first.
+    ``cues`` maps image id to its (3, M) targets on the score grid; batch and epoch size and
+    mirroring from ``schedule`` (cores/stages.py)."""
     size, num_classes = cfg.INPUT_SIZE, cfg.CLASS_NUM
-    batch_size = schedule.batch_size
     missing = [e["id"] for e in entries if e["id"] not in cues]
     if missing:
         from cores.cues import CueFileError
@@ -177,20 +181,13 @@ def sec_iter(cfg, entries, cues, out_size, schedule, objective, start_batch=0, c
                 cues[entry["id"]], mirror, crop_seed(cfg.SEED, position))
 
     from cores.workers import worker_count
-    inputs = objective.inputs if inputs is None else inputs
-    data = [("data", (batch_size, 3, size, size))]
-    labels = [("cues", (batch_size, num_classes, out_size, out_size))]
-    if "small_images" in inputs:
-        data.append(("small_images", (batch_size, out_size, out_size, 3)))
-    if "labels" in inputs:
-        labels.insert(0, ("labels", (batch_size, num_classes)))
-    task = objective.task(cfg)
-    outputs = transforms.TASK_OUTPUTS[task]
+    function, outputs = task
+    data = [(n, s) for n, s in shapes.items() if n not in LABEL_INPUTS]
+    labels = [(n, shapes[n]) for n in LABEL_INPUTS if n in shapes]
     keep = [outputs.index(name) for name, _ in data + labels]
-    return TrainIter(entries, batch_size, schedule.epoch_size, cfg.SEED,
-                     getattr(transforms, task), make_job, data, labels,
-                     worker_count(cfg.DATA_WORKERS), cfg.PREFETCH, schedule.mirror, start_batch,
-                     _part(cluster), keep=keep)
+    return TrainIter(entries, schedule.batch_size, schedule.epoch_size, cfg.SEED, function,
+                     make_job, data, labels, worker_count(cfg.DATA_WORKERS), cfg.PREFETCH,
+                     schedule.mirror, start_batch, _part(cluster), keep=keep)
 
 
 def inference_stream(cfg, entries, workers=None, prefetch=None, corners=False, skipped=None,

@@ -5,7 +5,6 @@ import scipy.ndimage as ndi
 import cv2
 from PIL import Image
 
-from cores.cues import mask_cues
 from cores.grid import zoom_linear
 from cores.data.dataset import HIGH_DEPTH, MODE_NAMES, DatasetError, read_mask
 
@@ -124,47 +123,6 @@ def load_supervised(job):
     CRF image and labels)."""
     data, _, _, cues = load_sec(job)
     return data, cues
-
-
-def random_crop(rgb, mask, size, rng, fill):
-    """A size x size crop at a random place of an image and its mask, both padded at the
-    bottom and right first when smaller (the image with ``fill``, the mask with void 255), as
-    DeepLab's training data layer."""
-    height, width = mask.shape
-    pad_h, pad_w = max(0, size - height), max(0, size - width)
-    if pad_h or pad_w:
-        rgb = np.concatenate([rgb, np.broadcast_to(np.asarray(fill, np.float32),
-                                                   (height, pad_w, 3))], axis=1)
-        rgb = np.concatenate([rgb, np.broadcast_to(np.asarray(fill, np.float32),
-                                                   (pad_h, width + pad_w, 3))], axis=0)
-        mask = np.pad(mask, ((0, pad_h), (0, pad_w)), constant_values=255)
-    top = rng.randint(0, mask.shape[0] - size + 1)
-    left = rng.randint(0, mask.shape[1] - size + 1)
-    return rgb[top:top + size, left:left + size], mask[top:top + size, left:left + size]
-
-
-def load_crop(job):
-    """Worker task: (data, cues (C,H,W)) of a random INPUT_SIZE crop of an image and its mask
-    (entry["mask"]: a pseudo-mask for a retraining round), mirrored with ``mirror``; the
-    targets are the crop's labelled pixels on the score grid, void left out."""
-    entry, size, out_size, mean, order, num_classes, _, mirror, crop_seed = job
-    rgb = load_rgb(entry["image"]).astype(np.float32)
-    mask = read_mask(entry["mask"])
-    if mask.shape != rgb.shape[:2]:
-        raise DatasetError("mask %s is %dx%d but image %s is %dx%d" % (
-            entry["mask"], mask.shape[1], mask.shape[0], entry["image"], rgb.shape[1],
-            rgb.shape[0]))
-    fill = np.asarray(mean, np.float32)[::-1] if order == "BGR" else np.asarray(mean)
-    rgb, mask = random_crop(rgb, mask, size, np.random.RandomState(crop_seed), fill)
-    if mirror:
-        rgb, mask = rgb[:, ::-1], mask[:, ::-1]
-    cues = dense_cues(mask_cues(np.ascontiguousarray(mask), out_size), num_classes, out_size)
-    return to_net_input(rgb, mean, order), cues
-
-
-# what each segmentation task returns, in order (the iterator keeps those a network takes)
-TASK_OUTPUTS = {"load_sec": ("data", "small_images", "labels", "cues"),
-                "load_supervised": ("data", "cues"), "load_crop": ("data", "cues")}
 
 
 def load_inference(job):

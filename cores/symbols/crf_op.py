@@ -1,5 +1,5 @@
-"""The ``sec_crf`` CustomOp: dense CRF on a batch of score maps (method §4-5); and
-``dsrg_grow``, the same CRF with DSRG's seeded region growing on its output.
+"""The ``sec_crf`` CustomOp: dense CRF on a batch of score maps (method §4-5); DSRG's
+``dsrg_grow`` (cores/methods/dsrg.py) runs the same CRF with its growing on the output.
 
 Inputs: ``scores`` (N, C, H, W) raw fc8 scores, ``small_images`` (N, H, W, 3) 0..255 BGR (the
 network input downscaled to H x W). Output: log Q, floored at ``min_prob`` and renormalised.
@@ -75,68 +75,3 @@ class _CRFProp(mx.operator.CustomOpProp):
 
     def create_operator(self, ctx, shapes, dtypes):
         return _CRFOp(self.params, self.min_prob, self.workers)
-
-
-class _GrowOp(mx.operator.CustomOp):
-    def __init__(self, params, min_prob, workers, thresholds, pass_gradient):
-        super().__init__()
-        self.params, self.min_prob, self.workers = params, min_prob, workers
-        self.thresholds, self.pass_gradient = thresholds, pass_gradient
-
-    def forward(self, is_train, req, in_data, out_data, aux):
-        from cores.growing import batch_refine_and_grow
-        unary = in_data[0].asnumpy().astype(np.float32)
-        images = np.clip(np.round(in_data[1].asnumpy()), 0, 255).astype(np.uint8)
-        pool = shared_pool(min(self.workers, len(unary)) - 1)
-        log_q, grown = batch_refine_and_grow(images, unary, in_data[2].asnumpy(),
-                                             in_data[3].asnumpy(), self.params, self.min_prob,
-                                             *self.thresholds, pool=pool)
-        self.assign(out_data[0], req[0], mx.nd.array(log_q))
-        self.assign(out_data[1], req[1], mx.nd.array(grown))
-
-    def backward(self, req, out_grad, in_data, out_data, in_grad, aux):
-        for i, grad in enumerate(in_grad):
-            self.assign(grad, req[i], 0)
-        if self.pass_gradient:
-            # DSRG's CRF layer: d/d unary = (1 - Q) x the gradient reaching log Q
-            self.assign(in_grad[0], req[0], (1 - mx.nd.exp(out_data[0])) * out_grad[0])
-
-
-@mx.operator.register("dsrg_grow")
-class _GrowProp(mx.operator.CustomOpProp):
-    """``dsrg_grow``: the dense CRF of ``sec_crf`` on (N, C, H, W) ``unary`` (DSRG: the
-    probabilities) and ``small_images``, and the seeds ``cues`` (N, C, H, W) grown on its
-    marginals for the image ``labels`` (N, C) (cores/growing.py), in the CRF worker processes.
-    Outputs: log Q floored at ``min_prob``, the grown seeds. With ``pass_gradient`` the unary
-    receives (1 - Q) x the gradient of log Q (DSRG's CRF layer); otherwise nothing does."""
-
-    def __init__(self, scale_factor, pos_xy_std, pos_w, bi_xy_std, bi_rgb_std, bi_w, maxiter,
-                 min_prob, workers, fg_threshold, bg_threshold, pass_gradient):
-        self.pass_gradient = ast.literal_eval(str(pass_gradient)) in (True, 1)
-        super().__init__(need_top_grad=self.pass_gradient)
-        self.params = _CRFProp.parse(scale_factor, pos_xy_std, pos_w, bi_xy_std, bi_rgb_std,
-                                     bi_w, maxiter)
-        self.min_prob = float(min_prob)
-        self.workers = worker_count(int(ast.literal_eval(workers)))
-        self.thresholds = (float(fg_threshold), float(bg_threshold))
-
-    def list_arguments(self):
-        return ["unary", "small_images", "labels", "cues"]
-
-    def list_outputs(self):
-        return ["log_q", "grown"]
-
-    def infer_shape(self, in_shape):
-        unary, images, labels, cues = in_shape
-        _CRFProp.check_image_shape(unary, images)
-        if tuple(cues) != tuple(unary) or tuple(labels) != tuple(unary[:2]):
-            raise ValueError("dsrg_grow: cues %s and labels %s must be (N, C, H, W) = %s and "
-                             "(N, C)" % (tuple(cues), tuple(labels), tuple(unary)))
-        return [unary, images, labels, cues], [unary, unary], []
-
-    def declare_backward_dependency(self, out_grad, in_data, out_data):
-        return [out_grad[0], out_data[0]] if self.pass_gradient else []
-
-    def create_operator(self, ctx, shapes, dtypes):
-        return _GrowOp(self.params, self.min_prob, self.workers, self.thresholds,
-                       self.pass_gradient)

@@ -1,93 +1,26 @@
-"""The SEC, CAM and saliency networks for each backbone: a body plus a head (method §2).
+"""The SEC, CAM and saliency networks for each backbone: a body plus a head (method §2). The
+methods' training networks on the SEC network are theirs (cores/methods/).
 
 Input names: ``data`` (N,3,S,S) mean-subtracted in CHANNEL_ORDER; ``label`` (N,C-1) 0/1 for the
-cue networks; ``small_images`` (N,H,W,3) 0..255 BGR, ``labels`` (N,C) and ``cues`` (N,C,H,W)
-for SEC training.
+cue networks.
 """
 import mxnet as mx
 
-from cores import crf
-from cores.backbones import NAMES
-from cores.symbols import heads, resnet50, sec_losses, vgg16
+from cores import backbones
+from cores.symbols import heads
 from cores.symbols import layers as L
-from cores.symbols import crf_op  # noqa: F401  (registers the ``sec_crf`` operator)
 
 
-# the module of each backbone of cores/backbones.py: its body, its networks (sec_scores,
-# crf_unary, pretrain_features, cam_body, saliency_scores) and its Gluon weights (gluon_params)
-BACKBONE_MODULES = {"vgg16": vgg16, "resnet50": resnet50}
-assert sorted(BACKBONE_MODULES) == NAMES, "every backbone of cores/backbones.py needs its module"
-
-
-def backbone_module(cfg):
-    """The module of cfg's backbone (BACKBONE_MODULES)."""
-    try:
-        return BACKBONE_MODULES[cfg.BASE_NET]
-    except KeyError:
-        raise ValueError("unknown BASE_NET %r; choose one of: %s"
-                         % (cfg.BASE_NET, ", ".join(NAMES))) from None
+def backbone(cfg):
+    """The ``Networks`` of cfg's backbone (the registry of cores/backbones.py)."""
+    return backbones.networks(cfg.BASE_NET)
 
 
 def sec_scores(cfg, data, dropout=None, batch_norm=False):
     """fc8 scores (N, C, H, W) of the SEC network (dropout as cfg.DROPOUT unless given);
     ``batch_norm``: trained BatchNorm layers, for backbone pretraining only."""
-    return backbone_module(cfg).sec_scores(cfg, data, cfg.DROPOUT if dropout is None else dropout,
+    return backbone(cfg).sec_scores(cfg, data, cfg.DROPOUT if dropout is None else dropout,
                                            batch_norm)
-
-
-def sec_train_symbol(cfg):
-    """The SEC losses (method §4) of SEC_LOSSES, in the order seed_loss, expand_loss,
-    constrain_loss: all three by default; the seeding loss with one or none of the others
-    for the paper's ablations (SEC_LOSSES always holds seed)."""
-    data = mx.sym.Variable("data")
-    scores = sec_scores(cfg, data)
-    probs = sec_losses.softmax_with_floor(scores, cfg.MIN_PROB)
-    losses = [mx.sym.MakeLoss(sec_losses.seed_loss(probs, mx.sym.Variable("cues")),
-                              name="seed_loss")]
-    if "expand" in cfg.SEC_LOSSES:
-        losses.append(mx.sym.MakeLoss(sec_losses.expand_loss(probs, mx.sym.Variable("labels"),
-                                                             cfg.Q_FG, cfg.Q_BG),
-                                      name="expand_loss"))
-    if "constrain" in cfg.SEC_LOSSES:
-        # the CRF's unary is the scores (method §5; the backbone's module may say otherwise)
-        unary = backbone_module(cfg).crf_unary(cfg, scores, probs)
-        crf_log_probs = mx.sym.Custom(unary, mx.sym.Variable("small_images"),
-                                      op_type="sec_crf", name="crf", min_prob=cfg.MIN_PROB,
-                                      workers=cfg.CRF_WORKERS, **crf.train_params(cfg))
-        losses.append(mx.sym.MakeLoss(sec_losses.constrain_loss(probs, crf_log_probs),
-                                      name="constrain_loss"))
-    return mx.sym.Group(losses)
-
-
-def dsrg_train_symbol(cfg):
-    """DSRG (Huang et al. 2018, its released code): the CRF on the floored probabilities and
-    the seeds grown on its marginals every iteration from the original cues (cores/growing.py,
-    in the CRF workers); the balanced seeding loss on the grown seeds and the constrain loss
-    with Q/p clipped to DSRG_CLIP; no expansion loss. Grouped as seed_loss, constrain_loss."""
-    scores = sec_scores(cfg, mx.sym.Variable("data"))
-    probs = sec_losses.softmax_with_floor(scores, cfg.MIN_PROB)
-    grown = mx.sym.Custom(probs, mx.sym.Variable("small_images"), mx.sym.Variable("labels"),
-                          mx.sym.Variable("cues"), op_type="dsrg_grow", name="grow",
-                          min_prob=cfg.MIN_PROB, workers=cfg.CRF_WORKERS,
-                          fg_threshold=cfg.DSRG_FG_THRESHOLD, bg_threshold=cfg.DSRG_BG_THRESHOLD,
-                          pass_gradient=bool(cfg.DSRG_CRF_GRADIENT), **crf.train_params(cfg))
-    low, high = cfg.DSRG_CLIP
-    return mx.sym.Group([
-        mx.sym.MakeLoss(sec_losses.balanced_seed_loss(probs, mx.sym.BlockGrad(grown[1]),
-                                                      cfg.MIN_PROB), name="seed_loss"),
-        mx.sym.MakeLoss(sec_losses.clipped_constrain_loss(probs, grown[0], low, high,
-                                                          bool(cfg.DSRG_CRF_GRADIENT)),
-                        name="constrain_loss")])
-
-
-def supervised_train_symbol(cfg):
-    """The same SEC network trained on ground-truth masks: softmax cross-entropy on the score
-    grid (the seeding loss with every labelled pixel as a cue, void left out), the fully
-    supervised upper bound of SEC. Inputs ``data`` and ``cues`` (N, C, H, W) one-hot."""
-    scores = sec_scores(cfg, mx.sym.Variable("data"))
-    probs = sec_losses.softmax_with_floor(scores, cfg.MIN_PROB)
-    return mx.sym.Group([mx.sym.MakeLoss(sec_losses.seed_loss(probs, mx.sym.Variable("cues")),
-                                         name="ce_loss")])
 
 
 def loss_names(symbol):
@@ -102,7 +35,7 @@ def sec_infer_symbol(cfg):
 
 
 def _cam(cfg, data):
-    feature = backbone_module(cfg).cam_body(cfg, data)
+    feature = backbone(cfg).cam_body(cfg, data)
     return heads.cam_head(feature, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, cfg.WORKSPACE)
 
 
@@ -120,7 +53,7 @@ def cam_symbol(cfg):
 
 def saliency_train_symbol(cfg):
     """Saliency classifier trained with the multi-label logistic loss on ``label``."""
-    scores = backbone_module(cfg).saliency_scores(cfg, mx.sym.Variable("data"),
+    scores = backbone(cfg).saliency_scores(cfg, mx.sym.Variable("data"),
                                                   dropout=cfg.SALIENCY_DROPOUT)
     return mx.sym.LogisticRegressionOutput(scores, mx.sym.Variable("label"),
                                            name="saliency_loss")
@@ -139,7 +72,7 @@ def saliency_parts(cfg):
         captured.append(x)
         return x
 
-    build = backbone_module(cfg).saliency_scores
+    build = backbone(cfg).saliency_scores
     build(cfg, mx.sym.Variable("data"), hook=capture)
     back = build(cfg, mx.sym.Variable("data"), hook=lambda x: mx.sym.Variable("saliency_input"))
     return captured[0], back
@@ -151,7 +84,7 @@ def classifier_train_symbol(cfg):
     logistic loss: a stand-in for ImageNet pretraining when no pretrained weights exist (toy
     data, a user's own domain). VGG16 trains with BatchNorm layers under PRETRAIN_BN
     (cores/pretrain.py folds them); ResNet50 has its own."""
-    features = backbone_module(cfg).pretrain_features(cfg, mx.sym.Variable("data"))
+    features = backbone(cfg).pretrain_features(cfg, mx.sym.Variable("data"))
     pooled = mx.sym.Pooling(features, kernel=(1, 1), global_pool=True, pool_type="avg",
                             name="gap_pretrain")
     logits = L.fully_connected(mx.sym.flatten(pooled), "pretrain_scores", cfg.CLASS_NUM - 1,

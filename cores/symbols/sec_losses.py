@@ -55,28 +55,3 @@ def constrain_loss(probs, crf_log_probs):
     log_q = mx.sym.BlockGrad(crf_log_probs)
     kl = mx.sym.sum(mx.sym.exp(log_q) * (log_q - mx.sym.log(probs)), axis=1)
     return mx.sym.mean(kl)
-
-
-def balanced_seed_loss(probs, cues, floor=1e-4):
-    """DSRG's seeding loss: the seeding loss of the background seeds and that of the
-    foreground seeds, each normalised by its own count per image (floored at ``floor``, so an
-    image without seeds of one kind adds 0 for it), averaged over the batch and summed."""
-    log_p = mx.sym.log(probs)
-    bg_cues = mx.sym.slice_axis(cues, axis=1, begin=0, end=1)
-    fg_cues = mx.sym.slice_axis(cues, axis=1, begin=1, end=None)
-    bg = mx.sym.sum(bg_cues * mx.sym.slice_axis(log_p, axis=1, begin=0, end=1), axis=(1, 2, 3))
-    fg = mx.sym.sum(fg_cues * mx.sym.slice_axis(log_p, axis=1, begin=1, end=None),
-                    axis=(1, 2, 3))
-    bg = bg / mx.sym.maximum(mx.sym.sum(bg_cues, axis=(1, 2, 3)), floor)
-    fg = fg / mx.sym.maximum(mx.sym.sum(fg_cues, axis=(1, 2, 3)), floor)
-    return -mx.sym.mean(bg) - mx.sym.mean(fg)
-
-
-def clipped_constrain_loss(probs, crf_log_probs, low=0.05, high=20.0, through_crf=False):
-    """DSRG's constrain loss: (1/(N H W)) sum_{n,u} sum_c Q log(clip(Q / p, low, high)); no
-    gradient where the ratio is clipped. ``through_crf``: the gradient also reaches
-    ``crf_log_probs`` (DSRG's CRF layer passes it on); otherwise Q is a constant as in SEC."""
-    log_q = crf_log_probs if through_crf else mx.sym.BlockGrad(crf_log_probs)
-    q = mx.sym.exp(log_q)
-    ratio = mx.sym.clip(q / probs, low, high)
-    return mx.sym.mean(mx.sym.sum(q * mx.sym.log(ratio), axis=1))

@@ -97,46 +97,55 @@ def aspp_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True)
     return mx.sym.ElementWiseSum(*branches, name="fc8")
 
 
-# ---- the networks on this backbone (cores/symbols/networks.py assembles them)
-GLUON_MODEL = "vgg16"            # the Gluon model-zoo network whose weights convert to it
+# ---- the networks on this backbone (cores/backbones.py: the interface)
+class Networks:
+    """The SEC (DeepLab-LargeFOV), CAM and saliency networks on VGG16."""
 
+    @staticmethod
+    def sec_scores(cfg, data, dropout=True, batch_norm=False):
+        """The SEC network's fc8 scores: DeepLab-LargeFOV (or HEAD=aspp, not in pretraining)."""
+        x = vgg16_body(data, LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
+                       convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                       batch_norm=batch_norm)
+        if cfg.HEAD == "aspp" and not batch_norm:
+            return aspp_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
+        return largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout,
+                             batch_norm)
 
-def sec_scores(cfg, data, dropout=True, batch_norm=False):
-    """The SEC network's fc8 scores: DeepLab-LargeFOV (or HEAD=aspp, not in pretraining)."""
-    x = vgg16_body(data, LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
-                   convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                   batch_norm=batch_norm)
-    if cfg.HEAD == "aspp" and not batch_norm:
-        return aspp_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
-    return largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout, batch_norm)
+    @staticmethod
+    def crf_unary(cfg, scores, probs):
+        """What the constrain loss's CRF takes: the scores (method §5)."""
+        return scores
 
+    @staticmethod
+    def pretrain_features(cfg, data):
+        """What ImageNet weights give VGG16 in DeepLab's file: every layer up to fc7
+        (LargeFOV's, whatever HEAD)."""
+        x = vgg16_body(data, LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
+                       convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                       batch_norm=cfg.PRETRAIN_BN)
+        scores = largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, cfg.DROPOUT,
+                               cfg.PRETRAIN_BN)
+        return scores.get_internals()["relu7_output"]
 
-def crf_unary(cfg, scores, probs):
-    """What the constrain loss's CRF takes: the scores (method §5)."""
-    return scores
+    @staticmethod
+    def cam_body(cfg, data):
+        return vgg16_body(data, CAM_POOLS, width_mult=cfg.WIDTH_MULT,
+                          convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
 
+    @staticmethod
+    def saliency_scores(cfg, data, hook=None, dropout=False):
+        x = vgg16_body(data, CLASSIFIER_POOLS, width_mult=cfg.WIDTH_MULT,
+                       convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
+                       preact_hook=hook)
+        return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=False,
+                                   workspace=cfg.WORKSPACE, dropout=dropout)
 
-def pretrain_features(cfg, data):
-    """What ImageNet weights give VGG16 in DeepLab's file: every layer up to fc7 (LargeFOV's,
-    whatever HEAD)."""
-    x = vgg16_body(data, LARGEFOV_POOLS, conv5_dilate=2, width_mult=cfg.WIDTH_MULT,
-                   convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                   batch_norm=cfg.PRETRAIN_BN)
-    scores = largefov_head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, cfg.DROPOUT,
-                           cfg.PRETRAIN_BN)
-    return scores.get_internals()["relu7_output"]
-
-
-def cam_body(cfg, data):
-    return vgg16_body(data, CAM_POOLS, width_mult=cfg.WIDTH_MULT,
-                      convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE)
-
-
-def saliency_scores(cfg, data, hook=None, dropout=False):
-    x = vgg16_body(data, CLASSIFIER_POOLS, width_mult=cfg.WIDTH_MULT,
-                   convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE, preact_hook=hook)
-    return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=False,
-                               workspace=cfg.WORKSPACE, dropout=dropout)
+    @staticmethod
+    def gluon_params(model):
+        """(arg, aux) in this project's names from a loaded Gluon ``vgg16``: the 13
+        convolutions, and fc6/fc7 decimated to DeepLab-LargeFOV's."""
+        return gluon_params(model)
 
 
 def decimate_fc6(weight, bias, channels=512):

@@ -1,12 +1,21 @@
-"""DSRG's seeded region growing (cores/growing.py) on hand-computed cases, and the
-``dsrg_grow`` operator that runs it beside the CRF."""
+"""DSRG (cores/methods/dsrg.py): its seeded region growing on hand-computed cases, the
+``dsrg_grow`` operator that runs it beside the CRF, its two losses, its network and its
+solver, and a short run that learns."""
 import mxnet as mx
 import numpy as np
 import pytest
 
-from cores import crf
-from cores.growing import batch_refine_and_grow, grow_seeds
-from cores.symbols import crf_op  # noqa: F401  (registers ``dsrg_grow``)
+from cores import crf, methods, stages
+from cores.config import load_config
+from cores.methods import dsrg
+from cores.methods.dsrg import batch_refine_and_grow, grow_seeds
+from cores.segmentation import train
+from cores.symbols import networks, sec_losses
+from tests import reference as ref
+from tests import test_sec_losses as L
+from tests.conftest import gt_cue_file, small_config
+
+dsrg.register_operator()
 
 
 def _case(c=3, h=6, w=6):
@@ -130,3 +139,72 @@ def test_the_operator_passes_dsrgs_crf_gradient_only_when_asked(passes):
     np.testing.assert_allclose(grads["u"].asnumpy(), want, rtol=1e-5, atol=1e-6)
     for k in ("i", "l", "c"):
         assert not grads[k].asnumpy().any()
+
+
+def test_balanced_seed_loss_weighs_background_and_foreground_apart():
+    """One background seed weighs as much as all the foreground seeds together (the plain
+    seeding loss counts seeds alike), and an image without background seeds adds 0 for it."""
+    p = np.full((1, 3, 2, 2), 1 / 3.0)
+    p[0, :, 0, 0] = [0.5, 0.25, 0.25]
+    cues = np.zeros((1, 3, 2, 2))
+    cues[0, 0, 0, 0] = 1
+    cues[0, 1, 0, 1] = cues[0, 1, 1, 0] = cues[0, 2, 1, 1] = 1
+    value, _ = L._run(dsrg.balanced_seed_loss(L.P, L.CUES), dict(p=p, cues=cues))
+    assert value == pytest.approx(-np.log(0.5) - np.log(1 / 3.0), rel=1e-12)
+    plain, _ = L._run(sec_losses.seed_loss(L.P, L.CUES), dict(p=p, cues=cues))
+    assert plain == pytest.approx(-(np.log(0.5) + 3 * np.log(1 / 3.0)) / 4, rel=1e-12)
+    cues[0, 0, 0, 0] = 0
+    value, _ = L._run(dsrg.balanced_seed_loss(L.P, L.CUES), dict(p=p, cues=cues))
+    assert value == pytest.approx(-np.log(1 / 3.0), rel=1e-12)
+
+
+def test_clipped_constrain_loss_clips_the_ratio_and_its_gradient():
+    """Q/p = 100 counts as 20 and passes no gradient; inside the range it is SEC's loss;
+    through_crf adds the gradient of log Q, checked against finite differences."""
+    p = np.array([[0.009, 0.5], [0.991, 0.5]]).reshape(1, 2, 1, 2)     # two pixels, two classes
+    q = np.array([[0.9, 0.6], [0.1, 0.4]]).reshape(1, 2, 1, 2)
+    value, grads = L._run(dsrg.clipped_constrain_loss(L.P, L.LOGQ),
+                        dict(p=p, log_q=np.log(q)), ["p", "log_q"])
+    want = (0.9 * np.log(20) + 0.1 * np.log(0.1 / 0.991) + 0.6 * np.log(1.2)
+            + 0.4 * np.log(0.8)) / 2
+    assert value == pytest.approx(want, rel=1e-12)
+    assert grads["p"][0, 0, 0, 0] == 0                      # clipped: no gradient
+    assert grads["p"][0, 1, 0, 0] == pytest.approx(-0.1 / 0.991 / 2, rel=1e-9)
+    assert not grads["log_q"].any()                          # Q a constant by default
+    _, probs, _, _, log_q = L._random_case((2, 5, 7, 9), seed=4)
+    sym = dsrg.clipped_constrain_loss(L.P, L.LOGQ, through_crf=True)
+    _, grads = L._run(sym, dict(p=probs, log_q=log_q), ["log_q"])
+    coords = L._coords(log_q.shape, np.random.RandomState(5))
+    numeric = L._numeric_grad(lambda x: ref.clipped_constrain_loss(probs, x), log_q, coords)
+    np.testing.assert_allclose([grads["log_q"][c] for c in coords], numeric, rtol=1e-5,
+                               atol=1e-8)
+
+
+def test_dsrg_symbol_is_balanced_seeding_and_clipped_constrain_on_grown_seeds():
+    cfg = load_config(None, [])
+    sym = methods.get("dsrg").symbol(cfg)
+    assert networks.loss_names(sym) == ["seed_loss", "constrain_loss"]
+    internals = sym.get_internals().list_outputs()
+    assert "grow_grown" in internals and "grow_log_q" in internals
+    assert not any("expand" in n for n in internals)
+    arg_shapes, out_shapes, _ = sym.infer_shape(**methods.get("dsrg").input_shapes(cfg, 15, 41))
+    assert out_shapes == [(1,), (1,)]
+    entry = methods.get("dsrg")
+    assert [entry.key(k) for k in ("batch", "lr", "step", "max_iter")] == [
+        "BATCH_SIZE_DSRG", "LR_DSRG", "LR_STEP_DSRG", "MAX_ITER_DSRG"]
+    schedule = stages.Schedule(cfg, methods.get("dsrg"))           # DSRG's released solver
+    assert (schedule.batch_size, schedule.lr, schedule.lr_step, schedule.lr_factor,
+            schedule.max_iter, schedule.mirror) == (20, 5e-4, 1000, 0.33, 8000, True)
+
+
+def test_dsrg_learns_on_the_toy_cues(toy_tree, toy_index, tmp_path):
+    """A short DSRG run from random weights on stand-in cues: its seeding loss falls."""
+    cfg = small_config(toy_tree, toy_index, tmp_path, MAX_ITER_DSRG=30, EPOCH_SIZE_DSRG=15,
+                       BATCH_SIZE_DSRG=4, LR_DSRG=0.01, LR_STEP_DSRG=1000, DATA_WORKERS=1,
+                       CRF_WORKERS=1)
+    cue_file = gt_cue_file(cfg, toy_index[1], 6)
+    history = train(cfg, methods.get("dsrg"), [mx.cpu()], cue_file=cue_file)
+    assert len(history) == 30
+    first = np.mean([h["seed_loss"] for h in history[:5]])
+    last = np.mean([h["seed_loss"] for h in history[-5:]])
+    assert last < 0.8 * first, (first, last)

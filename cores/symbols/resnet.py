@@ -1,6 +1,6 @@
-"""ResNet50 body with Caffe parameter names, written once for all three networks (method §2),
-those networks on it (with the port's switches, RESNET_*), and the conversion of Gluon's
-resnet50_v1 weights to it.
+"""The ResNet body (depth 50 or 101) with the Caffe release's parameter names, written once for
+all three networks (method §2), those networks on it (with the port's switches, RESNET_*), and
+the conversion of Gluon's resnet50_v1 / resnet101_v1 weights to it.
 
 ``dilated=True`` is the port's segmentation body (res4 dilation 2, res5 dilation 4, output
 stride 8: 321 -> 41); ``dilated=False`` the plain classifier (output stride 32). BatchNorm is
@@ -13,8 +13,24 @@ from cores.symbols import heads
 from cores.symbols import layers as L
 from cores.symbols.heads import ASPP_DILATIONS
 
-# (stage, blocks, bottleneck width, output width)
-STAGES = [(2, 3, 64, 256), (3, 4, 128, 512), (4, 6, 256, 1024), (5, 3, 512, 2048)]
+# (stage, bottleneck width, output width), and the blocks of each stage per depth
+STAGES = [(2, 64, 256), (3, 128, 512), (4, 256, 1024), (5, 512, 2048)]
+BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
+
+
+def block_names(depth):
+    """{stage: [block names]} as the Caffe release names them: res4a..res4f in ResNet-50;
+    res3a, res3b1..res3b3 and res4a, res4b1..res4b22 in ResNet-101 (letters in res2 and res5)."""
+    if depth not in BLOCKS:
+        raise ValueError("ResNet depth %r: one of %s" % (depth, ", ".join(map(str, BLOCKS))))
+    out = {}
+    for (stage, _, _), count in zip(STAGES, BLOCKS[depth]):
+        if depth >= 101 and stage in (3, 4):
+            names = ["a"] + ["b%d" % i for i in range(1, count)]
+        else:
+            names = list("abcdefghijklmnopqrstuvwxyz"[:count])
+        out[stage] = ["%d%s" % (stage, n) for n in names]
+    return out
 
 
 def _conv_bn(x, name, num_filter, kernel, stride=1, dilate=1, workspace=512, bn=None,
@@ -40,11 +56,12 @@ def _bottleneck(x, name, width, out_width, stride, dilate, project, workspace, b
     return shortcut + y
 
 
-def resnet50_body(data, dilated=True, width_mult=1.0, convention="full", workspace=512,
-                  preact_hook=None, batch_norm=False, bn_affine=False, bn_eps=1e-5,
-                  saliency_after_relu=False, dilation=True):
-    """res5c features. ``preact_hook`` receives the res3b pre-activation (the saliency layer),
-    or with ``saliency_after_relu`` its output after the ReLU (the port's choice).
+def resnet_body(data, depth=50, dilated=True, width_mult=1.0, convention="full", workspace=512,
+                preact_hook=None, batch_norm=False, bn_affine=False, bn_eps=1e-5,
+                saliency_after_relu=False, dilation=True):
+    """The last block's features. ``preact_hook`` receives the pre-activation of res3's second
+    block (res3b; res3b1 in ResNet-101: the saliency layer), or with ``saliency_after_relu``
+    its output after the ReLU (the port's choice).
     ``dilated``: res4/res5 at stride 1 (output stride 8), with dilation 2 and 4 unless
     ``dilation`` is False (the port's CAM body: stride 1 without dilation).
     ``batch_norm``: train the BatchNorm layers (statistics, scale, shift) instead of freezing
@@ -56,9 +73,10 @@ def resnet50_body(data, dilated=True, width_mult=1.0, convention="full", workspa
     x = L.frozen_batchnorm(x, "bn_conv1", **bn)
     x = L.relu(x, "conv1_relu")
     x = L.pool(x, "pool1", 3, 2, 1, convention=convention)
-    for stage, blocks, width, out_width in STAGES:
-        for b in range(blocks):
-            name = "%d%s" % (stage, "abcdef"[b])
+    names = block_names(depth)
+    saliency = names[3][1]
+    for stage, width, out_width in STAGES:
+        for b, name in enumerate(names[stage]):
             stride, dilate = 1, 1
             if stage >= 3 and b == 0:
                 stride = 2
@@ -68,10 +86,10 @@ def resnet50_body(data, dilated=True, width_mult=1.0, convention="full", workspa
             x = _bottleneck(x, name, L.channels(width, width_mult),
                             L.channels(out_width, width_mult), stride, dilate, b == 0, workspace,
                             bn)
-            if name == "3b" and preact_hook is not None and not saliency_after_relu:
+            if name == saliency and preact_hook is not None and not saliency_after_relu:
                 x = preact_hook(x)
             x = L.relu(x, "res%s_relu" % name)
-            if name == "3b" and preact_hook is not None and saliency_after_relu:
+            if name == saliency and preact_hook is not None and saliency_after_relu:
                 x = preact_hook(x)
     return x
 
@@ -99,72 +117,70 @@ def aspp_head(feature, num_classes, width_mult=1.0, workspace=512, dropout=True)
     return mx.sym.ElementWiseSum(*branches, name="fc8")
 
 
-# ---- the networks on this backbone (cores/symbols/networks.py assembles them)
-GLUON_MODEL = "resnet50_v1"
-
-
+# ---- the networks on this backbone (cores/backbones.py: the interface)
 def bn_options(cfg):
     """The BatchNorm choice (RESNET_BN): frozen, or the port's trained scale/shift."""
     port = cfg.RESNET_BN == "port"
     return dict(bn_affine=port, bn_eps=1.001e-5 if port else 1e-5)
 
 
-def sec_scores(cfg, data, dropout=True, batch_norm=False):
-    """The SEC network's fc8 scores: the dilated body and the port's head (or HEAD=aspp)."""
-    x = resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
-                      convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                      batch_norm=batch_norm, **bn_options(cfg))
-    head = aspp_head if cfg.HEAD == "aspp" else sec_head
-    return head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
+class Networks:
+    """The SEC, CAM and saliency networks on a ResNet of ``depth`` layers."""
 
+    def __init__(self, depth=50):
+        block_names(depth)
+        self.depth = depth
 
-def crf_unary(cfg, scores, probs):
-    """What the constrain loss's CRF takes: the scores (method §5), or the probabilities as
-    the port (RESNET_CRF_UNARY=probs)."""
-    return probs if cfg.RESNET_CRF_UNARY == "probs" else scores
+    def _body(self, cfg, data, **kwargs):
+        return resnet_body(data, self.depth, width_mult=cfg.WIDTH_MULT,
+                           convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE, **kwargs)
 
+    def sec_scores(self, cfg, data, dropout=True, batch_norm=False):
+        """The SEC network's fc8 scores: the dilated body and the port's head (or HEAD=aspp)."""
+        x = self._body(cfg, data, dilated=True, batch_norm=batch_norm, **bn_options(cfg))
+        head = aspp_head if cfg.HEAD == "aspp" else sec_head
+        return head(x, cfg.CLASS_NUM, cfg.WIDTH_MULT, cfg.WORKSPACE, dropout)
 
-def pretrain_features(cfg, data):
-    """What ImageNet weights give ResNet50: the body (its SEC head is new, as with real
-    weights), with trained BatchNorm."""
-    return resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
-                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                         batch_norm=True)
+    @staticmethod
+    def crf_unary(cfg, scores, probs):
+        """What the constrain loss's CRF takes: the scores (method §5), or the probabilities as
+        the port (RESNET_CRF_UNARY=probs)."""
+        return probs if cfg.RESNET_CRF_UNARY == "probs" else scores
 
+    def pretrain_features(self, cfg, data):
+        """What ImageNet weights give a ResNet: the body (its SEC head is new, as with real
+        weights), with trained BatchNorm."""
+        return self._body(cfg, data, dilated=True, batch_norm=True)
 
-def cam_body(cfg, data):
-    return resnet50_body(data, dilated=True, width_mult=cfg.WIDTH_MULT,
-                         convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                         dilation=cfg.RESNET_CAM_DILATION, **bn_options(cfg))
+    def cam_body(self, cfg, data):
+        return self._body(cfg, data, dilated=True, dilation=cfg.RESNET_CAM_DILATION,
+                          **bn_options(cfg))
 
+    def saliency_scores(self, cfg, data, hook=None, dropout=False):
+        x = self._body(cfg, data, dilated=False, preact_hook=hook,
+                       saliency_after_relu=(cfg.RESNET_SALIENCY_LAYER == "relu"),
+                       **bn_options(cfg))
+        return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=True,
+                                   workspace=cfg.WORKSPACE, dropout=dropout)
 
-def saliency_scores(cfg, data, hook=None, dropout=False):
-    x = resnet50_body(data, dilated=False, width_mult=cfg.WIDTH_MULT,
-                      convention=cfg.POOLING_CONVENTION, workspace=cfg.WORKSPACE,
-                      preact_hook=hook, saliency_after_relu=(cfg.RESNET_SALIENCY_LAYER == "relu"),
-                      **bn_options(cfg))
-    return heads.saliency_head(x, cfg.CLASS_NUM - 1, cfg.WIDTH_MULT, adapt=True,
-                               workspace=cfg.WORKSPACE, dropout=dropout)
-
-
-def gluon_params(model):
-    """(arg, aux) in this project's (Caffe's) names from a loaded Gluon ``resnet50_v1``."""
-    from mxnet.gluon import nn
-    arg, aux = {}, {}
-    features = list(model.features)
-    arg["conv1_weight"] = features[0].weight.data().asnumpy()
-    arg["conv1_bias"] = np.zeros(arg["conv1_weight"].shape[0], np.float32)
-    _gluon_bn(features[1], "bn_conv1", None, arg, aux)
-    for stage, blocks in zip((2, 3, 4, 5), features[4:8]):
-        for b, block in enumerate(blocks):
-            name = "%d%s" % (stage, "abcdef"[b])
-            body = [layer for layer in block.body if not isinstance(layer, nn.Activation)]
-            for branch, (conv, bn) in zip(("2a", "2b", "2c"), zip(body[::2], body[1::2])):
-                _gluon_conv_bn(conv, bn, "%s_branch%s" % (name, branch), arg, aux)
-            if block.downsample is not None:
-                conv, bn = list(block.downsample)
-                _gluon_conv_bn(conv, bn, "%s_branch1" % name, arg, aux)
-    return arg, aux
+    def gluon_params(self, model):
+        """(arg, aux) in this project's (Caffe's) names from a loaded Gluon ``resnet*_v1``."""
+        from mxnet.gluon import nn
+        arg, aux = {}, {}
+        features = list(model.features)
+        arg["conv1_weight"] = features[0].weight.data().asnumpy()
+        arg["conv1_bias"] = np.zeros(arg["conv1_weight"].shape[0], np.float32)
+        _gluon_bn(features[1], "bn_conv1", None, arg, aux)
+        names = block_names(self.depth)
+        for stage, blocks in zip((2, 3, 4, 5), features[4:8]):
+            for name, block in zip(names[stage], blocks):
+                body = [layer for layer in block.body if not isinstance(layer, nn.Activation)]
+                for branch, (conv, bn) in zip(("2a", "2b", "2c"), zip(body[::2], body[1::2])):
+                    _gluon_conv_bn(conv, bn, "%s_branch%s" % (name, branch), arg, aux)
+                if block.downsample is not None:
+                    conv, bn = list(block.downsample)
+                    _gluon_conv_bn(conv, bn, "%s_branch1" % name, arg, aux)
+        return arg, aux
 
 
 def _gluon_conv_bn(conv, bn, suffix, arg, aux):

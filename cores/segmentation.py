@@ -1,5 +1,6 @@
-"""The segmentation stages (method §4, 6): SEC on the merged cues, or any objective of
-cores/objectives.py (the bound on the masks), on the SEC network with the shared fit loop."""
+"""Training a segmentation method (cores/methods/: SEC on the merged cues, its ablations,
+DSRG, a retraining round, the bound on the masks) on the SEC network with the shared fit loop
+(method §4, 6), and the checks and pictures of its run."""
 import logging
 
 import numpy as np
@@ -7,43 +8,38 @@ import numpy as np
 from cores import checkpoint, cues, events as event_log, stages
 from cores.grid import grid_mask
 from cores.data.dataset import load_index, read_mask
-from cores.data.iterators import sec_iter
+from cores.data.iterators import segmentation_iter
 from cores.io import check_writable
 from cores.symbols import networks
 from cores.train import fit, named_losses
 
 
-def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None, kind="sec",
-              allow_config_change=False, overwrite=False):
-    """Train the segmentation stage ``kind`` (cores/stages.py: 'sec'; 'supervised', the same
-    network, schedule and fit loop on the ground-truth masks: the upper bound SEC is measured
-    against; 'dsrg'; 'retrain', on pseudo-masks) with its objective; ``resume`` continues from the latest snapshot (or ``epoch``).
-    ``overwrite``: delete the snapshots of an earlier run in the folder first (refused
-    otherwise). Returns the loss history."""
-    from cores.objectives import objective_of
+def train(cfg, method, ctx, resume=False, epoch=None, cue_file=None, cluster=None,
+          allow_config_change=False, overwrite=False):
+    """Train segmentation method ``method`` (a cores.methods Method) on its targets; ``resume``
+    continues from the latest snapshot (or ``epoch``); ``overwrite``: delete the snapshots of
+    an earlier run in the folder first (refused otherwise). Returns the loss history."""
     _, train, _ = load_index(cfg.DATASET_PATH, cfg.CLASS_NUM)
     check_writable(cfg.SNAPSHOT_PATH, cfg.CACHE_PATH)
-    objective = objective_of(kind)
-    train = objective.entries(cfg, train)
+    train = method.entries(cfg, train)
     grid = stages.score_size(cfg)
-    cue_set, size = objective.targets(cfg, train, grid, cue_file)
-    symbol = objective.symbol(cfg)
+    cue_set, size = method.targets(cfg, train, grid, cue_file)
     if size != grid:
         raise cues.CueFileError("the cues are on a %dx%d grid but the network gives %dx%d "
                                 "scores for INPUT_SIZE=%d" % (size, size, grid, grid,
                                                               cfg.INPUT_SIZE))
-    shapes = {k: v for k, v in stages.sec_input_shapes(cfg, size).items()
+    symbol = method.symbol(cfg)
+    schedule = stages.Schedule(cfg, method)
+    shapes = {k: v for k, v in method.input_shapes(cfg, schedule.batch_size, size).items()
               if k in symbol.list_arguments()}
-    schedule = stages.Schedule(cfg, kind)
-    prefix = stages.prefix(cfg, kind)
-    start = checkpoint.initial_params(cfg, kind, symbol, shapes, resume, epoch,
+    prefix = stages.prefix(cfg, method)
+    start = checkpoint.initial_params(cfg, method, symbol, shapes, resume, epoch,
                                       allow_config_change, overwrite,
                                       cluster is None or cluster.is_root)
-    it = sec_iter(cfg, train, cue_set, size, schedule, objective,
-                  start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster,
-                  inputs=[n for n in objective.inputs if n in symbol.list_arguments()])
+    it = segmentation_iter(cfg, train, cue_set, size, schedule, method.task(cfg), shapes,
+                           start_batch=start.begin_epoch * schedule.epoch_size, cluster=cluster)
     names = networks.loss_names(symbol)
-    events = event_log.open_run(cfg, kind, cluster.rank if cluster else 0)
+    events = event_log.open_run(cfg, method, cluster.rank if cluster else 0)
     on_epoch = epoch_pictures(cfg, events, train, cue_set, size) if events else None
     try:
         history = fit(cfg, symbol, it, ctx, prefix, schedule,
@@ -53,9 +49,8 @@ def train_sec(cfg, ctx, resume=False, epoch=None, cue_file=None, cluster=None, k
         it.close()
         events.close()
     if cluster is None or cluster.is_root:
-        final = stages.Schedule(cfg, kind).final_epoch
-        arg, aux, _ = checkpoint.load_snapshot(prefix, final, symbol, shapes)
-        check_collapse(cfg, arg, aux, train, kind)
+        arg, aux, _ = checkpoint.load_snapshot(prefix, schedule.final_epoch, symbol, shapes)
+        check_collapse(cfg, arg, aux, train, method.name)
     return history
 
 
