@@ -79,7 +79,14 @@ def render(rng, spec, sources, background_only=False):
             fill = _tint(rng, _crop(rng, sources[int(kind)], h, w))
             image = image * (1 - alpha[:, :, None]) + fill * alpha[:, :, None]
             mask[alpha > 0.5] = kind
-    ramp = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(1.0, 1.3), w, dtype=np.float32)
+    return finish(rng, image), mask
+
+
+def finish(rng, image):
+    """A scene (H, W, 3) float under a random horizontal lighting gradient, JPEG-compressed at
+    a random quality: (H, W, 3) uint8 RGB."""
+    ramp = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(1.0, 1.3), image.shape[1],
+                       dtype=np.float32)
     if rng.rand() < 0.5:
         ramp = ramp[::-1]
     image = image * ramp[None, :, None]
@@ -87,7 +94,7 @@ def render(rng, spec, sources, background_only=False):
     Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
         buf, format="JPEG", quality=int(rng.randint(55, 91)))
     buf.seek(0)
-    return np.asarray(Image.open(buf).convert("RGB")), mask
+    return np.asarray(Image.open(buf).convert("RGB"))
 
 
 def sources_for(spec):

@@ -24,12 +24,9 @@ Textures, tints, the lighting gradient and the JPEG compression are datagen/phot
 also returns its part map (0 background, 1 a class's own texture, 2 a shared body) and a record
 of what was drawn, written beside the data set (datagen/toy.py) for the calibration and tests.
 """
-import io
-
 import numpy as np
-from PIL import Image
 
-from datagen.photo import BACKGROUND_PHOTOS, TEXTURES, TINTS, _crop
+from datagen.photo import BACKGROUND_PHOTOS, TEXTURES, TINTS, _crop, finish
 
 # the shared bodies: never a class texture or a background
 BODY_PHOTOS = ["clock", "cell", "stereo_motorcycle"]
@@ -222,14 +219,6 @@ def render(rng, spec, sources, background_only=False):
         instance[inside] = len(records)
     for number, record in enumerate(records, start=1):  # what later objects left of it
         record["visible"] = float((instance == number).mean())
-    ramp = np.linspace(rng.uniform(0.6, 1.0), rng.uniform(1.0, 1.3), w, dtype=np.float32)
-    if rng.rand() < 0.5:
-        ramp = ramp[::-1]
-    image = image * ramp[None, :, None]
-    buf = io.BytesIO()
-    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(
-        buf, format="JPEG", quality=int(rng.randint(55, 91)))
-    buf.seek(0)
     scene = {"background": BACKGROUND_PHOTOS[which], "in_context": in_context,
              "objects": records}
-    return np.asarray(Image.open(buf).convert("RGB")), mask, part_map, scene
+    return finish(rng, image), mask, part_map, scene

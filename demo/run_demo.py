@@ -88,18 +88,8 @@ def table(cfg, times):
     import mxnet as mx
     from cores.baselines import baselines
     from cores.io import atomic_write_text
-    from cores.metrics import stage_metrics
-    base = baselines(cfg, [mx.cpu()])
-
-    def metrics(supervised, flip, crf):
-        return stage_metrics(cfg, "supervised" if supervised else "sec", flip, crf)
-
-    plain = metrics(False, False, False)
-    rows = [("all background", base["all_background"]), ("cues alone", base["cues"]),
-            ("SEC", plain), ("SEC --crf --flip", metrics(False, True, True)),
-            ("supervised", metrics(True, False, False)),
-            ("supervised --crf --flip", metrics(True, True, True))]
-    classes = plain["classes"]
+    rows = table_rows(cfg, baselines(cfg, [mx.cpu()]))
+    classes = rows[2][1]["classes"]
     print("\n%-24s %s %7s" % ("toy val mIoU", " ".join("%10s" % c[:10] for c in classes),
                               "mIoU"))
     for name, m in rows:
@@ -113,6 +103,19 @@ def table(cfg, times):
     atomic_write_text(os.path.join(cfg.OUTPUT_PATH, "demo_summary.json"),
                       json.dumps(summary, indent=1))
     print("stage times (s): %s" % ", ".join("%s %.0f" % kv for kv in times.items()))
+
+
+def table_rows(cfg, base):
+    """[(row, metrics)] of the table: the baselines ``base``, then SEC's and the bound's
+    evaluations (plain, --crf --flip) of their latest snapshots."""
+    from cores import methods
+    from cores.metrics import stage_metrics
+    sec, bound = methods.get("sec"), methods.get("supervised")
+    return [("all background", base["all_background"]), ("cues alone", base["cues"]),
+            ("SEC", stage_metrics(cfg, sec)),
+            ("SEC --crf --flip", stage_metrics(cfg, sec, True, True)),
+            ("supervised", stage_metrics(cfg, bound)),
+            ("supervised --crf --flip", stage_metrics(cfg, bound, True, True))]
 
 
 if __name__ == "__main__":

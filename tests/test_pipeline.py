@@ -171,3 +171,23 @@ def test_own_images_get_masks_and_overlays(pipeline):
         overlay = Image.open(os.path.join(out, "overlays", e["id"] + ".png"))
         width, height = Image.open(e["image"]).size
         assert overlay.size == (2 * width, height)
+
+
+def test_the_demo_table_reads_sec_and_the_bound(tmp_path):
+    """demo/run_demo.py's table: SEC's and the bound's evaluations of their latest snapshots,
+    each with its flags, beside the baselines."""
+    from tests.conftest import load_script
+    demo = load_script("demo/run_demo.py")
+    cfg = load_config(None, ["SNAPSHOT_PATH=%s" % tmp_path, "OUTPUT_PATH=%s" % tmp_path])
+    for name, epoch in (("sec", 3), ("supervised", 2)):
+        method = methods.get(name)
+        open(stages.snapshot_path(stages.prefix(cfg, method), epoch), "w").close()
+        for flags, miou in (((False, False), 0.5), ((True, True), 0.7)):
+            folder = stages.output_dir(cfg, epoch, method, *flags)
+            os.makedirs(folder)
+            with open(stages.metrics_path(folder), "w") as f:
+                json.dump({"mIoU": round(miou + (name == "supervised") * 0.2, 3)}, f)
+    rows = demo.table_rows(cfg, {"all_background": {"mIoU": 0.1}, "cues": {"mIoU": 0.4}})
+    assert [(n, m["mIoU"]) for n, m in rows] == [
+        ("all background", 0.1), ("cues alone", 0.4), ("SEC", 0.5), ("SEC --crf --flip", 0.7),
+        ("supervised", 0.7), ("supervised --crf --flip", 0.9)]

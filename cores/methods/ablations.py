@@ -10,29 +10,13 @@ class Ablation(SEC):
     flag = property(lambda self: "--stage " + self.name)
 
 
-class Seed(Ablation):
-    name = "seed"
-    order = 10
-    help = "SEC's ablation: the seeding loss alone"
-    losses = ("seed",)
-    rows = [Row("S")]
+# (name, its place in listings, its losses, its row, what it is)
+ABLATIONS = [("seed", 10, ("seed",), "S", "the seeding loss alone"),
+             ("seed_expand", 11, ("seed", "expand"), "SE", "seeding and expansion losses"),
+             ("seed_constrain", 12, ("seed", "constrain"), "SC",
+              "seeding and constrain-to-boundary losses")]
 
-
-class SeedExpand(Ablation):
-    name = "seed_expand"
-    order = 11
-    help = "SEC's ablation: seeding and expansion losses"
-    losses = ("seed", "expand")
-    rows = [Row("SE")]
-
-
-class SeedConstrain(Ablation):
-    name = "seed_constrain"
-    order = 12
-    help = "SEC's ablation: seeding and constrain-to-boundary losses"
-    losses = ("seed", "constrain")
-    rows = [Row("SC")]
-
-
-for _method in (Seed, SeedExpand, SeedConstrain):
-    register(_method())
+for _name, _order, _losses, _row, _what in ABLATIONS:
+    register(type("Ablation_" + _name, (Ablation,), dict(
+        name=_name, order=_order, losses=_losses, rows=[Row(_row)],
+        help="SEC's ablation: " + _what))())
