@@ -14,7 +14,7 @@ BASE = dict(
 SCENES = dict(style="scenes", size=(110, 150), n_train=300, n_val=60,
               parts=dict(share=(0.3, 0.45), pool=3), context=0.6, context_groups=2,
               appearances=2,
-              area=(0.02, 0.3), instances=(3, 0.3), occlusion=True,
+              area=(0.02, 0.38), instances=(3, 0.3), occlusion=True,
               classes_per_image=[0.64, 0.27, 0.07, 0.02])
 
 VARIANTS = {

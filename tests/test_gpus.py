@@ -167,7 +167,8 @@ def test_gpu_check_builds_its_table_on_cpu_contexts(tmp_path):
     import json
     table = json.load(open(out))
     assert table["feature CUDA"] == "off" and table["feature MKLDNN"] == "on"
-    assert table["device tests on cpu"] == "2 passed, 0 failed"
+    from cores import backbones                   # the device test runs on every backbone
+    assert table["device tests on cpu"] == "%d passed, 0 failed" % len(backbones.NAMES)
     for net in ("vgg16", "resnet50"):
         for label in ("one cpu", "cpu listed twice"):
             assert float(table["SEC step s, %s 65, batch 2, %s" % (net, label)]) > 0

@@ -151,7 +151,7 @@ def test_a_method_is_one_module(toy_index, tmp_path):
     assert os.path.isfile(os.path.join(str(work / "outputs"), "toy_vgg16-0002", "metrics.json"))
     bad = subprocess.run([sys.executable, "train_SEC.py", "--stage", "toy", "--set",
                           "TOY_WEIGHT=0"], cwd=REPO, env=env, text=True, capture_output=True)
-    assert bad.returncode != 0 and "TOY_WEIGHT=0 must be positive" in bad.stdout + bad.stderr
+    assert bad.returncode != 0 and "TOY_WEIGHT=0.0 must be positive" in bad.stdout + bad.stderr
     rows = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, 'bench'); "
                            "import quality; print([r.name for r in quality.ROWS])"], cwd=REPO,
                           env=env, text=True, capture_output=True)

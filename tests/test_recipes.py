@@ -37,12 +37,13 @@ def test_recipe_runs_end_to_end(toy_tree, toy_index, tmp_path, net, recipe):
             "EPOCH_SIZE_FG")])
     grid = stages.score_size(cfg)
     assert grid == (10 if recipe == "port" else 11)
-    for kind in ("bg", "fg"):
-        report = localization.run_cue_stage(cfg, kind, [mx.cpu()])
+    for stage in (stages.SALIENCY, stages.CAM):
+        report = localization.run_cue_stage(cfg, stage, [mx.cpu()])
         assert report["images"] == len(toy_index[1]["train"])
     history = train(cfg, methods.get("sec"), [mx.cpu()])
     assert len(history) == 2
     metrics = evaluation.evaluate(cfg, methods.get("sec"), [mx.cpu()], flip=True, use_crf=True)
-    with open(os.path.join(stages.output_dir(cfg, 1, methods.get("sec"), True, True), "metrics.json")) as f:
+    out = stages.output_dir(cfg, 1, methods.get("sec"), True, True)
+    with open(os.path.join(out, "metrics.json")) as f:
         assert json.load(f)["mIoU"] == metrics["mIoU"]
     assert metrics["images"] == 6

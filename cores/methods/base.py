@@ -40,9 +40,6 @@ class Method(stages.Stage):
     inputs = ()
     rows = None
 
-    def __init__(self):
-        super().__init__()
-
     def symbol(self, cfg):
         raise NotImplementedError("%s defines no training network" % type(self).__name__)
 
