@@ -11,7 +11,7 @@ BASE = dict(
     mirror=True)
 
 # every mode of datagen/scenes.py on, at the calibrated strengths
-SCENES = dict(style="scenes", size=(110, 150), n_train=300, n_val=60,
+SCENES = dict(style="scenes", size=(110, 150), n_train=1200, n_val=100,
               parts=dict(share=(0.3, 0.45), pool=3), context=0.6, context_groups=2,
               appearances=2,
               area=(0.02, 0.38), instances=(3, 0.3), occlusion=True,
