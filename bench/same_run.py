@@ -36,8 +36,7 @@ def compare_files(old_root, new_root):
     found = set()
     for root in (old_root, new_root):
         for pattern in ("snapshots/*.params", "cache/*.npz", "models/*.params"):
-            found.update(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, pattern))
-                         if not p.endswith(".optimizer.params"))
+            found.update(os.path.relpath(p, root) for p in glob.glob(os.path.join(root, pattern)))
     out = []
     for rel in sorted(found):
         old, new = os.path.join(old_root, rel), os.path.join(new_root, rel)
@@ -90,7 +89,7 @@ def main(argv=None):
     text = markdown_table(table, [("demo row", "row", "%s"), ("old mIoU", "old", "%.4f"),
                                   ("new mIoU", "new", "%.4f"), ("equal (every IoU)", "equal",
                                                                 "%s")])
-    text += "\n\n%d files compared (snapshots' arrays, cues): %d equal%s\n" % (
+    text += "\n\n%d files compared (snapshots' arrays, optimizer states, cues): %d equal%s\n" % (
         len(files), sum(v == "equal" for _, v in files),
         "".join("\n- %s: %s" % (f, v) for f, v in files if v != "equal"))
     with open(args.out + ".md", "w") as f:
