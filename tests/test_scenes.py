@@ -14,10 +14,19 @@ from datagen import scenes, toy, variants
 SPEC = variants.variant("scenes5", n_train=12, n_val=4)
 
 
+_RENDERED = {}
+
+
 def _scenes(spec, count=100, seed=7):
-    sources = scenes.sources_for(spec)
-    rng = np.random.RandomState(seed)
-    return [scenes.render(rng, spec, sources) for _ in range(count)], sources
+    """The first ``count`` scenes of ``spec`` drawn with ``seed``, and its sources; rendered
+    once per spec and seed for the module (a shorter list is the longer one's start)."""
+    key = (json.dumps(spec, sort_keys=True, default=str), seed)
+    if key not in _RENDERED:
+        _RENDERED[key] = ([], scenes.sources_for(spec), np.random.RandomState(seed))
+    rendered, sources, rng = _RENDERED[key]
+    while len(rendered) < count:
+        rendered.append(scenes.render(rng, spec, sources))
+    return rendered[:count], sources
 
 
 def _texture(image, region):
