@@ -118,3 +118,10 @@ def test_the_committed_calibration_meets_its_tolerance_on_the_tuned_variants():
     assert all(result["within_tolerance"][n] for n in tuned)
     assert os.path.isfile(os.path.join(REPO, "bench", "results", "quality", "calibration",
                                        "result.png"))
+
+
+def test_the_docs_show_the_committed_calibration():
+    with open(os.path.join(REPO, "bench", "results", "quality", "calibration", "result.md")) as f:
+        tables = f.read().strip()
+    with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:
+        assert tables in f.read()
