@@ -1,8 +1,8 @@
 """Behaviour unchanged? Two finished demos (demo/run_demo.py --root DIR), typically of two
 commits on one machine with the same --set, compared file by file: the demo's table (every
-row's mIoU and per-class IoU, equal to the bit), every array of every snapshot (the embedded
-config aside, which records the run's own paths) and every cue file. Writes OUT.json/.md with
-the provenance; exits 1 when anything differs.
+row's mIoU and per-class IoU, equal to the bit), every array of every snapshot, optimizer
+state and pretrained backbone (the embedded config aside, which records the run's own paths)
+and every cue file. Writes OUT.json/.md with the provenance; exits 1 when anything differs.
 
     python bench/same_run.py --old /tmp/demo_old --new /tmp/demo_new \\
         --label old=a5c090a --label new=HEAD [--record restructuring_demo]"""
@@ -67,12 +67,19 @@ def compare_tables(old_root, new_root):
              "equal": old.get(row) == new.get(row)} for row in rows]
 
 
+def _label(text):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError("%r: give NAME=TEXT, e.g. old=a5c090a" % text)
+    return tuple(text.split("=", 1))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--old", required=True, help="the earlier commit's demo root")
     parser.add_argument("--new", required=True, help="this commit's demo root")
-    parser.add_argument("--label", action="append", default=[], metavar="old=COMMIT",
+    parser.add_argument("--label", action="append", default=[], type=_label,
+                        metavar="old=COMMIT",
                         help="what each run is (recorded beside the result)")
     parser.add_argument("--out", default=os.path.join(ROOT, "bench_run", "same_run"))
     parser.add_argument("--record", default=None, metavar="NAME")
@@ -80,7 +87,7 @@ def main(argv=None):
     table = compare_tables(args.old, args.new)
     files = compare_files(args.old, args.new)
     same = all(r["equal"] for r in table) and all(v == "equal" for _, v in files)
-    payload = {"same": same, "labels": dict(x.split("=", 1) for x in args.label),
+    payload = {"same": same, "labels": dict(args.label),
                "table": table, "files": [{"file": f, "verdict": v} for f, v in files],
                "provenance": provenance(argv if argv is not None else sys.argv)}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)

@@ -2,6 +2,7 @@
 where the foreground cues of scenes fall, and the relative differences the tuned variants are
 chosen by, on hand-made cues whose answers are known; and the authors' own cues' statistics
 (skipped without ../shared/sec_original)."""
+import json
 import os
 import sys
 
@@ -99,7 +100,6 @@ def test_the_committed_calibration_meets_its_tolerance_on_the_tuned_variants():
     """bench/results/quality/calibration: every median of every tuned scenes variant within
     20 % of VOC's; the held-out variants are reported, never among the tuned, and the result
     says which is which as datagen/variants.py does."""
-    import json
     from datagen import variants
     with open(os.path.join(REPO, "bench", "results", "quality", "calibration",
                            "result.json")) as f:

@@ -7,6 +7,7 @@ import sys
 
 import mxnet as mx
 import numpy as np
+import pytest
 
 from tests.conftest import REPO
 
@@ -46,6 +47,8 @@ def test_the_same_run_is_found_the_same_and_one_changed_number_is_named(tmp_path
     files = dict(same_run.compare_files(old, new))
     assert files["snapshots/sec_vgg16-0002.params"] == "differs: arg:fc8_weight"
 
+    with pytest.raises(SystemExit):                  # a label without its name
+        same_run.main(["--old", old, "--new", new, "--out", out, "--label", "a5c090a"])
     _run(new, w, [0.7, 0.5], [1, 2])                  # the same mIoU from other class IoUs
     assert [r["equal"] for r in same_run.compare_tables(old, new)] == [False]
     os.remove(os.path.join(new, "cache", "fg_cues.npz"))
