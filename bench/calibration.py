@@ -7,6 +7,7 @@ grid: VOC's grid is 41x41, the toy recipe's 16x16) and the classes in the image.
 shares with other classes, or off the object.
 
     python bench/calibration.py --variants scenes5,scenes8 [--record calibration]
+    python bench/calibration.py --variants scenes5 --set WIDTH_MULT=0.25 --tag w25
 
 Each variant runs the pipeline as bench/quality.py does, in the same folders (ROOT/VARIANT),
 up to the foreground cues: a later quality run continues from there. Writes
@@ -108,8 +109,8 @@ def part_statistics(cue_set, size, entries, data_root):
             "fg_precision": share(right, counts[4])}
 
 
-def variant_statistics(name, root, cfg_files, extra_sets):
-    """Run ``name``'s pipeline up to its foreground cues in ROOT/name (bench/quality.py's
+def variant_statistics(name, root, cfg_files, extra_sets, tag=""):
+    """Run ``name``'s pipeline up to its foreground cues in ROOT/name[_tag] (bench/quality.py's
     folders and markers) and return (stats, part statistics, grid size)."""
     sys.path.insert(0, os.path.join(ROOT, "bench"))
     import quality
@@ -118,7 +119,7 @@ def variant_statistics(name, root, cfg_files, extra_sets):
     from cores.data.dataset import load_index
     from cores.methods.base import training_cues
     spec = variants.variant(name)
-    work = os.path.abspath(os.path.join(root, name))
+    work = quality.variant_folder(root, name, tag)
     data = os.path.join(work, "data")
     if not os.path.isfile(os.path.join(data, "variant.json")):
         toy.make_dataset(data, spec)
@@ -216,6 +217,8 @@ def main():
                         help="the recipe (default: bench/quality.py's for the variant)")
     parser.add_argument("--set", nargs="+", default=[], action="extend")
     parser.add_argument("--root", default="quality_run")
+    parser.add_argument("--tag", default="",
+                        help="suffix of the variants' folders, as bench/quality.py's --tag")
     parser.add_argument("--original", default=ORIGINAL,
                         help="folder of localization_cues.pickle.gz and input_list.txt")
     parser.add_argument("--record", default=None, metavar="NAME",
@@ -227,12 +230,12 @@ def main():
     results, parts = {}, {}
     for name in [n for n in args.variants.split(",") if n]:
         print("=== %s" % name, flush=True)
-        stats, part, size = variant_statistics(name, args.root, args.cfg, args.set)
+        stats, part, size = variant_statistics(name, args.root, args.cfg, args.set, args.tag)
         results[name] = (stats, part, size)
         parts[name] = part
     rows = rows_of(voc, results)
     from bench.provenance import provenance, record
-    out = os.path.join(args.root, "calibration")
+    out = os.path.join(args.root, "calibration" + ("_" + args.tag if args.tag else ""))
     os.makedirs(args.root, exist_ok=True)
     tuned = [n for n in results if n not in variants.HELD_OUT]
     payload = {"rows": rows, "parts": parts, "grids": {n: r[2] for n, r in results.items()},
@@ -241,7 +244,7 @@ def main():
                "within_tolerance": {n: all(abs(r[n + " rel"]) <= TOLERANCE for r in rows
                                            if r[n + " rel"] is not None) for n in results},
                "voc_images": int(len(voc["fg"])), "cfg": args.cfg or "recipe(variant)",
-               "set": args.set,
+               "set": args.set, "tag": args.tag,
                "provenance": provenance()}
     with open(out + ".json", "w") as f:
         json.dump(payload, f, indent=1)

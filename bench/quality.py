@@ -120,6 +120,11 @@ def dataset_args(work, spec):
             os.path.join(data, "val_images"), "--val-masks", os.path.join(data, "val_masks")]
 
 
+def variant_folder(root, name, tag=""):
+    """ROOT/VARIANT, or ROOT/VARIANT_TAG for a tagged run (another width, another recipe)."""
+    return os.path.abspath(os.path.join(root, name + ("_" + tag if tag else "")))
+
+
 def _tag(name):
     return name.lower().replace("+", "_").replace(" ", "")
 
@@ -477,8 +482,7 @@ def main():
     results, failed = [], {}
     for name in args.variants.split(","):
         cfg_files = args.cfg or recipe(name)
-        suffix = ("_" + args.tag) if args.tag else ""
-        work = os.path.abspath(os.path.join(args.root, name + suffix))
+        work = variant_folder(args.root, name, args.tag)
         tic = time.time()
         print("=== %s (%s)" % (name, work), flush=True)
         try:

@@ -2,6 +2,7 @@
 where the foreground cues of scenes fall, and the relative differences the tuned variants are
 chosen by, on hand-made cues whose answers are known; and the authors' own cues' statistics
 (skipped without ../shared/sec_original)."""
+import glob
 import json
 import os
 import sys
@@ -96,13 +97,41 @@ def test_the_authors_voc_cues_statistics():
     np.testing.assert_allclose(voc["fg"] + voc["bg"] + voc["unlabelled"], 1.0)
 
 
-def test_the_committed_calibration_meets_its_tolerance_on_the_tuned_variants():
-    """bench/results/quality/calibration: every median of every tuned scenes variant within
-    20 % of VOC's; the held-out variants are reported, never among the tuned, and the result
-    says which is which as datagen/variants.py does."""
+def test_a_tagged_calibration_reads_the_folder_a_tagged_quality_run_wrote(tmp_path, monkeypatch):
+    """--tag w25 (another width) reads ROOT/VARIANT_w25, where bench/quality.py --tag w25 ran
+    the cue stages; without a tag ROOT/VARIANT, never the other."""
+    import quality
+
+    class Reached(Exception):
+        pass
+
+    def stop(data, spec):
+        raise Reached(data)
+    monkeypatch.setattr(calibration.toy, "make_dataset", stop)
+    for tag, folder in (("w25", "scenes5_w25"), ("", "scenes5")):
+        with pytest.raises(Reached) as got:
+            calibration.variant_statistics("scenes5", str(tmp_path), None, [], tag)
+        assert str(got.value) == os.path.join(str(tmp_path), folder, "data")
+        assert quality.variant_folder(str(tmp_path), "scenes5", tag) == \
+            os.path.join(str(tmp_path), folder)
+
+
+def _committed():
+    """The committed calibrations: bench/results/quality/calibration (width 1/8) and each
+    other one (calibration_w25: the same cue stages at width 1/4)."""
+    found = sorted(glob.glob(os.path.join(REPO, "bench", "results", "quality",
+                                          "calibration*", "result.json")))
+    assert any(os.path.basename(os.path.dirname(p)) == "calibration" for p in found)
+    return [os.path.dirname(p) for p in found]
+
+
+@pytest.mark.parametrize("folder", _committed(), ids=os.path.basename)
+def test_the_committed_calibration_meets_its_tolerance_on_the_tuned_variants(folder):
+    """Every median of every tuned scenes variant within 20 % of VOC's; the held-out variants
+    are reported, never among the tuned, and the result says which is which as
+    datagen/variants.py does."""
     from datagen import variants
-    with open(os.path.join(REPO, "bench", "results", "quality", "calibration",
-                           "result.json")) as f:
+    with open(os.path.join(folder, "result.json")) as f:
         result = json.load(f)
     assert result["tolerance"] == calibration.TOLERANCE == 0.2
     assert result["voc_images"] == 10582
@@ -116,12 +145,12 @@ def test_the_committed_calibration_meets_its_tolerance_on_the_tuned_variants():
             if name in tuned:
                 assert abs(rel) <= 0.2, (name, row["quantity"], rel)
     assert all(result["within_tolerance"][n] for n in tuned)
-    assert os.path.isfile(os.path.join(REPO, "bench", "results", "quality", "calibration",
-                                       "result.png"))
+    assert os.path.isfile(os.path.join(folder, "result.png"))
 
 
-def test_the_docs_show_the_committed_calibration():
-    with open(os.path.join(REPO, "bench", "results", "quality", "calibration", "result.md")) as f:
+@pytest.mark.parametrize("folder", _committed(), ids=os.path.basename)
+def test_the_docs_show_the_committed_calibration(folder):
+    with open(os.path.join(folder, "result.md")) as f:
         tables = f.read().strip()
     with open(os.path.join(REPO, "docs", "benchmarks.md")) as f:
         assert tables in f.read()
