@@ -9,9 +9,10 @@ shares with other classes, or off the object.
     python bench/calibration.py --variants scenes5,scenes8 [--record calibration]
     python bench/calibration.py --variants scenes5 --set WIDTH_MULT=0.25 --tag w25
 
-Each variant runs the pipeline as bench/quality.py does, in the same folders (ROOT/VARIANT),
-up to the foreground cues: a later quality run continues from there. Writes
-ROOT/calibration.json, .md (medians, relative differences to VOC's) and .png (histograms).
+Each variant runs the pipeline as bench/quality.py does, in the same folders (ROOT/VARIANT, or
+ROOT/VARIANT_TAG with --tag), up to the foreground cues: a later quality run continues from
+there. Writes ROOT/calibration[_TAG].json, .md (medians, relative differences to VOC's) and
+.png (histograms).
 """
 import argparse
 import json
@@ -22,7 +23,9 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+import quality  # noqa: E402
 from cores import pipeline, stages  # noqa: E402
 from datagen import toy, variants  # noqa: E402
 
@@ -112,8 +115,6 @@ def part_statistics(cue_set, size, entries, data_root):
 def variant_statistics(name, root, cfg_files, extra_sets, tag=""):
     """Run ``name``'s pipeline up to its foreground cues in ROOT/name[_tag] (bench/quality.py's
     folders and markers) and return (stats, part statistics, grid size)."""
-    sys.path.insert(0, os.path.join(ROOT, "bench"))
-    import quality
     from cores import cues
     from cores.config import load_config
     from cores.data.dataset import load_index
@@ -235,7 +236,7 @@ def main():
         parts[name] = part
     rows = rows_of(voc, results)
     from bench.provenance import provenance, record
-    out = os.path.join(args.root, "calibration" + ("_" + args.tag if args.tag else ""))
+    out = os.path.join(args.root, quality.tagged("calibration", args.tag))
     os.makedirs(args.root, exist_ok=True)
     tuned = [n for n in results if n not in variants.HELD_OUT]
     payload = {"rows": rows, "parts": parts, "grids": {n: r[2] for n, r in results.items()},

@@ -120,9 +120,15 @@ def dataset_args(work, spec):
             os.path.join(data, "val_images"), "--val-masks", os.path.join(data, "val_masks")]
 
 
+def tagged(name, tag=""):
+    """NAME, or NAME_TAG for a tagged run (another width, another recipe): its folders and
+    result files."""
+    return name + ("_" + tag if tag else "")
+
+
 def variant_folder(root, name, tag=""):
-    """ROOT/VARIANT, or ROOT/VARIANT_TAG for a tagged run (another width, another recipe)."""
-    return os.path.abspath(os.path.join(root, name + ("_" + tag if tag else "")))
+    """ROOT/VARIANT, or ROOT/VARIANT_TAG for a tagged run."""
+    return os.path.abspath(os.path.join(root, tagged(name, tag)))
 
 
 def _tag(name):
@@ -502,7 +508,7 @@ def main():
         with open(os.path.join(work, "quality.json"), "w") as f:
             json.dump(result, f, indent=1)
     os.makedirs(args.root, exist_ok=True)
-    out = os.path.join(args.root, "quality%s" % (("_" + args.tag) if args.tag else ""))
+    out = os.path.join(args.root, tagged("quality", args.tag))
     from bench.provenance import provenance, record
     with open(out + ".json", "w") as f:
         json.dump({"rows": results, "failed": failed, "cfg": args.cfg or "recipe(variant)",
