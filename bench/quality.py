@@ -7,10 +7,12 @@ method of cores/methods/ with the overrides its module gives it (``Row``), train
 folders on the same cues, data and backbone, and evaluated plain, --crf --flip and multi-scale
 --crf --flip. A row that trains on pseudo-masks (a retraining round) first labels the training
 images with its source row's snapshot. The rows are the registry's: a new method module adds
-its own; "<row> seed 1" is any row with SEED=1 (its seed-to-seed scatter). Writes
+its own; "<row> seed 1" is any row with SEED=1 (its seed-to-seed scatter), "<row> Nx" a row
+whose method scales its iterations at N times them (the bound: is it converged?). Writes
 ROOT/quality.json and ROOT/quality.md (cue statistics, SEC and the bound, every row's mIoU).
 
     python bench/quality.py --variants scenes5 --methods all
+    python bench/quality.py --variants scenes5 --methods "bound 4x,bound 8x" --fit
     python bench/quality.py --variants stripes5 --set BASE_NET=resnet50 --tag resnet50
     python bench/quality.py --variants stripes5 --set SALIENCY_DROPOUT=False --tag portcues \\
         --reuse-from ""                             # only the cue stages and SEC again
@@ -20,6 +22,7 @@ import collections
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +39,8 @@ MS = "0.75,1,1.25"
 # SEC as a share of the bound: the benchmark's headline
 SEC_ROW, BOUND_ROW = "SEC", "bound"
 SEED_SUFFIX = " seed 1"
+# "<row> Nx": a row of a method that scales its iterations (the bound) at N times them
+SCALED = re.compile(r"^(?P<base>.+) (?P<times>[1-9][0-9]*)x$")
 
 # a row of the benchmark: its name, its method, its --set overrides, the row whose snapshot
 # labels its pseudo-masks (or None) and whether it is its method's first (its files in the
@@ -56,15 +61,59 @@ ROW_NAMES = [r.name for r in ROWS]
 
 
 def row(name):
-    """The row called ``name``: a registry row, or '<row> seed 1'."""
+    """The row called ``name``: a registry row, '<row> seed 1', or '<row> Nx' (a row whose
+    method scales its iterations, at N times them: is the bound converged?)."""
     for r in ROWS:
         if r.name == name:
             return r
     if name.endswith(SEED_SUFFIX) and name[:-len(SEED_SUFFIX)] in ROW_NAMES:
         base = row(name[:-len(SEED_SUFFIX)])
         return base._replace(name=name, sets=base.sets + ("SEED=1",), primary=False, seed=True)
-    raise SystemExit("error: --methods: no row %r (%s, or any of them + %r)"
+    scaled = SCALED.match(name)
+    if scaled and scaled.group("base") in ROW_NAMES:
+        base = row(scaled.group("base"))
+        if base.method.scale and not any(s.startswith(base.method.scale + "=")
+                                         for s in base.sets):
+            return base._replace(name=name, primary=False, sets=base.sets + (
+                "%s=%s" % (base.method.scale, scaled.group("times")),))
+    raise SystemExit("error: --methods: no row %r (%s, any of them + %r, or + ' Nx' where "
+                     "its method scales its iterations)"
                      % (name, ", ".join(ROW_NAMES), SEED_SUFFIX))
+
+
+def row_times(name):
+    """N of a row trained at N times its method's iterations ('bound 2x', 'bound 8x'), else 1."""
+    r = row(name)
+    for s in r.sets:
+        if r.method.scale and s.startswith(r.method.scale + "="):
+            return float(s.split("=", 1)[1])
+    return 1.0
+
+
+# the 0.01 measure: a bound is converged when twice its iterations raise it by less
+CONVERGED = 0.01
+
+
+def bound_schedules(result):
+    """[(N, val mIoU --crf --flip)] of the bound at every schedule a variant's result has (N x
+    its iterations; first seeds only), shortest first."""
+    out = []
+    for name, m in results_of(result).items():
+        if name.endswith(SEED_SUFFIX) or m.get("crf_flip") is None:
+            continue
+        r = row(name)
+        if r.method is row(BOUND_ROW).method:
+            out.append((row_times(name), m["crf_flip"]))
+    return sorted(out)
+
+
+def converged(schedules):
+    """Whether the longest schedule of ``bound_schedules`` raised the bound by less than the
+    0.01 measure over half its iterations (a fall counts: more iterations do not help; None:
+    no such pair measured)."""
+    if len(schedules) < 2 or schedules[-1][0] != 2 * schedules[-2][0]:
+        return None
+    return schedules[-1][1] - schedules[-2][1] < CONVERGED
 
 
 def method_list(text):
@@ -471,7 +520,8 @@ def main():
     parser.add_argument("--tag", default="", help="suffix of the variants' folders")
     parser.add_argument("--methods", default="%s,%s" % (SEC_ROW, BOUND_ROW),
                         help="comma-separated rows (%s) or 'all'; any row + %r is its second "
-                             "seed" % (", ".join(ROW_NAMES), SEED_SUFFIX))
+                             "seed, the bound + ' Nx' the bound at N times its iterations"
+                             % (", ".join(ROW_NAMES), SEED_SUFFIX))
     parser.add_argument("--fit", action="store_true",
                         help="the bound's rows also label their own training images")
     parser.add_argument("--extras", action="store_true",

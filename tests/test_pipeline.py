@@ -29,7 +29,7 @@ VARIANT = dict(name="stripes5", n_train=64, n_val=12, mirror=False)
 FAST = dict(DATA_WORKERS=2, CRF_WORKERS=2, INPUT_SIZE=81, Q_FG=0.945, Q_BG=0.986,
             MAX_ITER_PRE=300, LR_STEP_PRE=250, EPOCH_SIZE_PRE=300, MAX_ITER_BG=300,
             LR_STEP_BG=250, EPOCH_SIZE_BG=300, MAX_ITER_FG=600, LR_STEP_FG=500, EPOCH_SIZE_FG=300,
-            MAX_ITER=400, LR_STEP=300, EPOCH_SIZE=200)
+            MAX_ITER=400, LR_STEP=300, EPOCH_SIZE=200, SUPERVISED_ITER_SCALE=2)
 
 
 def _run(args, cwd):
@@ -80,8 +80,9 @@ def pipeline(tmp_path_factory):
 
 
 def _metrics(cfg, kind="sec"):
-    epochs = cfg.MAX_ITER // cfg.EPOCH_SIZE
-    out = stages.output_dir(cfg, epochs, methods.get(kind), True, True)
+    method = methods.get(kind)
+    epochs = stages.Schedule(cfg, method).final_epoch
+    out = stages.output_dir(cfg, epochs, method, True, True)
     with open(os.path.join(out, "metrics.json")) as f:
         return json.load(f), out
 
@@ -133,8 +134,9 @@ def test_sec_snapshots_and_logs(pipeline):
 
 def test_sec_learns_beyond_its_baselines_and_towards_the_bound(pipeline):
     """Learning happened: SEC --crf --flip beats all-background and the cues alone by clear
-    margins and reaches 75 % of the supervised bound (same network, schedule and loop, true
-    masks), as the quality benchmark asks of every variant."""
+    margins and reaches 75 % of the supervised bound (same network and loop, true masks, twice
+    the iterations: converged enough with any thread count), as the quality benchmark asks of
+    every variant."""
     cfg, val = pipeline["cfg"], pipeline["val"]
     metrics, out = _metrics(cfg)
     bound, _ = _metrics(cfg, kind="supervised")
@@ -148,7 +150,9 @@ def test_sec_learns_beyond_its_baselines_and_towards_the_bound(pipeline):
     # oneDNN kernels): all-background 0.146, cues 0.431, SEC 0.580, bound 0.552 (with 600
     # pretraining iterations, on two machines: cues 0.450 / 0.434, SEC 0.617 / 0.547, bound
     # 0.540 / 0.539; 300 reach mAP 0.989 and save a third of the test); the margin over the
-    # cues is the quality benchmark's acceptance (0.05)
+    # cues is the quality benchmark's acceptance (0.05). The bound trains twice SEC's
+    # iterations here: at 400 it reached 0.331 with one OpenMP thread, under the 0.396 asked;
+    # at 800 0.530 with one thread, 0.519 with two (SEC 0.536, 0.609)
     assert metrics["mIoU"] > background_miou + 0.2
     assert metrics["mIoU"] > pipeline["base"]["cues"]["mIoU"] + 0.05
     assert bound["mIoU"] > background_miou + 0.25

@@ -135,6 +135,25 @@ def test_a_second_seed_differs_from_its_row_only_by_the_seed_and_all_leaves_it_o
         quality.method_list("DSRG seed 2")
 
 
+def test_a_row_at_n_times_its_iterations_is_its_method_scaled_in_its_own_folders(tmp_path):
+    """'bound 8x' is the bound with SUPERVISED_ITER_SCALE=8 in its own folders, fitting its own
+    training images (is the bound converged? the 0.01 measure, doubling until it moves less);
+    a method that scales no iterations (SEC) or a row already scaled has none."""
+    quality = _quality()
+    work = str(tmp_path / "scenes5")
+    seen = _steps_of(quality, work, ["bound", "bound 4x", "bound 8x"], fit=True)
+    scales = [_effective(seen[n + " train"]).SUPERVISED_ITER_SCALE
+              for n in ("bound", "bound 4x", "bound 8x")]
+    assert scales == [1.0, 4.0, 8.0]
+    assert _effective(seen["bound 8x train"]).SNAPSHOT_PATH == os.path.join(
+        work, "snapshots_bound8x")
+    assert _effective(seen["bound 8x fit"]).PSEUDO_MASK_PATH == quality.fit_folder(
+        work, quality.row("bound 8x")) == os.path.join(work, "train_fit_bound8x")
+    for name in ("SEC 4x", "bound 2x 4x", "bound 0x"):
+        with pytest.raises(SystemExit, match="no row %r" % name):
+            quality.row(name)
+
+
 def test_fit_labels_the_training_images_with_the_bound(tmp_path, monkeypatch):
     """--fit: the bound's rows label their own training images (plain) into their own folders,
     and the row reads their mIoU back: the capacity check (a network that capped the bound
@@ -226,3 +245,30 @@ def test_methods_summary_counts_each_variant_against_its_scatter(tmp_path):
     _method_result(folder, "flat_methods_again", [_row("many10", 0.8, 0.8)])
     with pytest.raises(ValueError, match="many10 is in two methods runs"):
         summary.variant_rows(folder)
+
+
+def test_sec_against_the_best_bound_over_its_schedules_and_whether_the_longest_converged(
+        tmp_path):
+    """The ratio table also sets SEC against each variant's best bound over the schedules
+    measured (bound, 2x, any Nx), and counts it converged where doubling the longest schedule's
+    iterations raised it by less than 0.01 (a fall counts; a second seed is not a schedule)."""
+    summary = load_script("bench/methods_summary.py")
+    quality = _quality()
+    folder = str(tmp_path)
+    _method_result(folder, "scenes_methods", [
+        _row("scenes5", 0.30, 0.30, **{"bound 2x": 0.33, "bound 4x": 0.335,
+                                       "bound 4x seed 1": 0.9}),        # 2x -> 4x: +0.005
+        _row("scenes6", 0.25, 0.25, **{"bound 2x": 0.29, "bound 4x": 0.36}),   # +0.07
+        _row("scenes4", 0.20, 0.25, **{"bound 2x": 0.32, "bound 4x": 0.28})])  # a fall
+    rows = summary.variant_rows(folder)
+    assert quality.bound_schedules(rows["scenes5"]) == [(1, 0.4), (2, 0.33), (4, 0.335)]
+    assert [quality.converged(quality.bound_schedules(rows[v])) for v in sorted(rows)] == [
+        True, True, False]                                      # scenes4, scenes5, scenes6
+    assert quality.converged([(1, 0.4), (4, 0.4)]) is None      # not a doubling
+    assert quality.converged([(1, 0.4)]) is None
+    (scenes,) = summary.ratios(rows)
+    assert scenes["ratio"] == pytest.approx(0.25 / 0.35)      # bounds 0.4, 0.35, 0.3 at 1x
+    assert scenes["best"] == "0.360 (1x-4x)"                   # 0.4 @1x, 0.36 @4x, 0.32 @2x
+    assert scenes["ratio_best"] == pytest.approx(0.25 / 0.36)
+    assert scenes["range_best"] == "%.2f-%.2f" % (0.20 / 0.32, 0.30 / 0.40)
+    assert scenes["converged"] == "2 / 3"
