@@ -9,8 +9,9 @@ that median less SEC's, and on how many variants the method is above SEC, within
 on that variant or below it. The scatter is SEC's |SEC - SEC seed 1|, or the method's own
 |M - M seed 1| where a second seed of it was trained and that is larger. Then SEC's share of
 the bound per family, also against each variant's best bound over the schedules measured
-('bound Nx'). Reads committed results only, so the tables in docs/benchmarks.md are the ones
-this prints (tests/test_docs.py checks them).
+('bound Nx'; one trained with two seeds counts as their mean). Reads committed results
+only, so the tables in docs/benchmarks.md are the ones this prints (tests/test_docs.py checks
+them).
 
   python bench/methods_summary.py"""
 import glob
@@ -103,7 +104,8 @@ def ratios(rows):
     """SEC --crf --flip as a share of the bound --crf --flip, per family: the medians and the
     range over its variants (the paper: 50.7 against DeepLab-LargeFOV's 62-68 on VOC val,
     0.75-0.81); then the same against each variant's best bound over the schedules measured
-    ('bound Nx': N x its iterations; picked on val, so the share is if anything too low), and
+    ('bound Nx': N x its iterations, two seeds' mean where both were trained; picked on val,
+    so the share is if anything too low), and
     on how many variants the longest schedule is converged by the 0.01 measure."""
     quality = _quality()
     out = []

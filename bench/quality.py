@@ -7,8 +7,8 @@ method of cores/methods/ with the overrides its module gives it (``Row``), train
 folders on the same cues, data and backbone, and evaluated plain, --crf --flip and multi-scale
 --crf --flip. A row that trains on pseudo-masks (a retraining round) first labels the training
 images with its source row's snapshot. The rows are the registry's: a new method module adds
-its own; "<row> seed 1" is any row with SEED=1 (its seed-to-seed scatter), "<row> Nx" a row
-whose method scales its iterations at N times them (the bound: is it converged?). Writes
+its own; "<row> Nx" is a row whose method scales its iterations at N times them (the bound:
+is it converged?), "<row> seed 1" any row, a scaled one too, with SEED=1 (its seed scatter). Writes
 ROOT/quality.json and ROOT/quality.md (cue statistics, SEC and the bound, every row's mIoU).
 
     python bench/quality.py --variants scenes5 --methods all
@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -61,13 +62,14 @@ ROW_NAMES = [r.name for r in ROWS]
 
 
 def row(name):
-    """The row called ``name``: a registry row, '<row> seed 1', or '<row> Nx' (a row whose
-    method scales its iterations, at N times them: is the bound converged?)."""
+    """The row called ``name``: a registry row, '<row> Nx' (a row whose method scales its
+    iterations, at N times them: is the bound converged?), or either + ' seed 1'."""
     for r in ROWS:
         if r.name == name:
             return r
-    if name.endswith(SEED_SUFFIX) and name[:-len(SEED_SUFFIX)] in ROW_NAMES:
-        base = row(name[:-len(SEED_SUFFIX)])
+    base_name = name[:-len(SEED_SUFFIX)]
+    if name.endswith(SEED_SUFFIX) and (base_name in ROW_NAMES or SCALED.match(base_name)):
+        base = row(base_name)
         return base._replace(name=name, sets=base.sets + ("SEED=1",), primary=False, seed=True)
     scaled = SCALED.match(name)
     if scaled and scaled.group("base") in ROW_NAMES:
@@ -96,15 +98,17 @@ CONVERGED = 0.01
 
 def bound_schedules(result):
     """[(N, val mIoU --crf --flip)] of the bound at every schedule a variant's result has (N x
-    its iterations; first seeds only), shortest first."""
-    out = []
+    its iterations), shortest first; a schedule trained with a second seed too counts as the
+    mean of its two (the bound's own seed-to-seed scatter is larger than the 0.01 measure on
+    the scenes)."""
+    seeds = collections.defaultdict(list)
     for name, m in results_of(result).items():
-        if name.endswith(SEED_SUFFIX) or m.get("crf_flip") is None:
+        if m.get("crf_flip") is None:
             continue
         r = row(name)
         if r.method is row(BOUND_ROW).method:
-            out.append((row_times(name), m["crf_flip"]))
-    return sorted(out)
+            seeds[row_times(name)].append(m["crf_flip"])
+    return sorted((n, statistics.mean(v)) for n, v in seeds.items())
 
 
 def converged(schedules):
