@@ -105,8 +105,8 @@ def ratios(rows):
     range over its variants (the paper: 50.7 against DeepLab-LargeFOV's 62-68 on VOC val,
     0.75-0.81); then the same against each variant's best bound over the schedules measured
     ('bound Nx': N x its iterations, two seeds' mean where both were trained; picked on val,
-    so the share is if anything too low), and
-    on how many variants the longest schedule is converged by the 0.01 measure."""
+    so the share is if anything too low), and on how many variants the longest schedule is
+    converged by the 0.01 measure."""
     quality = _quality()
     out = []
     for fam in FAMILIES:

@@ -8,8 +8,9 @@ folders on the same cues, data and backbone, and evaluated plain, --crf --flip a
 --crf --flip. A row that trains on pseudo-masks (a retraining round) first labels the training
 images with its source row's snapshot. The rows are the registry's: a new method module adds
 its own; "<row> Nx" is a row whose method scales its iterations at N times them (the bound:
-is it converged?), "<row> seed 1" any row, a scaled one too, with SEED=1 (its seed scatter). Writes
-ROOT/quality.json and ROOT/quality.md (cue statistics, SEC and the bound, every row's mIoU).
+is it converged?), "<row> seed 1" any row, a scaled one too, with SEED=1 (its seed scatter).
+Writes ROOT/quality.json and ROOT/quality.md (cue statistics, SEC and the bound, every row's
+mIoU).
 
     python bench/quality.py --variants scenes5 --methods all
     python bench/quality.py --variants scenes5 --methods "bound 4x,bound 8x" --fit
@@ -74,8 +75,7 @@ def row(name):
     scaled = SCALED.match(name)
     if scaled and scaled.group("base") in ROW_NAMES:
         base = row(scaled.group("base"))
-        if base.method.scale and not any(s.startswith(base.method.scale + "=")
-                                         for s in base.sets):
+        if base.method.scale and _scale_of(base) is None:
             return base._replace(name=name, primary=False, sets=base.sets + (
                 "%s=%s" % (base.method.scale, scaled.group("times")),))
     raise SystemExit("error: --methods: no row %r (%s, any of them + %r, or + ' Nx' where "
@@ -83,13 +83,18 @@ def row(name):
                      % (name, ", ".join(ROW_NAMES), SEED_SUFFIX))
 
 
-def row_times(name):
-    """N of a row trained at N times its method's iterations ('bound 2x', 'bound 8x'), else 1."""
-    r = row(name)
+def _scale_of(r):
+    """N where row ``r`` sets its method's iteration scale to N, else None."""
     for s in r.sets:
         if r.method.scale and s.startswith(r.method.scale + "="):
             return float(s.split("=", 1)[1])
-    return 1.0
+    return None
+
+
+def row_times(name):
+    """N of a row trained at N times its method's iterations ('bound 2x', 'bound 8x'), else 1."""
+    scale = _scale_of(row(name))
+    return 1.0 if scale is None else scale
 
 
 # the 0.01 measure: a bound is converged when twice its iterations raise it by less
